@@ -1,0 +1,29 @@
+# Two commands for a fresh machine: `make demo` and `make test` (both create .venv when needed).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Dream live on the webcam (or the built-in moving scene when no camera answers). Q or Esc quits.
+demo: $(STAMP)
+	$(BIN)/dreamcam --windowed
+
+# The whole suite, headless: SDL's dummy drivers stand in for a screen and a sound card.
+test: $(STAMP)
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/dreamcam bench --compare-cold --json

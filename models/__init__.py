@@ -1,0 +1,1 @@
+"""Dreamable networks: a registry of ImageNet CNNs truncated after the layers a dream needs."""

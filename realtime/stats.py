@@ -1,0 +1,44 @@
+"""Timing statistics for the HUD and `dreamcam bench`: rolling percentiles and event rates."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+class Rolling:
+    """The last `window` samples of a quantity (milliseconds, say), with percentiles."""
+
+    def __init__(self, window: int = 300):
+        self.samples: deque[float] = deque(maxlen=window)
+
+    def add(self, value: float) -> None:
+        self.samples.append(value)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.samples, q)) if self.samples else float("nan")
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+
+class RateMeter:
+    """Events per second over the last `window` events (frames shown, dreams finished...)."""
+
+    def __init__(self, window: int = 60):
+        self.times: deque[float] = deque(maxlen=window)
+
+    def tick(self, now: float) -> None:
+        self.times.append(now)
+
+    @property
+    def rate(self) -> float:
+        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
+            return 0.0
+        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
