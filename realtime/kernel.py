@@ -58,10 +58,11 @@ def ascent_direction(
     tv_weight: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(gradient normalised by its mean magnitude, objective value) at x, seen through a jitter."""
-    shifted = roll(x.detach(), shift).requires_grad_(True)
-    value = objective(net(shifted))
-    loss = value - tv_weight * total_variation(shifted) if tv_weight else value
-    (grad,) = torch.autograd.grad(loss, shifted)
+    with torch.enable_grad():  # callers may run under no_grad (inference code paths)
+        shifted = roll(x.detach(), shift).requires_grad_(True)
+        value = objective(net(shifted))
+        loss = value - tv_weight * total_variation(shifted) if tv_weight else value
+        (grad,) = torch.autograd.grad(loss, shifted)
     grad = roll(grad, (-shift[0], -shift[1]))
     return grad / (grad.abs().mean() + 1e-8), value.detach()
 

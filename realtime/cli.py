@@ -1,0 +1,219 @@
+"""The `dreamcam` command: run (live), dream (one still), bench (JSON timing), models (registry).
+
+Every user mistake ends as one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import NoReturn, Sequence
+
+import torch
+
+from models.registry import get_spec, list_specs
+from realtime.errors import DreamcamError, SourceError
+from realtime.params import WARM_START_MODES, DreamParams, parse_size
+
+log = logging.getLogger("dreamcam")
+
+COMMANDS = ("run", "dream", "bench", "models")
+CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
+DEFAULT_CAMERA = "0"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (exit 2) like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr: float) -> None:
+    p.add_argument("--model", default="efficientnet_lite0", help="network (see 'dreamcam models')")
+    p.add_argument("--layer", default=None, help="layer, layer:channel, class:NAME, or a+0.5*b")
+    p.add_argument("--steps", type=int, default=steps, help=f"gradient steps per octave (default {steps})")
+    p.add_argument("--octaves", type=int, default=octaves, help=f"octaves (default {octaves})")
+    p.add_argument("--lr", type=float, default=lr, help=f"step size (default {lr})")
+    p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
+    p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="dreamcam", description="Real-time webcam DeepDream.")
+    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+
+    run = sub.add_parser("run", help="dream live on a camera, video, image or the synthetic scene")
+    run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
+    _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
+    run.add_argument("--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)")
+    run.add_argument("--warm-start", default="residual", choices=WARM_START_MODES)
+    run.add_argument("--persistence", type=float, default=DreamParams.persistence)
+    run.add_argument("--backend", default="auto")
+    run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
+    run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
+    run.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
+
+    dream = sub.add_parser("dream", help="dream one still image at full quality")
+    dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
+    dream.add_argument("-o", "--output", required=True, metavar="OUT")
+    _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
+
+    bench = sub.add_parser("bench", help="time the live loop on the synthetic scene; prints JSON")
+    _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    bench.add_argument("--dream-size", default=None)
+    bench.add_argument("--backend", default="auto")
+    bench.add_argument("--frames", type=int, default=60)
+    bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
+    bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+
+    sub.add_parser("models", help="list networks, layers and whether their weights are here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--log-level")):
+        argv.insert(0, "run")  # `dreamcam [run] ...`
+    elif argv[0] == "--log-level" and (len(argv) < 3 or argv[2] not in COMMANDS):
+        argv.insert(2, "run")
+    args = build_parser().parse_args(argv)
+    _quiet_opencv()
+    logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
+    try:
+        return {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "models": cmd_models}[args.command](args)
+    except DreamcamError as exc:
+        print(f"dreamcam: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's and FFmpeg's own warnings (a camera probe, a broken file) would break our one-line
+    error promise; our errors say what went wrong instead."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg starts
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _params(args: argparse.Namespace, **extra) -> DreamParams:
+    spec = get_spec(args.model)
+    return DreamParams(
+        model=spec.name,
+        layer=args.layer or spec.default_layer,
+        steps=args.steps,
+        octaves=args.octaves,
+        lr=args.lr,
+        **extra,
+    )
+
+
+def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int]]:
+    from realtime.backends import resolve_device
+
+    device = resolve_device(args.device)
+    size = args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE)
+    return device, parse_size(size)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from realtime.control import ShowState
+    from realtime.dreamer import FrameDreamer
+    from realtime.pipeline import Pipeline
+    from realtime.sinks import VideoRecorder, check_output_path
+    from realtime.sources import open_source
+
+    params = _params(args, warm_start=args.warm_start, persistence=args.persistence)
+    device, dream_size = _device_and_size(args)
+    if args.frames is not None and args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.record:
+        check_output_path(args.record)
+    source = _open_live_source(args.source)
+    dreamer = FrameDreamer(params, dream_size, device, args.backend, args.weights, args.seed)
+    window = recorder = None
+    try:
+        if not args.headless:
+            from realtime.display import Window
+
+            window = Window(fullscreen=not args.windowed, display=args.display)
+        if args.record:
+            recorder = VideoRecorder(args.record, source.fps)
+        state = ShowState(params, dreamer.network.spec.layers)
+        Pipeline(source, dreamer, state, window, recorder).run(args.frames)
+    finally:
+        source.close()
+        if recorder is not None:
+            recorder.close()
+        if window is not None:
+            window.close()
+    return 0
+
+
+def _open_live_source(spec: str | None):
+    """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer."""
+    from realtime.sources import open_source
+
+    if spec is not None:
+        return open_source(spec)
+    try:
+        return open_source(DEFAULT_CAMERA)
+    except SourceError as exc:
+        print(f"dreamcam: {exc}; dreaming on the synthetic scene instead", file=sys.stderr)
+        return open_source("synthetic")
+
+
+def cmd_dream(args: argparse.Namespace) -> int:
+    from realtime.backends import resolve_device
+    from realtime.sinks import IMAGE_EXTS, check_output_path
+    from realtime.still import dream_still, load_image, write_image
+
+    params = _params(args)
+    check_output_path(args.output, IMAGE_EXTS)
+    image = load_image(args.input, args.seed)
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(f"\rdreaming {bar:<20} octave {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+    dreamt = dream_still(image, params, resolve_device(args.device), args.weights, args.seed, progress)
+    write_image(args.output, dreamt)
+    print(f"dreamcam: wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from realtime.bench import run_bench
+
+    if args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    params = _params(args)
+    device, dream_size = _device_and_size(args)
+    result = run_bench(
+        params, dream_size, device, args.backend, args.frames, args.compare_cold, weights=args.weights, seed=args.seed
+    )
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for spec in list_specs():
+        state = "available" if spec.weights.available() else "not downloaded yet"
+        print(f"{spec.name}: {spec.title}")
+        print(f"  weights: {state} ({spec.weights.description}; {spec.licence})")
+        print(f"  default layer: {spec.default_layer}")
+        print(f"  layers: {' '.join(spec.layers)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The show window: puts a dream frame on screen (scaled to fit, with a HUD) and turns keys into Actions.
+
+`Window` only displays and listens. What an Action means (including TOGGLE_HUD and
+TOGGLE_FULLSCREEN) is decided in `realtime.control`; the pipeline then calls back into the window
+(`hud_visible`, `toggle_fullscreen()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+# pygame prints a banner on import; dreamcam's output is for the show, not for pygame's greeting.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402  (must follow the environment tweak above)
+
+from realtime.control import Action  # noqa: E402
+from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+KEY_ACTIONS: dict[int, Action] = {
+    pygame.K_q: Action.QUIT,
+    pygame.K_ESCAPE: Action.QUIT,
+    pygame.K_SPACE: Action.FREEZE,
+    pygame.K_LEFT: Action.PREV_LAYER,
+    pygame.K_RIGHT: Action.NEXT_LAYER,
+    pygame.K_UP: Action.STRONGER,
+    pygame.K_DOWN: Action.WEAKER,
+    pygame.K_LEFTBRACKET: Action.FEWER_STEPS,
+    pygame.K_RIGHTBRACKET: Action.MORE_STEPS,
+    pygame.K_s: Action.SNAPSHOT,
+    pygame.K_h: Action.TOGGLE_HUD,
+    pygame.K_f: Action.TOGGLE_FULLSCREEN,
+}
+
+HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
+HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
+HUD_TEXT = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+
+class Window:
+    """A pygame window (fullscreen on a chosen display, or a resizable window) that shows RGB frames."""
+
+    def __init__(
+        self,
+        *,
+        fullscreen: bool = True,
+        display: int = 0,
+        size: tuple[int, int] = (1280, 720),
+        title: str = "dreamcam",
+        hud: bool = True,
+    ) -> None:
+        if len(size) != 2 or min(size) < 1:
+            raise ConfigError(f"window size must be two positive numbers (width, height), got {size}")
+        self.hud_visible = hud
+        self._display = display
+        self._windowed_size = (int(size[0]), int(size[1]))
+        self._fullscreen = fullscreen
+        self._closed = False
+        self._scaled: np.ndarray | None = None  # reused cv2.resize destination, reallocated on size change
+        self._font: pygame.font.Font | None = None
+        self._font_px = 0
+        self._hud_box: pygame.Surface | None = None
+        try:
+            pygame.display.init()
+        except pygame.error as exc:
+            raise DreamcamError(
+                f"cannot open a display ({exc}); run with --headless to dream without a window"
+            ) from exc
+        try:
+            count = pygame.display.get_num_displays()
+            if not 0 <= display < count:
+                raise ConfigError(
+                    f"display {display} does not exist: this machine has {count} display(s), "
+                    f"choose one of 0-{count - 1}"
+                )
+            pygame.display.set_caption(title)
+            self._open(fullscreen)
+        except BaseException:
+            # The caller never gets a Window to close, so do not leave a half-open display behind.
+            pygame.display.quit()
+            raise
+        self._init_font()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _open(self, fullscreen: bool) -> None:
+        """(Re)create the display surface; set_mode again is more portable than display.toggle_fullscreen."""
+        try:
+            if fullscreen:
+                # (0, 0) means the chosen display's desktop resolution: no mode switch, no blurry rescale.
+                pygame.display.set_mode((0, 0), pygame.FULLSCREEN, display=self._display)
+            else:
+                surface = pygame.display.set_mode(
+                    self._windowed_size, pygame.RESIZABLE, display=self._display
+                )
+                if surface.get_size() != self._windowed_size:
+                    # Coming out of fullscreen, pygame's first set_mode keeps the fullscreen size
+                    # (pygame issue #4322; seen with SDL's dummy driver too); asking again takes.
+                    pygame.display.set_mode(self._windowed_size, pygame.RESIZABLE, display=self._display)
+        except pygame.error as exc:
+            raise DreamcamError(
+                f"cannot open the window ({exc}); try --windowed, another --display, or --headless"
+            ) from exc
+        self._fullscreen = fullscreen
+        # A cursor parked in the middle of an installation is a blemish; a window still needs it.
+        pygame.mouse.set_visible(not fullscreen)
+        log.info(
+            "window %dx%d %s on display %d",
+            *self.size,
+            "fullscreen" if fullscreen else "windowed",
+            self._display,
+        )
+
+    def _init_font(self) -> None:
+        try:
+            pygame.font.init()
+        except (pygame.error, NotImplementedError) as exc:  # pygame built without SDL_ttf
+            log.warning("no fonts available (%s): the HUD stays hidden", exc)
+            self._font_px = -1
+
+    def toggle_fullscreen(self) -> None:
+        """Switch between fullscreen and windowed; the show goes on at the new size."""
+        surface = self._surface()
+        if not self._fullscreen:
+            # Come back to the size the user last dragged the window to, not the start-up size.
+            w, h = surface.get_size()
+            self._windowed_size = (w, h)
+        self._open(not self._fullscreen)
+
+    @property
+    def fullscreen(self) -> bool:
+        return self._fullscreen
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the current window surface (it changes when the user resizes)."""
+        w, h = self._surface().get_size()
+        return w, h
+
+    def close(self) -> None:
+        """Close the window; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._font = None
+        self._hud_box = None
+        self._scaled = None
+        pygame.display.quit()
+        log.info("window closed")
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _surface(self) -> pygame.Surface:
+        # Ask pygame every time: a resize or set_mode can replace the display surface under us.
+        surface = None if self._closed else pygame.display.get_surface()
+        if surface is None:
+            raise RuntimeError("the window is closed")
+        return surface
+
+    # -- drawing -----------------------------------------------------------------------------------
+
+    def show(self, image: np.ndarray, hud_lines: Sequence[str] = ()) -> None:
+        """Draw an HxWx3 uint8 RGB frame, scaled to fit and centred on black, then the HUD, then flip."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
+        screen = self._surface()
+        sw, sh = screen.get_size()
+        ih, iw = image.shape[:2]
+        scale = min(sw / iw, sh / ih)
+        w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+        if (w, h) == (iw, ih):
+            frame = np.ascontiguousarray(image)  # frombuffer needs rows packed back to back
+        else:
+            frame = self._resize(image, w, h)
+        if (w, h) != (sw, sh):
+            screen.fill(BLACK)  # the letterbox / pillarbox bars
+        # frombuffer wraps the array without copying; the blit is the only copy to the screen.
+        screen.blit(pygame.image.frombuffer(frame, (w, h), "RGB"), ((sw - w) // 2, (sh - h) // 2))
+        if self.hud_visible and hud_lines:
+            self._draw_hud(screen, hud_lines)
+        pygame.display.flip()
+
+    def _resize(self, image: np.ndarray, w: int, h: int) -> np.ndarray:
+        if self._scaled is None or self._scaled.shape != (h, w, 3):
+            self._scaled = np.empty((h, w, 3), np.uint8)
+        # AREA averages when shrinking (no aliasing shimmer); LINEAR is the cheap, smooth choice upwards.
+        shrinking = w < image.shape[1]
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        return cv2.resize(image, (w, h), dst=self._scaled, interpolation=interpolation)
+
+    def _draw_hud(self, screen: pygame.Surface, lines: Sequence[str]) -> None:
+        font = self._hud_font(screen.get_height())
+        if font is None:
+            return
+        texts = [font.render(line, True, HUD_TEXT) for line in lines]
+        line_h = font.get_linesize()
+        box_w = max(t.get_width() for t in texts) + 2 * HUD_MARGIN
+        box_h = line_h * len(texts) + 2 * HUD_MARGIN
+        if self._hud_box is None or self._hud_box.get_size() != (box_w, box_h):
+            self._hud_box = pygame.Surface((box_w, box_h), pygame.SRCALPHA)
+            self._hud_box.fill((0, 0, 0, HUD_ALPHA))
+        screen.blit(self._hud_box, (HUD_MARGIN, HUD_MARGIN))
+        for i, text in enumerate(texts):
+            screen.blit(text, (2 * HUD_MARGIN, 2 * HUD_MARGIN + i * line_h))
+
+    def _hud_font(self, screen_height: int) -> pygame.font.Font | None:
+        if self._font_px < 0:
+            return None
+        # Text grows with the screen so the HUD is readable on a projector and small in a test window.
+        px = max(12, screen_height // 45)
+        if self._font is None or px != self._font_px:
+            self._font = pygame.font.Font(None, px)
+            self._font_px = px
+        return self._font
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def poll(self) -> list[Action]:
+        """Drain pygame's event queue; return the Actions its keys and close button ask for, in order."""
+        self._surface()
+        actions: list[Action] = []
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                actions.append(Action.QUIT)
+            elif event.type == pygame.KEYDOWN:
+                action = KEY_ACTIONS.get(event.key)
+                if action is not None:
+                    actions.append(action)
+        return actions

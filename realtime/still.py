@@ -1,0 +1,71 @@
+"""`dreamcam dream`: one still image at full quality (classic DeepDream: octaves, many steps)."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from models.registry import load_network
+from realtime import kernel
+from realtime.backends import EagerBackend
+from realtime.errors import SourceError
+from realtime.objectives import parse_objective
+from realtime.params import DreamParams
+from realtime.sinks import IMAGE_EXTS, check_output_path
+
+NOISE_SIZE = (640, 480)  # (width, height) of the canvas for IN = "noise"
+
+
+def load_image(path: str, seed: int | None) -> np.ndarray:
+    """RGB uint8 image from a file, or soft grey noise for the word 'noise'."""
+    if path == "noise":
+        rng = np.random.default_rng(seed)
+        width, height = NOISE_SIZE
+        noise = rng.normal(128, 12, (height // 8, width // 8, 3)).clip(0, 255).astype(np.uint8)
+        return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    if not os.path.isfile(path):
+        raise SourceError(f"image '{path}' does not exist; check the path (or use 'noise')")
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SourceError(f"cannot read image '{path}': not an image file OpenCV can decode")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def dream_still(
+    image: np.ndarray,
+    params: DreamParams,
+    device: torch.device,
+    weights: str | None = None,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Dream an RGB uint8 image at its own resolution; returns RGB uint8.
+
+    `progress(done, total)` is called after each octave (the CLI draws a progress line from it).
+    """
+    network = load_network(params.model, weights, device)
+    objective = parse_objective(params.layer, network.spec)
+    net = network.truncated(sorted(objective.layers))
+    backend = EagerBackend(net, objective, params, torch.Generator().manual_seed(seed or 0))
+    x = torch.from_numpy(image).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    sizes = kernel.octave_sizes(*x.shape[-2:], params.octaves, params.octave_scale)
+    done = iter(range(1, len(sizes) + 1))
+
+    def run_steps_with_progress(x_octave: torch.Tensor, steps: int) -> torch.Tensor:
+        out = backend.run(x_octave, steps)
+        if progress is not None:
+            progress(next(done), len(sizes))
+        return out
+
+    dreamt = kernel.dream(x, run_steps_with_progress, params.steps, params.octaves, params.octave_scale)
+    return dreamt.squeeze(0).permute(1, 2, 0).mul(255.0).round().byte().cpu().numpy()
+
+
+def write_image(path: str, image: np.ndarray) -> None:
+    check_output_path(path, IMAGE_EXTS)
+    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise SourceError(f"could not write '{path}'; check the folder is writable")

@@ -1,0 +1,38 @@
+"""Shared fixtures. SDL's dummy drivers are set before anything imports pygame: no screen here."""
+
+import os
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import skimage.data  # noqa: E402
+import torch  # noqa: E402
+
+from models.registry import Network, load_network  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def lite0() -> Network:
+    """The default network with its bundled weights, loaded once for the whole run."""
+    return load_network("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    """A real photo (a tabby cat), RGB uint8."""
+    return skimage.data.chelsea()
+
+
+@pytest.fixture
+def chelsea_small(chelsea) -> torch.Tensor:
+    """The cat at a live dream size, as a 1x3x180x320 tensor in [0, 1]."""
+    small = cv2.resize(chelsea, (320, 180), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(small).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    return torch.Generator().manual_seed(0)

@@ -1,0 +1,148 @@
+"""The dream kernel: objectives rise, pixels stay valid, shorthand parses, octaves carry detail."""
+
+import pytest
+import torch
+
+from models.registry import get_spec
+from realtime import kernel
+from realtime.backends import EagerBackend
+from realtime.errors import ConfigError, ModelError
+from realtime.objectives import (
+    ChannelObjective,
+    ClassObjective,
+    LayerObjective,
+    Scaled,
+    Sum,
+    channel,
+    class_index,
+    layer,
+    parse_objective,
+)
+from realtime.params import DreamParams, parse_size
+
+LITE0 = get_spec("efficientnet_lite0")
+
+
+def _backend(network, objective, generator, **params) -> EagerBackend:
+    net = network.truncated(sorted(objective.layers))
+    return EagerBackend(net, objective, DreamParams(**params), generator)
+
+
+def test_dream_raises_the_layer_objective_several_fold_on_a_real_photo(lite0, chelsea_small, generator):
+    objective = LayerObjective("block5")
+    backend = _backend(lite0, objective, generator, lr=0.02)
+    before = backend.objective_value(chelsea_small)
+    dreamt = kernel.dream(chelsea_small, backend.run, steps=10, octaves=1)
+    after = backend.objective_value(dreamt)
+    assert after > 3 * before, (before, after)
+    assert dreamt.min() >= 0.0 and dreamt.max() <= 1.0
+    assert (dreamt - chelsea_small).abs().mean() > 0.01  # the picture really changed
+
+
+def test_octaves_dream_at_every_scale_and_keep_the_size(lite0, chelsea_small, generator):
+    objective = LayerObjective("block5")
+    backend = _backend(lite0, objective, generator)
+    seen_sizes = []
+
+    def run(x, steps):
+        seen_sizes.append(tuple(x.shape[-2:]))
+        return backend.run(x, steps)
+
+    dreamt = kernel.dream(chelsea_small, run, steps=2, octaves=3, octave_scale=1.5)
+    assert seen_sizes == [(80, 142), (120, 213), (180, 320)]
+    assert dreamt.shape == chelsea_small.shape
+    assert backend.objective_value(dreamt) > 1.5 * backend.objective_value(chelsea_small)
+
+
+def test_channel_objective_raises_that_channel(lite0, chelsea_small, generator):
+    objective = channel("block5", 7)
+    backend = _backend(lite0, objective, generator)
+    before = backend.objective_value(chelsea_small)
+    after = backend.objective_value(kernel.dream(chelsea_small, backend.run, steps=5))
+    assert after > before + 0.5, (before, after)
+
+
+def test_class_objective_makes_the_picture_more_of_that_class(lite0, chelsea_small, generator):
+    goldfish = class_index("goldfish")
+    objective = ClassObjective(goldfish)
+    backend = _backend(lite0, objective, generator, lr=0.02)
+    probability = lite0.truncated(["logits"])
+    with torch.no_grad():
+        p_before = probability(chelsea_small)["logits"].softmax(-1)[0, goldfish]
+        dreamt = kernel.dream(chelsea_small, backend.run, steps=8)
+        p_after = probability(dreamt)["logits"].softmax(-1)[0, goldfish]
+    assert p_after > 10 * p_before, (float(p_before), float(p_after))
+
+
+def test_noise_start_with_total_variation_stays_valid(lite0, generator):
+    noise = torch.rand(1, 3, 64, 96, generator=generator)
+    objective = LayerObjective("block3")
+    backend = _backend(lite0, objective, generator, tv_weight=1.0)
+    dreamt = kernel.dream(noise, backend.run, steps=3, octaves=2)
+    assert torch.isfinite(dreamt).all() and dreamt.min() >= 0 and dreamt.max() <= 1
+
+
+def test_total_variation_penalty_smooths_the_update(lite0, chelsea_small):
+    objective = LayerObjective("block5")
+    plain = _backend(lite0, objective, torch.Generator().manual_seed(1), jitter=0)
+    smooth = _backend(lite0, objective, torch.Generator().manual_seed(1), jitter=0, tv_weight=30.0)
+    tv_plain = kernel.total_variation(plain.run(chelsea_small, 4))
+    tv_smooth = kernel.total_variation(smooth.run(chelsea_small, 4))
+    assert tv_smooth < tv_plain
+
+
+def test_shorthand_parses_layers_channels_classes_and_weighted_sums():
+    assert parse_objective(None, LITE0) == LayerObjective("block5")
+    assert parse_objective("block8", LITE0) == layer("block8")
+    assert parse_objective("block8:12", LITE0) == ChannelObjective("block8", 12)
+    assert parse_objective("class:281", LITE0) == ClassObjective(281)
+    assert parse_objective("class:tabby", LITE0) == ClassObjective(281)
+    combo = parse_objective("block5+0.5*block8:3", LITE0)
+    assert combo == Sum((LayerObjective("block5"), Scaled(ChannelObjective("block8", 3), 0.5)))
+    assert combo.layers == {"block5", "block8"}
+    arithmetic = layer("block5") + 0.5 * channel("block8", 3)
+    assert arithmetic == combo
+
+
+@pytest.mark.parametrize(
+    "spec, error, words",
+    [
+        ("block99", ModelError, ["block99", "valid layers", "block5"]),
+        ("block5:x", ConfigError, ["channel"]),
+        ("class:nonsense-animal", ConfigError, ["no ImageNet class"]),
+        ("class:2000", ConfigError, ["out of range"]),
+        ("two*block5", ConfigError, ["weight"]),
+    ],
+)
+def test_bad_objective_specs_give_clear_errors(spec, error, words):
+    with pytest.raises(error) as err:
+        parse_objective(spec, LITE0)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_channel_out_of_range_is_reported_on_first_use(lite0, chelsea_small, generator):
+    objective = parse_objective("block5:999", LITE0)
+    with pytest.raises(ModelError, match="80 channels"):
+        _backend(lite0, objective, generator).objective_value(chelsea_small)
+
+
+def test_params_are_validated():
+    with pytest.raises(ConfigError, match="steps"):
+        DreamParams(steps=0)
+    with pytest.raises(ConfigError, match="persistence"):
+        DreamParams(persistence=1.5)
+    with pytest.raises(ConfigError, match="warm start"):
+        DreamParams(warm_start="sometimes")
+    assert DreamParams().replace(steps=3).steps == 3
+
+
+@pytest.mark.parametrize("text", ["320", "320x", "axb", "10x10", "320x180x3"])
+def test_bad_size_strings(text):
+    with pytest.raises(ConfigError, match="size"):
+        parse_size(text)
+
+
+def test_size_string():
+    assert parse_size("320x180") == (320, 180)
+    assert parse_size("640X360") == (640, 360)
