@@ -10,9 +10,9 @@ frozen network, and it halves the CPU cost of a gradient step).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -139,7 +139,7 @@ class DreamNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = (x - self.mean) / self.std
         features = {}
-        for name, stage in zip(self.stage_names, self.stages):
+        for name, stage in zip(self.stage_names, self.stages, strict=True):
             h = stage(h)
             if name in self.outputs:
                 features[name] = h
@@ -150,7 +150,7 @@ def fold_batchnorms(module: nn.Module) -> None:
     """Fold every BatchNorm2d that directly follows a Conv2d (as sibling attributes) into it."""
     for parent in list(module.modules()):
         children = list(parent.named_children())
-        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:], strict=False):
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 setattr(parent, conv_name, fuse_conv_bn_eval(conv, bn))
                 setattr(parent, bn_name, nn.Identity())
@@ -162,7 +162,9 @@ class Network:
     Switching layers live reuses the loaded weights instead of reading them again.
     """
 
-    def __init__(self, spec: ModelSpec, stages: list[tuple[str, nn.Module]], device: torch.device, origin: str):
+    def __init__(
+        self, spec: ModelSpec, stages: list[tuple[str, nn.Module]], device: torch.device, origin: str
+    ):
         self.spec, self.stages, self.device, self.weights_origin = spec, stages, device, origin
 
     def truncated(self, layers: Sequence[str]) -> DreamNet:
@@ -194,7 +196,7 @@ def load_network(name: str, weights: str | None = None, device: torch.device | s
     whole.to(device)
     if device.type == "cpu":
         whole.to(memory_format=torch.channels_last)  # oneDNN's fast layout for these convolutions
-    return Network(spec, list(zip((n for n, _ in stages), whole)), device, origin)
+    return Network(spec, list(zip((n for n, _ in stages), whole, strict=True)), device, origin)
 
 
 def load_model(

@@ -6,8 +6,8 @@ Auxiliary classifier heads are loaded (so the checkpoint loads strictly) and the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 from torchvision import models as tvm
@@ -87,8 +87,21 @@ TORCHVISION_NETS = [
         name="googlenet",
         title="GoogLeNet / Inception v1 (torchvision ImageNet weights, the classic DeepDream net)",
         url=tvm.GoogLeNet_Weights.IMAGENET1K_V1.url,
-        layers=_dreamable(["conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b",
-                           "inception4c", "inception4d", "inception4e", "inception5a", "inception5b"]),  # fmt: skip
+        layers=_dreamable(
+            [
+                "conv2",
+                "conv3",
+                "inception3a",
+                "inception3b",
+                "inception4a",
+                "inception4b",
+                "inception4c",
+                "inception4d",
+                "inception4e",
+                "inception5a",
+                "inception5b",
+            ]
+        ),  # fmt: skip
         default_layer="inception4c",
         symmetric_input=True,
         build_stages=_googlenet_stages,
@@ -106,9 +119,24 @@ TORCHVISION_NETS = [
         name="inception_v3",
         title="Inception v3 (torchvision ImageNet weights)",
         url=tvm.Inception_V3_Weights.IMAGENET1K_V1.url,
-        layers=_dreamable(["Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b", "Mixed_5c",
-                           "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
-                           "Mixed_7a", "Mixed_7b", "Mixed_7c"]),  # fmt: skip
+        layers=_dreamable(
+            [
+                "Conv2d_2b_3x3",
+                "Conv2d_3b_1x1",
+                "Conv2d_4a_3x3",
+                "Mixed_5b",
+                "Mixed_5c",
+                "Mixed_5d",
+                "Mixed_6a",
+                "Mixed_6b",
+                "Mixed_6c",
+                "Mixed_6d",
+                "Mixed_6e",
+                "Mixed_7a",
+                "Mixed_7b",
+                "Mixed_7c",
+            ]
+        ),  # fmt: skip
         default_layer="Mixed_5d",
         symmetric_input=True,
         build_stages=_inception_v3_stages,

@@ -10,7 +10,8 @@ import json
 import logging
 import os
 import sys
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 import torch
 
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="dream live on a camera, video, image or the synthetic scene")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
     _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
-    run.add_argument("--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)")
+    run.add_argument(
+        "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
+    )
     run.add_argument("--warm-start", default="residual", choices=WARM_START_MODES)
     run.add_argument("--persistence", type=float, default=DreamParams.persistence)
     run.add_argument("--backend", default="auto")
@@ -88,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_opencv()
     logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
     try:
-        return {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "models": cmd_models}[args.command](args)
+        return {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "models": cmd_models}[args.command](
+            args
+        )
     except DreamcamError as exc:
         print(f"dreamcam: error: {exc}", file=sys.stderr)
         return 2
@@ -130,7 +135,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from realtime.dreamer import FrameDreamer
     from realtime.pipeline import Pipeline
     from realtime.sinks import VideoRecorder, check_output_path
-    from realtime.sources import open_source
 
     params = _params(args, warm_start=args.warm_start, persistence=args.persistence)
     device, dream_size = _device_and_size(args)
@@ -183,7 +187,9 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         bar = "#" * (20 * done // total)
-        print(f"\rdreaming {bar:<20} octave {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+        print(
+            f"\rdreaming {bar:<20} octave {done}/{total}", end="\n" if done == total else "", file=sys.stderr
+        )
 
     dreamt = dream_still(image, params, resolve_device(args.device), args.weights, args.seed, progress)
     write_image(args.output, dreamt)
@@ -199,7 +205,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     params = _params(args)
     device, dream_size = _device_and_size(args)
     result = run_bench(
-        params, dream_size, device, args.backend, args.frames, args.compare_cold, weights=args.weights, seed=args.seed
+        params,
+        dream_size,
+        device,
+        args.backend,
+        args.frames,
+        args.compare_cold,
+        weights=args.weights,
+        seed=args.seed,
     )
     print(json.dumps(result))
     return 0

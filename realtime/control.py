@@ -73,7 +73,13 @@ def apply_action(state: ShowState, action: Action) -> None:
         log.warning("ignored %s: %s", action.value, exc)
         return
     if state.params is not p:
-        log.info("%s -> layer=%s lr=%.4g steps=%d", action.value, state.params.layer, state.params.lr, state.params.steps)
+        log.info(
+            "%s -> layer=%s lr=%.4g steps=%d",
+            action.value,
+            state.params.layer,
+            state.params.lr,
+            state.params.steps,
+        )
 
 
 def _next_layer(layers: tuple[str, ...], current: str | None, forward: bool) -> str:

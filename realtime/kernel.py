@@ -13,7 +13,7 @@ graph, exported to ONNX) is the backends' business; `step` below is the referenc
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

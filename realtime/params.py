@@ -36,9 +36,7 @@ class DreamParams:
         _check_range("tv_weight", self.tv_weight, 0.0, 100.0, float)
         _check_range("persistence", self.persistence, 0.0, 1.0, float)
         if self.warm_start not in WARM_START_MODES:
-            raise ConfigError(
-                f"warm start '{self.warm_start}' is not one of: {', '.join(WARM_START_MODES)}"
-            )
+            raise ConfigError(f"warm start '{self.warm_start}' is not one of: {', '.join(WARM_START_MODES)}")
 
     def replace(self, **changes) -> DreamParams:
         return dataclasses.replace(self, **changes)
