@@ -130,7 +130,8 @@ class Pipeline:
     def hud_lines(self) -> list[str]:
         s, p, d = self.stats, self.state.params, self.dreamer
         lines = [
-            f"{s.output_rate.rate:5.1f} fps  latency {s.latency_ms.p50:4.0f} ms  dream {s.dream_ms.p50:4.0f} ms",
+            f"{s.output_rate.rate:5.1f} fps  latency {s.latency_ms.p50:4.0f} ms",
+            f"dream {s.dream_ms.p50:4.0f} ms per frame",
             f"{p.model}  {d.layer_name}",
             f"steps {p.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}",
             f"{d.backend.name} on {d.device.type}  dream {d.dream_size[0]}x{d.dream_size[1]}",
