@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from models.onnx_export import print_progress
 from realtime import kernel
 from realtime.control import ShowState
 from realtime.dreamer import FrameDreamer
@@ -34,7 +35,7 @@ def run_bench(
     weights: str | None = None,
     seed: int | None = 0,
 ) -> dict:
-    dreamer = FrameDreamer(params, dream_size, device, backend, weights, seed)
+    dreamer = FrameDreamer(params, dream_size, device, backend, weights, seed, progress=print_progress)
     with open_source("synthetic", paced=False, size=SOURCE_SIZE) as source:
         pipeline = Pipeline(source, dreamer, ShowState(params, dreamer.network.spec.layers))
         pipeline.run(WARMUP_FRAMES)
@@ -47,6 +48,7 @@ def run_bench(
         "model": params.model,
         "layer": dreamer.layer_name,
         "backend": dreamer.backend.name,
+        "provider": getattr(dreamer.backend, "provider", "torch"),
         "device": str(device),
         "dream_size": f"{dream_size[0]}x{dream_size[1]}",
         "steps": params.steps,

@@ -15,7 +15,9 @@ from typing import NoReturn
 
 import torch
 
+from models.onnx_export import print_progress
 from models.registry import get_spec, list_specs
+from realtime.backends import BACKENDS
 from realtime.errors import DreamcamError, SourceError
 from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
@@ -45,11 +47,15 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    levels = ("debug", "info", "warning", "error")
     parser = OneLineParser(prog="dreamcam", description="Real-time webcam DeepDream.")
-    parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-level", default="warning", choices=levels)
+    # accepted after the command too (`dreamcam bench --log-level info`), without overriding the default
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=levels)
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
 
-    run = sub.add_parser("run", help="dream live on a camera, video, image or the synthetic scene")
+    run = sub.add_parser("run", parents=[common], help="dream live (camera, video, image, synthetic)")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
     _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
     run.add_argument(
@@ -57,27 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--warm-start", default="residual", choices=WARM_START_MODES)
     run.add_argument("--persistence", type=float, default=DreamParams.persistence)
-    run.add_argument("--backend", default="auto")
+    run.add_argument("--backend", default="auto", choices=BACKENDS)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
 
-    dream = sub.add_parser("dream", help="dream one still image at full quality")
+    dream = sub.add_parser("dream", parents=[common], help="dream one still image at full quality")
     dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
     dream.add_argument("-o", "--output", required=True, metavar="OUT")
     _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
 
-    bench = sub.add_parser("bench", help="time the live loop on the synthetic scene; prints JSON")
+    bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
     _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
     bench.add_argument("--dream-size", default=None)
-    bench.add_argument("--backend", default="auto")
+    bench.add_argument("--backend", default="auto", choices=BACKENDS)
     bench.add_argument("--frames", type=int, default=60)
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
-    sub.add_parser("models", help="list networks, layers and whether their weights are here")
+    sub.add_parser("models", parents=[common], help="list networks, layers and weights")
     return parser
 
 
@@ -90,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_opencv()
     logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
+    for chatty in ("onnxscript", "onnx_ir", "torch.onnx"):  # the exporter's internals, not ours
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "models": cmd_models}[args.command](
             args
@@ -99,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `dreamcam models | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 def _quiet_opencv() -> None:
@@ -143,7 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.record:
         check_output_path(args.record)
     source = _open_live_source(args.source)
-    dreamer = FrameDreamer(params, dream_size, device, args.backend, args.weights, args.seed)
+    dreamer = FrameDreamer(
+        params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+    )
     window = recorder = None
     try:
         if not args.headless:

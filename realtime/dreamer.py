@@ -9,6 +9,7 @@ parameter is read live.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 
 from models.registry import Network, load_network
 from realtime import kernel
-from realtime.backends import EagerBackend, choose_backend
+from realtime.backends import Backend, check_backend_name, create_backend
 from realtime.objectives import Objective, parse_objective
 from realtime.params import DreamParams
 from realtime.warmstart import WarmStart
@@ -30,14 +31,17 @@ class FrameDreamer:
         params: DreamParams,
         dream_size: tuple[int, int],
         device: torch.device,
-        backend: str = "auto",
+        backend: str = "eager",
         weights: str | None = None,
         seed: int | None = None,
         network: Network | None = None,
+        progress: Callable[[str], None] | None = None,
     ):
         self.dream_size = dream_size  # (width, height)
         self.device = device
-        self.backend_name = choose_backend(backend)
+        check_backend_name(backend)
+        self.backend_request = backend
+        self.progress = progress
         self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self.network = network or load_network(params.model, weights, device)
         self.weights = weights
@@ -65,9 +69,16 @@ class FrameDreamer:
     def layer_name(self) -> str:
         return str(self.objective)
 
-    def _build_backend(self) -> EagerBackend:
-        net = self.network.truncated(sorted(self.objective.layers))
-        return EagerBackend(net, self.objective, self.params, self.generator)
+    def _build_backend(self) -> Backend:
+        return create_backend(
+            self.backend_request,
+            self.network,
+            self.objective,
+            self.params,
+            self.generator,
+            self.dream_size,
+            self.progress,
+        )
 
     # --- one frame ----------------------------------------------------------------------------
 
