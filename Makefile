@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench venv
+.PHONY: demo test lint bench bench-gpu venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/dreamcam bench --compare-cold --json
+
+# On a CUDA machine: GoogLeNet inception4c at 640x360, 2 steps. Random weights of the same
+# architecture (speed does not depend on weight values; offline GPU hosts cannot download them).
+bench-gpu: $(STAMP)
+	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
+		--dream-size 640x360 --steps 2 --frames 300 --json
