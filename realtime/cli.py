@@ -78,8 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
     _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
     bench.add_argument("--dream-size", default=None)
-    bench.add_argument("--backend", default="auto", choices=BACKENDS)
-    bench.add_argument("--frames", type=int, default=60)
+    bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
+    bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
+    bench.add_argument(
+        "--camera-fps", type=float, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
+    )
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
@@ -166,7 +169,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.record:
             recorder = VideoRecorder(args.record, source.fps)
         state = ShowState(params, dreamer.network.spec.layers)
-        Pipeline(source, dreamer, state, window, recorder).run(args.frames)
+        # with a window the display runs at the camera's rate and never waits for the dream;
+        # headless (recording a file), every frame is dreamed before it is written
+        Pipeline(source, dreamer, state, window, recorder, live=window is not None).run(args.frames)
     finally:
         source.close()
         if recorder is not None:
@@ -211,23 +216,28 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.bench import run_bench
+    from realtime.bench import bench_backends, run_bench
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     params = _params(args)
     device, dream_size = _device_and_size(args)
-    result = run_bench(
-        params,
-        dream_size,
-        device,
-        args.backend,
-        args.frames,
-        args.compare_cold,
-        weights=args.weights,
-        seed=args.seed,
-    )
-    print(json.dumps(result))
+    backends = bench_backends(device) if args.backend == "all" else [args.backend]
+    rows = [
+        run_bench(
+            params,
+            dream_size,
+            device,
+            backend,
+            args.frames,
+            args.compare_cold,
+            weights=args.weights,
+            seed=args.seed,
+            camera_fps=args.camera_fps,
+        )
+        for backend in backends
+    ]
+    print(json.dumps(rows if args.backend == "all" else rows[0]))
     return 0
 
 

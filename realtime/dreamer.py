@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from models.registry import Network, load_network
+from models.registry import Network, get_spec, load_network
 from realtime import kernel
 from realtime.backends import Backend, check_backend_name, create_backend
 from realtime.objectives import Objective, parse_objective
@@ -51,6 +51,10 @@ class FrameDreamer:
         self.backend = self._build_backend()
 
     # --- parameters -------------------------------------------------------------------------
+
+    def check(self, params: DreamParams) -> None:
+        """Raise the DreamcamError `set_params` would raise, without building anything."""
+        parse_objective(params.layer, get_spec(params.model))
 
     def set_params(self, params: DreamParams) -> None:
         """Apply new parameters between frames; rebuilds only what the change requires."""

@@ -1,8 +1,11 @@
-"""The live loop: newest source frame -> dream -> compose -> window and recorder, with timing.
+"""The show loop: newest source frame -> dream -> compose -> window and recorder, with timing.
 
-The loop is the same with or without a window (`--headless`, benchmarks, tests). A source that
-has no new frame (a lost camera, a paused file) does not stop the show: the last frame is dreamed
-again, so the window keeps showing (and deepening) the last picture until frames resume.
+Two ways to run it:
+- live (the window): a `DreamWorker` thread dreams the newest frame while this loop shows every
+  camera frame composed with the newest residual, so the display never waits for the dream;
+- in step (`--headless` recording, tests): every delivered frame is dreamed before it is shown.
+A source that has no new frame (a lost camera, a paused file) does not stop the show: the last
+frame is dreamed again, so the window keeps showing (and deepening) the last picture.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from realtime.errors import DreamcamError
 from realtime.sinks import VideoRecorder, save_snapshot
 from realtime.sources import Frame, Source
 from realtime.stats import RateMeter, Rolling
+from realtime.worker import DreamResult, DreamWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,13 @@ class Display(Protocol):
 @dataclass
 class PipelineStats:
     frames: int = 0  # composed frames delivered
-    dream_ms: Rolling = field(default_factory=Rolling)  # the kernel's time per frame
+    dreams: int = 0  # dreams finished (in step mode, one per frame)
+    dream_ms: Rolling = field(default_factory=Rolling)  # the kernel's time per dream
     frame_ms: Rolling = field(default_factory=Rolling)  # interval between delivered frames
     latency_ms: Rolling = field(default_factory=Rolling)  # capture to display, new frames only
-    output_rate: RateMeter = field(default_factory=RateMeter)
+    dream_latency_ms: Rolling = field(default_factory=Rolling)  # capture to first display of its dream
+    output_rate: RateMeter = field(default_factory=RateMeter)  # display fps
+    dream_rate: RateMeter = field(default_factory=RateMeter)  # dream fps
 
 
 class Pipeline:
@@ -55,8 +62,12 @@ class Pipeline:
         recorder: VideoRecorder | None = None,
         snapshot_dir: str = "snapshots",
         clock: Callable[[], float] = time.perf_counter,
+        live: bool = False,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
+        self.live = live
+        self.worker: DreamWorker | None = None
+        self._shown_dream = 0  # count of the newest dream already on screen
         self.window, self.recorder = window, recorder
         self.snapshot_dir = snapshot_dir
         self.clock = clock
@@ -67,11 +78,57 @@ class Pipeline:
         self._last_delivery: float | None = None
 
     def run(self, max_frames: int | None = None) -> None:
-        while not self.state.quit and (max_frames is None or self.stats.frames < max_frames):
-            self.tick()
+        if self.live:
+            self.start_worker()
+        try:
+            while not self.state.quit and (max_frames is None or self.stats.frames < max_frames):
+                if self.live:
+                    self.show_tick()
+                else:
+                    self.tick()
+        finally:
+            if self.live:
+                self.stop_worker()
+
+    def start_worker(self) -> None:
+        if self.worker is None:
+            self.worker = DreamWorker(self.dreamer, self.clock, on_dream=self._on_dream)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def _on_dream(self, result: DreamResult) -> None:  # on the worker's thread
+        self.stats.dreams = result.count
+        self.stats.dream_ms.add(result.dream_ms)
+        self.stats.dream_rate.tick(result.finished)
+
+    def show_tick(self) -> np.ndarray | None:
+        """One display turn of the live loop: never waits for the dream worker."""
+        assert self.worker is not None, "start_worker() first"
+        frame = self.source.read(timeout=READ_TIMEOUT_S)
+        fresh = frame is not None
+        frame = frame or self.last_frame
+        if frame is None:
+            self._handle_events()
+            return None
+        self.last_frame = frame
+        if not self.state.frozen:
+            self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
+            result = self.worker.latest
+            self.residual = result.residual if result is not None else None
+            self.last_output = compose(frame.image, self.residual)
+            if result is not None and result.count != self._shown_dream:
+                self._shown_dream = result.count
+                self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
+        elif self.last_output is None:
+            self.last_output = frame.image
+        self._deliver(self.last_output, frame, fresh)
+        return self.last_output
 
     def tick(self) -> np.ndarray | None:
-        """One turn of the loop; returns the composed frame it delivered (None if it had none)."""
+        """One turn in step: dream the newest frame, then show it; returns the composed frame."""
         frame = self.source.read(timeout=READ_TIMEOUT_S)
         fresh = frame is not None
         frame = frame or self.last_frame
@@ -82,9 +139,17 @@ class Pipeline:
         if not self.state.frozen or self.last_output is None:
             started = self.clock()
             self.residual = self.dreamer.dream_frame(frame.image)
-            self.stats.dream_ms.add((self.clock() - started) * 1000.0)
+            finished = self.clock()
+            self.stats.dream_ms.add((finished - started) * 1000.0)
+            self.stats.dream_rate.tick(finished)
+            self.stats.dreams += 1
             self.last_output = compose(frame.image, self.residual)
-        output = self.last_output
+            if fresh:
+                self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
+        self._deliver(self.last_output, frame, fresh)
+        return self.last_output
+
+    def _deliver(self, output: np.ndarray, frame: Frame, fresh: bool) -> None:
         if self.window is not None:
             self.window.hud_visible = self.state.hud
             self.window.show(output, self.hud_lines())
@@ -92,7 +157,6 @@ class Pipeline:
             self.recorder.write(output)
         self._account(frame, fresh)
         self._handle_events()
-        return output
 
     def _account(self, frame: Frame, fresh: bool) -> None:
         now = self.clock()
@@ -122,7 +186,11 @@ class Pipeline:
     def apply_params(self) -> None:
         """Hand the state's parameters to the dreamer; a rejected change restores the last good ones."""
         try:
-            self.dreamer.set_params(self.state.params)
+            self.dreamer.check(self.state.params)
+            if self.worker is not None:
+                self.worker.set_params(self.state.params)  # applied by the worker, between dreams
+            else:
+                self.dreamer.set_params(self.state.params)
         except DreamcamError as exc:
             log.warning("parameter change rejected: %s", exc)
             self.state.params = self.dreamer.params
@@ -131,13 +199,15 @@ class Pipeline:
         s, p, d = self.stats, self.state.params, self.dreamer
         lines = [
             f"{s.output_rate.rate:5.1f} fps  latency {s.latency_ms.p50:4.0f} ms",
-            f"dream {s.dream_ms.p50:4.0f} ms per frame",
+            f"dream {s.dream_rate.rate:4.1f} fps  {s.dream_ms.p50:4.0f} ms each",
             f"{p.model}  {d.layer_name}",
             f"steps {p.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}",
             f"{d.backend.name} on {d.device.type}  dream {d.dream_size[0]}x{d.dream_size[1]}",
         ]
         if self.source.status:
             lines.append(self.source.status)
+        if self.worker is not None and self.worker.error:
+            lines.append(self.worker.error)
         if self.state.frozen:
             lines.append("FROZEN (space)")
         return lines

@@ -1,0 +1,120 @@
+"""The dream worker: a thread that dreams the newest camera frame it was handed, over and over.
+
+The display loop never waits for it. It hands in each new camera frame (a one-slot mailbox: a
+slow dream skips frames rather than queueing them) and composes every frame it shows with the
+newest residual the worker has published, so the window moves at the camera's rate even when the
+dream updates at 10 Hz. Parameter changes are applied by the worker itself, between dreams.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from realtime.dreamer import FrameDreamer
+from realtime.errors import DreamcamError
+from realtime.params import DreamParams
+from realtime.sources import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class DreamResult:
+    residual: np.ndarray  # HxWx3 float32 at dream size, in pixel units
+    frame: Frame  # the camera frame it was dreamed from
+    dream_ms: float
+    finished: float  # perf_counter() when it was published
+    count: int  # 1, 2, 3... dreams published so far
+
+
+class DreamWorker:
+    def __init__(
+        self,
+        dreamer: FrameDreamer,
+        clock: Callable[[], float] = time.perf_counter,
+        on_dream: Callable[[DreamResult], None] | None = None,
+    ):
+        self.dreamer, self.clock, self.on_dream = dreamer, clock, on_dream
+        self._lock = threading.Condition()
+        self._frame: Frame | None = None  # newest frame not dreamed yet
+        self._params: DreamParams | None = None  # newest parameters not applied yet
+        self._result: DreamResult | None = None
+        self._stop = False
+        self._count = 0
+        self.error: str = ""  # last failure, for the HUD
+        self._thread = threading.Thread(target=self._run, name="dream worker", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame: Frame) -> None:
+        with self._lock:
+            self._frame = frame
+            self._lock.notify()
+
+    def set_params(self, params: DreamParams) -> None:
+        with self._lock:
+            self._params = params
+            self._lock.notify()
+
+    @property
+    def latest(self) -> DreamResult | None:
+        return self._result
+
+    def wait_for(self, count: int, timeout: float) -> DreamResult | None:
+        """Block until at least `count` dreams are published (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._count < count and not self._stop:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._lock.wait(left)
+            return self._result
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._frame is None and self._params is None and not self._stop:
+                    self._lock.wait()
+                if self._stop:
+                    return
+                frame, self._frame = self._frame, None
+                params, self._params = self._params, None
+            if params is not None:
+                self._apply(params)
+            if frame is not None:
+                self._dream(frame)
+
+    def _apply(self, params: DreamParams) -> None:
+        try:
+            self.dreamer.set_params(params)
+        except DreamcamError as exc:
+            log.warning("parameter change rejected: %s", exc)
+
+    def _dream(self, frame: Frame) -> None:
+        started = self.clock()
+        try:
+            residual = self.dreamer.dream_frame(frame.image)
+        except Exception as exc:  # a failing dream must never take the show down with it
+            self.error = f"dream failed: {type(exc).__name__}: {exc}"
+            log.exception("dream failed; showing the camera until the next frame")
+            return
+        finished = self.clock()
+        with self._lock:
+            self._count += 1
+            self._result = DreamResult(residual, frame, (finished - started) * 1000.0, finished, self._count)
+            self.error = ""
+            self._lock.notify_all()
+        if self.on_dream is not None:
+            self.on_dream(self._result)

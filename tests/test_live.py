@@ -1,0 +1,116 @@
+"""The live loop: the display runs at the camera's rate and never waits for the dream worker."""
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.control import Action, ShowState, apply_action
+from realtime.dreamer import FrameDreamer
+from realtime.params import DreamParams
+from realtime.pipeline import Pipeline
+from realtime.sources import SyntheticSource
+from realtime.worker import DreamWorker
+
+
+class SlowDreamer:
+    """Stands in for FrameDreamer: each dream takes `seconds` and adds a constant residual."""
+
+    def __init__(self, seconds: float, fail_on: set[int] = frozenset()):
+        self.seconds, self.fail_on, self.calls = seconds, fail_on, 0
+        self.params = DreamParams()
+        self.layer_name = "block5"
+        self.backend = SimpleNamespace(name="fake")
+        self.device = torch.device("cpu")
+        self.dream_size = (32, 18)
+        self.network = SimpleNamespace(spec=SimpleNamespace(layers=("block5",)))
+
+    def dream_frame(self, image: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        time.sleep(self.seconds)
+        if self.calls in self.fail_on:
+            raise RuntimeError("the GPU driver hiccuped")
+        return np.full((18, 32, 3), 40.0, np.float32)
+
+    def check(self, params: DreamParams) -> None:
+        pass
+
+    def set_params(self, params: DreamParams) -> None:
+        self.params = params
+
+
+def _live(dreamer, fps: float = 60.0) -> tuple[Pipeline, SyntheticSource]:
+    source = SyntheticSource((64, 36), paced=True, fps=fps)
+    state = ShowState(dreamer.params, ("block5",))
+    return Pipeline(source, dreamer, state, live=True), source
+
+
+def test_display_keeps_the_camera_rate_while_the_dream_is_slow():
+    dreamer = SlowDreamer(seconds=0.2)
+    pipeline, source = _live(dreamer)
+    with source:
+        pipeline.run(max_frames=30)  # half a second of camera at 60 fps
+    assert pipeline.stats.frames == 30
+    assert 1 <= pipeline.stats.dreams <= 5  # the dream managed a few updates meanwhile
+    frame = pipeline.last_frame.image.astype(int)
+    # the newest residual (+40) rides on the newest camera frame
+    assert np.abs(pipeline.last_output.astype(int) - np.minimum(frame + 40, 255)).max() <= 1
+
+
+def test_a_failing_dream_does_not_stop_the_show():
+    dreamer = SlowDreamer(seconds=0.01, fail_on={2, 3})
+    pipeline, source = _live(dreamer, fps=120.0)
+    with source:
+        pipeline.start_worker()
+        try:
+            while dreamer.calls < 6:
+                pipeline.show_tick()
+            assert pipeline.worker.wait_for(count=3, timeout=5.0) is not None
+        finally:
+            pipeline.stop_worker()
+    assert pipeline.stats.dreams >= 3  # dreams after the failures were published
+    assert pipeline.stats.frames > 6
+
+
+def test_worker_applies_parameter_changes_between_dreams(lite0):
+    dreamer = FrameDreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0)
+    state = ShowState(dreamer.params, lite0.spec.layers)
+    with SyntheticSource((96, 54), paced=True, fps=60.0) as source:
+        pipeline = Pipeline(source, dreamer, state, live=True)
+        pipeline.start_worker()
+        try:
+            pipeline.show_tick()
+            apply_action(state, Action.NEXT_LAYER)
+            pipeline.apply_params()
+            deadline = time.monotonic() + 20
+            while dreamer.layer_name != "block4" and time.monotonic() < deadline:
+                pipeline.show_tick()
+        finally:
+            pipeline.stop_worker()
+    assert dreamer.layer_name == "block4"
+
+
+def test_worker_dreams_only_the_newest_frame():
+    dreamer = SlowDreamer(seconds=0.05)
+    seen = []
+    worker = DreamWorker(dreamer, on_dream=lambda result: seen.append(result.frame.index))
+    image = np.zeros((18, 32, 3), np.uint8)
+    frames = [SimpleNamespace(image=image, index=i, t_capture=0.0) for i in range(20)]
+    try:
+        for frame in frames:  # handed in far faster than it dreams
+            worker.submit(frame)
+        worker.wait_for(count=2, timeout=5.0)
+    finally:
+        worker.stop()
+    assert seen[-1] == 19 and len(seen) <= 3
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    before = {t.name for t in threading.enumerate()}
+    yield
+    leaked = {t.name for t in threading.enumerate() if t.is_alive()} - before
+    assert "dream worker" not in leaked
