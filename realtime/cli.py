@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
+    run.add_argument("--target-fps", type=float, default=None, help="hold this dream rate (live window)")
+    run.add_argument("--min-steps", type=int, default=1, help="governor floor for --steps (default 1)")
+    run.add_argument("--min-dream-size", default="160x90", help="governor floor for --dream-size")
 
     dream = sub.add_parser("dream", parents=[common], help="dream one still image at full quality")
     dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
@@ -156,6 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
         check_output_path(args.record)
+    governor = _governor(args, params, dream_size)
     source = _open_live_source(args.source)
     dreamer = FrameDreamer(
         params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
@@ -171,7 +175,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         state = ShowState(params, dreamer.network.spec.layers)
         # with a window the display runs at the camera's rate and never waits for the dream;
         # headless (recording a file), every frame is dreamed before it is written
-        Pipeline(source, dreamer, state, window, recorder, live=window is not None).run(args.frames)
+        Pipeline(source, dreamer, state, window, recorder, live=window is not None, governor=governor).run(
+            args.frames
+        )
     finally:
         source.close()
         if recorder is not None:
@@ -179,6 +185,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if window is not None:
             window.close()
     return 0
+
+
+def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[int, int]):
+    """The quality governor for --target-fps (None without it), its floor checked up front."""
+    from realtime.governor import GovernorLimits, Quality, QualityGovernor
+
+    if args.target_fps is None:
+        return None
+    limits = GovernorLimits(
+        best=Quality(params.steps, dream_size), worst=Quality(args.min_steps, parse_size(args.min_dream_size))
+    )
+    return QualityGovernor(args.target_fps, limits)
 
 
 def _open_live_source(spec: str | None):

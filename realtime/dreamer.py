@@ -69,6 +69,15 @@ class FrameDreamer:
         else:
             self.backend.params = params
 
+    def set_dream_size(self, size: tuple[int, int]) -> None:
+        """Dream at another size from the next frame on; the warm residual is resized, not lost."""
+        if size == self.dream_size:
+            return
+        self.dream_size = size
+        if self.warm.residual is not None:
+            width, height = size
+            self.warm.residual = kernel.resize(self.warm.residual, (height, width))
+
     @property
     def layer_name(self) -> str:
         return str(self.objective)

@@ -22,6 +22,7 @@ from realtime.compose import compose
 from realtime.control import Action, ShowState, apply_action
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
+from realtime.governor import QualityGovernor
 from realtime.sinks import VideoRecorder, save_snapshot
 from realtime.sources import Frame, Source
 from realtime.stats import RateMeter, Rolling
@@ -63,9 +64,11 @@ class Pipeline:
         snapshot_dir: str = "snapshots",
         clock: Callable[[], float] = time.perf_counter,
         live: bool = False,
+        governor: QualityGovernor | None = None,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
         self.live = live
+        self.governor = governor
         self.worker: DreamWorker | None = None
         self._shown_dream = 0  # count of the newest dream already on screen
         self.window, self.recorder = window, recorder
@@ -92,7 +95,7 @@ class Pipeline:
 
     def start_worker(self) -> None:
         if self.worker is None:
-            self.worker = DreamWorker(self.dreamer, self.clock, on_dream=self._on_dream)
+            self.worker = DreamWorker(self.dreamer, self.clock, self._on_dream, self.governor)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -201,13 +204,15 @@ class Pipeline:
             f"{s.output_rate.rate:5.1f} fps  latency {s.latency_ms.p50:4.0f} ms",
             f"dream {s.dream_rate.rate:4.1f} fps  {s.dream_ms.p50:4.0f} ms each",
             f"{p.model}  {d.layer_name}",
-            f"steps {p.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}",
+            f"steps {d.params.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}",
             f"{d.backend.name} on {d.device.type}  dream {d.dream_size[0]}x{d.dream_size[1]}",
         ]
         if self.source.status:
             lines.append(self.source.status)
         if self.worker is not None and self.worker.error:
             lines.append(self.worker.error)
+        if self.governor is not None and self.governor.last_change:
+            lines.append(self.governor.last_change)
         if self.state.frozen:
             lines.append("FROZEN (space)")
         return lines

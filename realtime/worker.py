@@ -18,6 +18,7 @@ import numpy as np
 
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
+from realtime.governor import QualityGovernor
 from realtime.params import DreamParams
 from realtime.sources import Frame
 
@@ -39,8 +40,10 @@ class DreamWorker:
         dreamer: FrameDreamer,
         clock: Callable[[], float] = time.perf_counter,
         on_dream: Callable[[DreamResult], None] | None = None,
+        governor: QualityGovernor | None = None,
     ):
         self.dreamer, self.clock, self.on_dream = dreamer, clock, on_dream
+        self.governor = governor
         self._lock = threading.Condition()
         self._frame: Frame | None = None  # newest frame not dreamed yet
         self._params: DreamParams | None = None  # newest parameters not applied yet
@@ -118,3 +121,13 @@ class DreamWorker:
             self._lock.notify_all()
         if self.on_dream is not None:
             self.on_dream(self._result)
+        if self.governor is not None:
+            self._govern(finished - started)
+
+    def _govern(self, seconds: float) -> None:
+        quality = self.governor.update(seconds * 1000.0)
+        if quality is None:
+            return
+        log.info("%s", self.governor.last_change)
+        self.dreamer.set_dream_size(quality.size)
+        self._apply(self.dreamer.params.replace(steps=quality.steps))

@@ -114,3 +114,22 @@ def no_leaked_threads():
     yield
     leaked = {t.name for t in threading.enumerate() if t.is_alive()} - before
     assert "dream worker" not in leaked
+
+
+def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
+    from realtime.governor import GovernorLimits, Quality, QualityGovernor
+
+    dreamer = FrameDreamer(DreamParams(layer="block3", steps=2), (96, 54), torch.device("cpu"), network=lite0)
+    limits = GovernorLimits(best=Quality(2, (96, 54)), worst=Quality(1, (64, 36)))
+    governor = QualityGovernor(target_fps=10_000, limits=limits, window=2)  # unreachable: always too slow
+    worker = DreamWorker(dreamer, governor=governor)
+    image = np.random.default_rng(0).integers(0, 255, (54, 96, 3), dtype=np.uint8)
+    try:
+        for i in range(40):
+            worker.submit(SimpleNamespace(image=image, index=i, t_capture=0.0))
+            worker.wait_for(count=i + 1, timeout=10.0)
+    finally:
+        worker.stop()
+    assert dreamer.params.steps == 1
+    assert dreamer.dream_size == (64, 36)
+    assert worker.latest.residual.shape == (36, 64, 3)
