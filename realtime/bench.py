@@ -97,7 +97,8 @@ def _show_until(pipeline: Pipeline, dreams: int) -> int:
 
 def bench_backends(device: torch.device) -> list[str]:
     """The backends `--backend all` compares on this device."""
-    return [b for b in BACKENDS if b != "auto" and (b != "onnx" or device.type == "cpu")]
+    usable = {"eager": True, "onnx": device.type == "cpu", "cudagraph": device.type == "cuda"}
+    return [b for b in BACKENDS if usable.get(b, False)]
 
 
 def _cold_fps(dreamer: FrameDreamer, frames: int) -> float:

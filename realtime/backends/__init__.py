@@ -9,6 +9,7 @@ them never rebuilds anything.
 
     eager   plain PyTorch autograd, any device: the reference
     onnx    the whole step exported to ONNX and run by onnxruntime's CPU provider
+    cudagraph  the frame's k steps captured as one CUDA graph and replayed (GPU only)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from models.registry import Network
+from realtime.backends.cudagraph import CudaGraphBackend
 from realtime.backends.eager import EagerBackend
 from realtime.backends.onnx import OnnxBackend
 from realtime.errors import BackendError
@@ -27,8 +29,8 @@ from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "eager", "onnx")
-Backend = EagerBackend | OnnxBackend
+BACKENDS = ("auto", "eager", "onnx", "cudagraph")
+Backend = EagerBackend | OnnxBackend | CudaGraphBackend
 
 
 def resolve_device(name: str) -> torch.device:
@@ -60,12 +62,28 @@ def create_backend(
     check_backend_name(request)
     if request == "onnx" and network.device.type != "cpu":
         raise BackendError("the onnx backend runs on the CPU only in this build; use --backend eager")
+    if request == "cudagraph" and network.device.type != "cuda":
+        raise BackendError(
+            "the cudagraph backend needs a CUDA GPU (--device cuda); use --backend eager or onnx"
+        )
     net = network.truncated(sorted(objective.layers))
+    if request == "auto" and network.device.type == "cuda":
+        try:
+            backend = _ready_cudagraph(net, objective, params, generator, size)
+        except Exception as exc:  # a driver or capture problem must not stop the show: eager works
+            log.warning(
+                "backend auto: eager, because CUDA graph capture failed (%s: %s)", type(exc).__name__, exc
+            )
+            return EagerBackend(net, objective, params, generator)
+        log.info("backend auto: cudagraph (one graph replay per frame instead of hundreds of launches)")
+        return backend
     if request == "auto":
         # Measured side by side on a 2-core CPU, onnxruntime's exported step was no faster than eager
         # autograd (docs/BENCHMARKS.md) and costs seconds of export per look, so auto stays eager.
         log.info("backend auto: eager (onnx measured no faster on the CPU; see docs/BENCHMARKS.md)")
         return EagerBackend(net, objective, params, generator)
+    if request == "cudagraph":
+        return _ready_cudagraph(net, objective, params, generator, size)
     if request == "onnx":
         backend = OnnxBackend(network, net, objective, params, generator, progress)
         backend.session_for(size[1], size[0])  # export (or load the cached export) now, not mid-show
@@ -73,7 +91,21 @@ def create_backend(
     return EagerBackend(net, objective, params, generator)
 
 
+def _ready_cudagraph(net, objective, params, generator, size) -> CudaGraphBackend:
+    """Choose the precision and capture the frame's graph now, before the first frame is shown."""
+    backend = CudaGraphBackend(net, objective, params, generator)
+    width, height = size
+    # a smooth random picture as the precision probe: noise alone would exaggerate fp16 error
+    probe = torch.rand(
+        1, 3, max(2, height // 16), max(2, width // 16), generator=torch.Generator().manual_seed(0)
+    )
+    probe = torch.nn.functional.interpolate(probe, size=(height, width), mode="bilinear").to(backend.device)
+    backend.choose_precision(probe, params.steps)
+    return backend
+
+
 __all__ = [
+    "CudaGraphBackend",
     "BACKENDS",
     "Backend",
     "EagerBackend",
