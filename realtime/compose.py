@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 
 def compose(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
@@ -19,3 +20,59 @@ def compose(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
         residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
     # a saturating add straight into uint8: no float copy of the full-resolution frame
     return cv2.add(frame, residual, dtype=cv2.CV_8U)
+
+
+def add_residual(frame: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """`compose` in torch: HxWx3 uint8 frame + 1x3xhxw residual, upscaled -> HxWx3 uint8."""
+    height, width = frame.shape[:2]
+    image = frame.permute(2, 0, 1).unsqueeze(0).float()
+    big = torch.nn.functional.interpolate(residual, size=(height, width), mode="bilinear")
+    return (image + big).round_().clamp_(0, 255).to(torch.uint8).squeeze(0).permute(1, 2, 0)
+
+
+class Composer:
+    """Composes camera frames with the dream worker's residual tensor, on the dream's device.
+
+    CPU: the residual is brought to numpy once per dream (the display reuses it for every camera
+    frame until the next one) and OpenCV adds it. GPU: frames go up and results come down through
+    pinned host buffers on a stream of their own, so the display never queues behind the dream,
+    and the upscale and add run on the GPU.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._residual_key: int | None = None
+        self._residual_np: np.ndarray | None = None
+        self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self._pinned: dict[tuple, torch.Tensor] = {}
+
+    def compose(self, frame: np.ndarray, residual: torch.Tensor | None) -> np.ndarray:
+        if residual is None:
+            return frame
+        if self._stream is None:
+            return compose(frame, self._as_numpy(residual))
+        return self._compose_on_gpu(frame, residual)
+
+    def _as_numpy(self, residual: torch.Tensor) -> np.ndarray:
+        if id(residual) != self._residual_key:
+            self._residual_np = residual.squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()
+            self._residual_key = id(residual)
+        return self._residual_np
+
+    def _pinned_like(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+        key = (name, shape)
+        if key not in self._pinned:  # allocated once per frame size, reused every frame
+            self._pinned[key] = torch.empty(shape, dtype=torch.uint8).pin_memory()
+        return self._pinned[key]
+
+    def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor) -> np.ndarray:
+        height, width = frame.shape[:2]
+        upload = self._pinned_like("in", frame.shape)
+        download = self._pinned_like("out", frame.shape)
+        upload.numpy()[...] = frame
+        with torch.cuda.stream(self._stream):
+            self._stream.wait_stream(torch.cuda.default_stream(self.device))  # the residual is ready
+            out = add_residual(upload.to(self.device, non_blocking=True), residual)
+            download.copy_(out, non_blocking=True)
+        self._stream.synchronize()
+        return download.numpy().copy()

@@ -113,9 +113,13 @@ class FrameDreamer:
         self.warm.update(source, dreamt)
         return dreamt
 
-    def dream_frame(self, frame: np.ndarray) -> np.ndarray:
-        """The residual (dream − source) of one frame, HxWx3 float32 in pixel units (−255..255)."""
+    def dream_residual(self, frame: np.ndarray) -> torch.Tensor:
+        """The residual (dream − source) of one frame: 1x3xhxw on the dream's device, in pixel
+        units (−255..255). It stays on the GPU there: the composer upscales and adds it there."""
         source = self.to_tensor(frame)
         dreamt = self.dream_tensor(source)
-        residual = (dreamt - source).mul_(255.0)
-        return residual.squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()
+        return (dreamt - source).mul_(255.0)
+
+    def dream_frame(self, frame: np.ndarray) -> np.ndarray:
+        """`dream_residual` as an HxWx3 float32 numpy array (for OpenCV's compose)."""
+        return self.dream_residual(frame).squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()

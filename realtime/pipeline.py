@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import torch
 
-from realtime.compose import compose
+from realtime.compose import Composer
 from realtime.control import Action, ShowState, apply_action
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
@@ -70,6 +71,7 @@ class Pipeline:
         self.live = live
         self.governor = governor
         self.worker: DreamWorker | None = None
+        self.composer = Composer(dreamer.device)
         self._shown_dream = 0  # count of the newest dream already on screen
         self.window, self.recorder = window, recorder
         self.snapshot_dir = snapshot_dir
@@ -77,7 +79,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
-        self.residual: np.ndarray | None = None
+        self.residual: torch.Tensor | None = None
         self._last_delivery: float | None = None
 
     def run(self, max_frames: int | None = None) -> None:
@@ -121,7 +123,7 @@ class Pipeline:
             self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
             result = self.worker.latest
             self.residual = result.residual if result is not None else None
-            self.last_output = compose(frame.image, self.residual)
+            self.last_output = self.composer.compose(frame.image, self.residual)
             if result is not None and result.count != self._shown_dream:
                 self._shown_dream = result.count
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
@@ -141,12 +143,12 @@ class Pipeline:
         self.last_frame = frame
         if not self.state.frozen or self.last_output is None:
             started = self.clock()
-            self.residual = self.dreamer.dream_frame(frame.image)
+            self.residual = self.dreamer.dream_residual(frame.image)
             finished = self.clock()
             self.stats.dream_ms.add((finished - started) * 1000.0)
             self.stats.dream_rate.tick(finished)
             self.stats.dreams += 1
-            self.last_output = compose(frame.image, self.residual)
+            self.last_output = self.composer.compose(frame.image, self.residual)
             if fresh:
                 self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
         self._deliver(self.last_output, frame, fresh)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
+import torch
 
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class DreamResult:
-    residual: np.ndarray  # HxWx3 float32 at dream size, in pixel units
+    residual: torch.Tensor  # 1x3xhxw at dream size on the dream's device, in pixel units
     frame: Frame  # the camera frame it was dreamed from
     dream_ms: float
     finished: float  # perf_counter() when it was published
@@ -108,7 +108,7 @@ class DreamWorker:
     def _dream(self, frame: Frame) -> None:
         started = self.clock()
         try:
-            residual = self.dreamer.dream_frame(frame.image)
+            residual = self.dreamer.dream_residual(frame.image)
         except Exception as exc:  # a failing dream must never take the show down with it
             self.error = f"dream failed: {type(exc).__name__}: {exc}"
             log.exception("dream failed; showing the camera until the next frame")

@@ -28,12 +28,12 @@ class SlowDreamer:
         self.dream_size = (32, 18)
         self.network = SimpleNamespace(spec=SimpleNamespace(layers=("block5",)))
 
-    def dream_frame(self, image: np.ndarray) -> np.ndarray:
+    def dream_residual(self, image: np.ndarray) -> torch.Tensor:
         self.calls += 1
         time.sleep(self.seconds)
         if self.calls in self.fail_on:
             raise RuntimeError("the GPU driver hiccuped")
-        return np.full((18, 32, 3), 40.0, np.float32)
+        return torch.full((1, 3, 18, 32), 40.0)
 
     def check(self, params: DreamParams) -> None:
         pass
@@ -132,4 +132,4 @@ def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
         worker.stop()
     assert dreamer.params.steps == 1
     assert dreamer.dream_size == (64, 36)
-    assert worker.latest.residual.shape == (36, 64, 3)
+    assert worker.latest.residual.shape == (1, 3, 36, 64)

@@ -154,3 +154,17 @@ def test_a_camera_that_fails_mid_run_is_reopened_and_frames_resume(dreamer):
     assert len(opened) >= 2
     assert 40 in delivered and delivered[-1] == 200
     assert pipeline.stats.frames == len(delivered)
+
+
+def test_torch_composer_matches_opencv_compose(dreamer):
+    """The Composer (the GPU path's code, run here on the CPU) adds the same upscaled residual."""
+    from realtime.compose import Composer, add_residual
+
+    frame = np.random.default_rng(1).integers(0, 255, (180, 320, 3), dtype=np.uint8)
+    residual = dreamer.dream_residual(frame)
+    expected = compose(frame, residual.squeeze(0).permute(1, 2, 0).numpy())
+    composer = Composer(torch.device("cpu"))
+    np.testing.assert_array_equal(composer.compose(frame, residual), expected)
+    # the GPU path's arithmetic, run on the CPU: bilinear upscale and saturating add, as OpenCV
+    on_torch = add_residual(torch.from_numpy(frame), residual).numpy()
+    assert np.abs(on_torch.astype(int) - expected.astype(int)).max() <= 1
