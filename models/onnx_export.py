@@ -14,6 +14,7 @@ steps and opset, so the export (seconds) happens once per look.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import logging
@@ -170,12 +171,15 @@ def export_step(
 ) -> Path:
     """Trace and export the k-step update for `objective` at `size` (width, height) to `path`."""
     say = progress or (lambda message: log.info("%s", message))
-    net = network.truncated(sorted(objective.layers)).cpu().to(memory_format=torch.contiguous_format)
+    # a private CPU copy: the truncated net shares its modules with the live network (maybe on a GPU)
+    net = copy.deepcopy(network.truncated(sorted(objective.layers))).cpu()
+    net = net.to(memory_format=torch.contiguous_format)
     inputs = example_inputs(size, steps)
     started = time.perf_counter()
     say(f"export [1/3] tracing the gradient step ({network.spec.name} {objective}, {size[0]}x{size[1]})")
     try:
         graph = make_fx(make_step_function(net, objective), decomposition_table=decompositions())(*inputs)
+        graph.eval()  # a traced function has no training behaviour; this silences the exporter's warning
         say("export [2/3] converting to ONNX")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")

@@ -97,7 +97,7 @@ def _show_until(pipeline: Pipeline, dreams: int) -> int:
 
 def bench_backends(device: torch.device) -> list[str]:
     """The backends `--backend all` compares on this device."""
-    usable = {"eager": True, "onnx": device.type == "cpu", "cudagraph": device.type == "cuda"}
+    usable = {"eager": True, "onnx": True, "cudagraph": device.type == "cuda"}
     return [b for b in BACKENDS if usable.get(b, False)]
 
 

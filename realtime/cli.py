@@ -23,7 +23,7 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "bench", "models")
+COMMANDS = ("run", "dream", "bench", "export", "models")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
 
@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
+    export = sub.add_parser("export", parents=[common], help="export the gradient step to ONNX")
+    export.add_argument("--model", default="efficientnet_lite0")
+    export.add_argument("--layer", default=None)
+    export.add_argument("--dream-size", default=CPU_DREAM_SIZE)
+    export.add_argument("--steps", type=int, default=1, help="steps unrolled in one graph (default 1)")
+    export.add_argument("--weights", default=None)
+    export.add_argument("-o", "--output", default=None, help="FILE.onnx (default: the live cache)")
+
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
     return parser
 
@@ -105,9 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for chatty in ("onnxscript", "onnx_ir", "torch.onnx"):  # the exporter's internals, not ours
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        return {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "models": cmd_models}[args.command](
-            args
-        )
+        commands = {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "export": cmd_export}
+        return {**commands, "models": cmd_models}[args.command](args)
     except DreamcamError as exc:
         print(f"dreamcam: error: {exc}", file=sys.stderr)
         return 2
@@ -256,6 +263,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for backend in backends
     ]
     print(json.dumps(rows if args.backend == "all" else rows[0]))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export (or refresh) the ONNX gradient step; without -o it fills the cache `--backend onnx`
+    reads, so a show can start without the export's pause."""
+    from pathlib import Path
+
+    from models.onnx_export import cached_path, export_step
+    from models.registry import load_network
+    from realtime.objectives import parse_objective
+    from realtime.sinks import check_output_path
+
+    size = parse_size(args.dream_size)
+    if not 1 <= args.steps <= 8:
+        raise DreamcamError(f"--steps must be 1..8 for an export, got {args.steps}")
+    if args.output:
+        check_output_path(args.output, (".onnx",))
+    network = load_network(args.model, args.weights)
+    objective = parse_objective(args.layer or network.spec.default_layer, network.spec)
+    path = Path(args.output) if args.output else cached_path(network, str(objective), size, args.steps)
+    export_step(network, objective, size, args.steps, path, print_progress)
+    print(path)
     return 0
 
 

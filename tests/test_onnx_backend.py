@@ -79,14 +79,40 @@ def test_k_step_export_writes_a_file(onnx_cache, lite0, tmp_path):
     assert any("[3/3]" in m for m in messages)
 
 
-def test_asking_for_onnx_on_a_gpu_device_is_a_clear_error(lite0, monkeypatch):
-    monkeypatch.setattr(lite0, "device", torch.device("cuda"))
-    objective = parse_objective("block3", lite0.spec)
-    with pytest.raises(BackendError, match="eager"):
-        create_backend("onnx", lite0, objective, DreamParams(), torch.Generator(), SIZE)
+def test_providers_are_asked_for_only_where_they_can_load(monkeypatch):
+    import onnxruntime
+
+    from realtime.backends import onnx as onnx_backend
+
+    assert onnx_backend.providers_for(torch.device("cpu")) == ["CPUExecutionProvider"]
+    compiled_in = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: compiled_in)
+    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda *a, **k: None, raising=False)
+    monkeypatch.setattr(onnx_backend, "_tensorrt_loads", lambda: False)
+    assert onnx_backend.providers_for(torch.device("cuda")) == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    monkeypatch.setattr(onnx_backend, "_tensorrt_loads", lambda: True)
+    assert onnx_backend.providers_for(torch.device("cuda"))[0] == "TensorrtExecutionProvider"
 
 
 def test_unknown_backend_names_the_alternatives(lite0):
     objective = parse_objective("block3", lite0.spec)
-    with pytest.raises(BackendError, match="auto, eager, onnx"):
+    with pytest.raises(BackendError, match="auto, eager, onnx, cudagraph"):
         create_backend("tensorflow", lite0, objective, DreamParams(), torch.Generator(), SIZE)
+
+
+def test_export_command_writes_the_graph_with_progress(onnx_cache, tmp_path, capsys):
+    from realtime.cli import main
+
+    out = tmp_path / "step.onnx"
+    assert main(["export", "--layer", "block3", "--dream-size", "96x64", "--steps", "2", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert out.exists() and str(out) in captured.out
+    assert "[1/3]" in captured.err and "[3/3]" in captured.err
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["x", "shifts", "lr", "tv_weight"]
+    assert session.get_inputs()[1].shape == [2, 2]  # two unrolled steps, each a (dy, dx) jitter

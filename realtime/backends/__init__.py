@@ -8,7 +8,7 @@ Step size, jitter and TV weight are read from the current DreamParams on every c
 them never rebuilds anything.
 
     eager   plain PyTorch autograd, any device: the reference
-    onnx    the whole step exported to ONNX and run by onnxruntime's CPU provider
+    onnx    the whole step exported to ONNX and run by onnxruntime (TensorRT, CUDA or CPU provider)
     cudagraph  the frame's k steps captured as one CUDA graph and replayed (GPU only)
 """
 
@@ -60,8 +60,6 @@ def create_backend(
 ) -> Backend:
     """Build the requested backend, ready for `size` (width, height) before the first frame."""
     check_backend_name(request)
-    if request == "onnx" and network.device.type != "cpu":
-        raise BackendError("the onnx backend runs on the CPU only in this build; use --backend eager")
     if request == "cudagraph" and network.device.type != "cuda":
         raise BackendError(
             "the cudagraph backend needs a CUDA GPU (--device cuda); use --backend eager or onnx"
