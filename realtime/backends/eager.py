@@ -6,11 +6,12 @@ import torch
 
 from models.registry import DreamNet
 from realtime import kernel
+from realtime.backends.base import SteppingBackend
 from realtime.objectives import Objective
 from realtime.params import DreamParams
 
 
-class EagerBackend:
+class EagerBackend(SteppingBackend):
     name = "eager"
 
     def __init__(self, net: DreamNet, objective: Objective, params: DreamParams, generator: torch.Generator):
@@ -20,12 +21,3 @@ class EagerBackend:
         p = self.params
         shift = kernel.random_shift(self.generator, p.jitter)
         return kernel.step(self.net, x, self.objective, p.lr, shift, p.tv_weight)
-
-    def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
-        for _ in range(steps):
-            x = self.step(x)
-        return x
-
-    @torch.no_grad()
-    def objective_value(self, x: torch.Tensor) -> float:
-        return float(self.objective(self.net(x)))

@@ -20,6 +20,7 @@ import torch
 from models.onnx_export import cached_path, export_step
 from models.registry import DreamNet, Network
 from realtime import kernel
+from realtime.backends.base import SteppingBackend
 from realtime.errors import BackendError
 from realtime.objectives import Objective
 from realtime.params import DreamParams
@@ -62,7 +63,7 @@ def _tensorrt_loads() -> bool:
     return False
 
 
-class OnnxBackend:
+class OnnxBackend(SteppingBackend):
     name = "onnx"
 
     def __init__(
@@ -125,12 +126,3 @@ class OnnxBackend:
         }
         x_new, _ = session.run(None, feeds)
         return torch.from_numpy(x_new).to(x.device)
-
-    def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
-        for _ in range(steps):
-            x = self.step(x)
-        return x
-
-    @torch.no_grad()
-    def objective_value(self, x: torch.Tensor) -> float:
-        return float(self.objective(self.net(x)))
