@@ -52,6 +52,21 @@ class FrameDreamer:
 
     # --- parameters -------------------------------------------------------------------------
 
+    def spawn(self) -> FrameDreamer:
+        """A fresh dreamer on the same loaded network (the watchdog's restart): new backend,
+        new warm-start state, nothing shared that a hung predecessor might still be touching."""
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        return FrameDreamer(
+            self.params,
+            self.dream_size,
+            self.device,
+            self.backend_request,
+            self.weights,
+            seed,
+            network=self.network,
+            progress=self.progress,
+        )
+
     def check(self, params: DreamParams) -> None:
         """Raise the DreamcamError `set_params` would raise, without building anything."""
         parse_objective(params.layer, get_spec(params.model))

@@ -32,6 +32,7 @@ from realtime.worker import DreamResult, DreamWorker
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.1  # how long to wait for a new frame before dreaming the last one again
+WATCHDOG_S = 2.0  # a dream worker without a finished dream for this long (hung or failing) is replaced
 
 
 class Display(Protocol):
@@ -66,9 +67,12 @@ class Pipeline:
         clock: Callable[[], float] = time.perf_counter,
         live: bool = False,
         governor: QualityGovernor | None = None,
+        watchdog_s: float = WATCHDOG_S,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
         self.live = live
+        self.watchdog_s = watchdog_s
+        self.restarts = 0
         self.governor = governor
         self.worker: DreamWorker | None = None
         self.composer = Composer(dreamer.device)
@@ -104,6 +108,26 @@ class Pipeline:
             self.worker.stop()
             self.worker = None
 
+    def _watchdog(self) -> None:
+        """Replace a worker that has stalled (a hung driver) or keeps failing: the show goes on
+        with the camera meanwhile, and the new worker gets a fresh dreamer on the same network."""
+        stalled = self.worker.stalled_for(self.clock())
+        if stalled <= self.watchdog_s:
+            return
+        self.restarts += 1
+        log.error(
+            "dream worker stalled for %.1f s (%s); restarting it (restart %d)",
+            stalled,
+            self.worker.error or "no dream finished",
+            self.restarts,
+        )
+        self.worker.abandon()
+        try:
+            self.dreamer = self.dreamer.spawn()
+        except Exception as exc:  # cannot rebuild now: keep showing the camera, try again later
+            log.error("could not rebuild the dreamer: %s", exc)
+        self.worker = DreamWorker(self.dreamer, self.clock, self._on_dream, self.governor)
+
     def _on_dream(self, result: DreamResult) -> None:  # on the worker's thread
         self.stats.dreams = result.count
         self.stats.dream_ms.add(result.dream_ms)
@@ -112,6 +136,7 @@ class Pipeline:
     def show_tick(self) -> np.ndarray | None:
         """One display turn of the live loop: never waits for the dream worker."""
         assert self.worker is not None, "start_worker() first"
+        self._watchdog()
         frame = self.source.read(timeout=READ_TIMEOUT_S)
         fresh = frame is not None
         frame = frame or self.last_frame
@@ -214,6 +239,8 @@ class Pipeline:
             lines.append(self.source.status)
         if self.worker is not None and self.worker.error:
             lines.append(self.worker.error)
+        if self.restarts:
+            lines.append(f"dream worker restarted {self.restarts}x (see log)")
         if self.governor is not None and self.governor.last_change:
             lines.append(self.governor.last_change)
         if self.state.frozen:

@@ -49,13 +49,19 @@ class DreamWorker:
         self._params: DreamParams | None = None  # newest parameters not applied yet
         self._result: DreamResult | None = None
         self._stop = False
+        self._busy = False
         self._count = 0
         self.error: str = ""  # last failure, for the HUD
+        self.abandoned = False  # set by the watchdog: this worker's results are no longer wanted
+        self.rebuilding = False  # applying parameters (maybe a slow re-export): not a stall
+        self.last_progress = clock()  # start, or the last published dream
         self._thread = threading.Thread(target=self._run, name="dream worker", daemon=True)
         self._thread.start()
 
     def submit(self, frame: Frame) -> None:
         with self._lock:
+            if self._frame is None and not self._busy:
+                self.last_progress = self.clock()  # idle until now: the clock starts with this work
             self._frame = frame
             self._lock.notify()
 
@@ -99,21 +105,45 @@ class DreamWorker:
             if frame is not None:
                 self._dream(frame)
 
+    def stalled_for(self, now: float) -> float:
+        """Seconds without a finished dream while work was waiting (0 while idle or rebuilding)."""
+        waiting = self._busy or self._frame is not None
+        if self.rebuilding or not waiting:
+            return 0.0
+        return max(0.0, now - self.last_progress)
+
+    def abandon(self) -> None:
+        """Stop waiting for this worker (it may be stuck inside a driver call and never return)."""
+        self.abandoned = True
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+
     def _apply(self, params: DreamParams) -> None:
+        self.rebuilding = True
         try:
             self.dreamer.set_params(params)
         except DreamcamError as exc:
             log.warning("parameter change rejected: %s", exc)
+        finally:
+            self.rebuilding = False
+            self.last_progress = self.clock()
 
     def _dream(self, frame: Frame) -> None:
         started = self.clock()
+        self._busy = True
         try:
             residual = self.dreamer.dream_residual(frame.image)
         except Exception as exc:  # a failing dream must never take the show down with it
             self.error = f"dream failed: {type(exc).__name__}: {exc}"
             log.exception("dream failed; showing the camera until the next frame")
             return
+        finally:
+            self._busy = False
         finished = self.clock()
+        if self.abandoned:
+            return
+        self.last_progress = finished
         with self._lock:
             self._count += 1
             self._result = DreamResult(residual, frame, (finished - started) * 1000.0, finished, self._count)

@@ -110,10 +110,12 @@ def test_worker_dreams_only_the_newest_frame():
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
-    before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())
     yield
-    leaked = {t.name for t in threading.enumerate() if t.is_alive()} - before
-    assert "dream worker" not in leaked
+    for thread in set(threading.enumerate()) - before:
+        if thread.name == "dream worker":
+            thread.join(timeout=2.0)  # a released hung worker needs a moment to return
+            assert not thread.is_alive(), "a dream worker thread outlived its test"
 
 
 def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
@@ -133,3 +135,58 @@ def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
     assert dreamer.params.steps == 1
     assert dreamer.dream_size == (64, 36)
     assert worker.latest.residual.shape == (1, 3, 36, 64)
+
+
+class HangingDreamer(SlowDreamer):
+    """A dreamer whose second dream hangs (a stuck driver call) and whose spawn is healthy."""
+
+    def __init__(self, hang_on: int, seconds: float = 0.01):
+        super().__init__(seconds)
+        self.hang_on, self.release = hang_on, threading.Event()
+        self.spawned: list[SlowDreamer] = []
+
+    def dream_residual(self, image: np.ndarray) -> torch.Tensor:
+        if self.calls + 1 == self.hang_on:
+            self.calls += 1
+            self.release.wait(10)  # hangs until the test ends
+            return torch.zeros(1, 3, 18, 32)
+        return super().dream_residual(image)
+
+    def spawn(self) -> SlowDreamer:
+        fresh = SlowDreamer(self.seconds)
+        self.spawned.append(fresh)
+        return fresh
+
+
+def test_watchdog_replaces_a_hung_dream_worker_while_frames_keep_flowing():
+    dreamer = HangingDreamer(hang_on=2)
+    source = SyntheticSource((64, 36), paced=True, fps=120.0)
+    pipeline = Pipeline(source, dreamer, ShowState(dreamer.params, ("block5",)), live=True, watchdog_s=0.3)
+    try:
+        with source:
+            pipeline.start_worker()
+            deadline = time.monotonic() + 10
+            while not (dreamer.spawned and dreamer.spawned[0].calls >= 3) and time.monotonic() < deadline:
+                pipeline.show_tick()
+            pipeline.stop_worker()
+    finally:
+        dreamer.release.set()
+    assert pipeline.restarts == 1
+    assert dreamer.spawned and dreamer.spawned[0].calls >= 3  # the new worker dreams again
+    assert pipeline.stats.frames > 30  # the camera kept showing through the hang
+    assert "restarted 1x" in " ".join(pipeline.hud_lines())
+
+
+def test_watchdog_replaces_a_worker_whose_dreams_keep_failing():
+    dreamer = HangingDreamer(hang_on=-1)
+    dreamer.fail_on = set(range(1, 1000))  # every dream raises (a GPU in an error state, say)
+    source = SyntheticSource((64, 36), paced=True, fps=120.0)
+    pipeline = Pipeline(source, dreamer, ShowState(dreamer.params, ("block5",)), live=True, watchdog_s=0.3)
+    with source:
+        pipeline.start_worker()
+        deadline = time.monotonic() + 10
+        while not pipeline.restarts and time.monotonic() < deadline:
+            pipeline.show_tick()
+        assert pipeline.worker.wait_for(count=1, timeout=5) is not None  # the fresh dreamer works
+        pipeline.stop_worker()
+    assert pipeline.restarts == 1
