@@ -23,7 +23,7 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "bench", "export", "models")
+COMMANDS = ("run", "dream", "bench", "export", "soak", "models")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
 
@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weights", default=None)
     export.add_argument("-o", "--output", default=None, help="FILE.onnx (default: the live cache)")
 
+    soak = sub.add_parser("soak", parents=[common], help="headless endurance run; prints JSON")
+    _add_dream_options(soak, steps=1, octaves=1, lr=DreamParams.lr)
+    soak.add_argument("--dream-size", default="96x54", help="small by default: many frames, quickly")
+    soak.add_argument("--frames", type=int, default=10_000)
+
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
     return parser
 
@@ -113,7 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for chatty in ("onnxscript", "onnx_ir", "torch.onnx"):  # the exporter's internals, not ours
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        commands = {"run": cmd_run, "dream": cmd_dream, "bench": cmd_bench, "export": cmd_export}
+        commands = {
+            "run": cmd_run,
+            "dream": cmd_dream,
+            "bench": cmd_bench,
+            "export": cmd_export,
+            "soak": cmd_soak,
+        }
         return {**commands, "models": cmd_models}[args.command](args)
     except DreamcamError as exc:
         print(f"dreamcam: error: {exc}", file=sys.stderr)
@@ -286,6 +297,28 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = Path(args.output) if args.output else cached_path(network, str(objective), size, args.steps)
     export_step(network, objective, size, args.steps, path, print_progress)
     print(path)
+    return 0
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from realtime.backends import resolve_device
+    from realtime.soak import run_soak
+
+    if args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsoak {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    result = run_soak(
+        _params(args),
+        parse_size(args.dream_size),
+        resolve_device(args.device),
+        args.frames,
+        args.seed or 0,
+        progress,
+    )
+    print(json.dumps(result))
     return 0
 
 
