@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
+    run.add_argument(
+        "--kiosk", action="store_true", help="unattended: fullscreen, no HUD, Ctrl+Shift+Q quits"
+    )
+    run.add_argument("--attract-after", type=float, default=5.0, help="kiosk: minutes without motion (5)")
     run.add_argument("--target-fps", type=float, default=None, help="hold this dream rate (live window)")
     run.add_argument("--min-steps", type=int, default=1, help="governor floor for --steps (default 1)")
     run.add_argument("--min-dream-size", default="160x90", help="governor floor for --dream-size")
@@ -178,26 +182,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.record:
         check_output_path(args.record)
     governor = _governor(args, params, dream_size)
+    if args.attract_after <= 0:
+        raise DreamcamError(f"--attract-after must be a positive number of minutes, got {args.attract_after}")
     source = _open_live_source(args.source)
     dreamer = FrameDreamer(
         params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
     )
-    window = recorder = None
+    window = recorder = attract = attract_source = None
     try:
         if not args.headless:
             from realtime.display import Window
 
-            window = Window(fullscreen=not args.windowed, display=args.display)
+            window = Window(
+                fullscreen=args.kiosk or not args.windowed, display=args.display, kiosk=args.kiosk
+            )
         if args.record:
             recorder = VideoRecorder(args.record, source.fps)
-        state = ShowState(params, dreamer.network.spec.layers)
+        state = ShowState(params, dreamer.network.spec.layers, hud=not args.kiosk)
+        if args.kiosk:
+            from realtime.attract import AttractMode
+            from realtime.sources import open_source
+
+            attract = AttractMode(idle_s=args.attract_after * 60.0)
+            attract_source = open_source("synthetic")
         # with a window the display runs at the camera's rate and never waits for the dream;
         # headless (recording a file), every frame is dreamed before it is written
-        Pipeline(source, dreamer, state, window, recorder, live=window is not None, governor=governor).run(
-            args.frames
+        pipeline = Pipeline(
+            source,
+            dreamer,
+            state,
+            window,
+            recorder,
+            live=window is not None,
+            governor=governor,
+            attract=attract,
+            attract_source=attract_source,
         )
+        pipeline.run(args.frames)
     finally:
         source.close()
+        if attract_source is not None:
+            attract_source.close()
         if recorder is not None:
             recorder.close()
         if window is not None:

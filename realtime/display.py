@@ -56,10 +56,12 @@ class Window:
         size: tuple[int, int] = (1280, 720),
         title: str = "dreamcam",
         hud: bool = True,
+        kiosk: bool = False,
     ) -> None:
         if len(size) != 2 or min(size) < 1:
             raise ConfigError(f"window size must be two positive numbers (width, height), got {size}")
         self.hud_visible = hud
+        self.kiosk = kiosk  # unattended: keys ignored, window close ignored, Ctrl+Shift+Q quits
         self._display = display
         self._windowed_size = (int(size[0]), int(size[1]))
         self._fullscreen = fullscreen
@@ -234,8 +236,12 @@ class Window:
         self._surface()
         actions: list[Action] = []
         for event in pygame.event.get():
-            if event.type == pygame.QUIT:
+            if event.type == pygame.QUIT and not self.kiosk:
                 actions.append(Action.QUIT)
+            elif event.type == pygame.KEYDOWN and self.kiosk:
+                # an unattended booth: visitors' key presses do nothing, only the chord quits
+                if event.key == pygame.K_q and event.mod & pygame.KMOD_CTRL and event.mod & pygame.KMOD_SHIFT:
+                    actions.append(Action.QUIT)
             elif event.type == pygame.KEYDOWN:
                 action = KEY_ACTIONS.get(event.key)
                 if action is not None:

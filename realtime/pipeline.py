@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from realtime.attract import AttractMode
 from realtime.compose import Composer
 from realtime.control import Action, ShowState, apply_action
 from realtime.dreamer import FrameDreamer
@@ -68,10 +69,14 @@ class Pipeline:
         live: bool = False,
         governor: QualityGovernor | None = None,
         watchdog_s: float = WATCHDOG_S,
+        attract: AttractMode | None = None,
+        attract_source: Source | None = None,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
         self.live = live
         self.watchdog_s = watchdog_s
+        self.attract, self.attract_source = attract, attract_source
+        self._attract_frame: Frame | None = None
         self.restarts = 0
         self.governor = governor
         self.worker: DreamWorker | None = None
@@ -144,6 +149,7 @@ class Pipeline:
             self._handle_events()
             return None
         self.last_frame = frame
+        frame = self._attract_or(frame, fresh)
         if not self.state.frozen:
             self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
             result = self.worker.latest
@@ -156,6 +162,17 @@ class Pipeline:
             self.last_output = frame.image
         self._deliver(self.last_output, frame, fresh)
         return self.last_output
+
+    def _attract_or(self, frame: Frame, fresh: bool) -> Frame:
+        """The camera frame, or in the attract loop (nobody moved for a while) the scene's."""
+        if self.attract is None or self.attract_source is None:
+            return frame
+        if fresh:
+            self.attract.update(frame.image, self.clock())
+        if not self.attract.active:
+            return frame
+        self._attract_frame = self.attract_source.read(timeout=0.0) or self._attract_frame
+        return self._attract_frame or frame
 
     def tick(self) -> np.ndarray | None:
         """One turn in step: dream the newest frame, then show it; returns the composed frame."""
@@ -245,4 +262,6 @@ class Pipeline:
             lines.append(self.governor.last_change)
         if self.state.frozen:
             lines.append("FROZEN (space)")
+        if self.attract is not None and self.attract.active:
+            lines.append("attract loop (no motion)")
         return lines
