@@ -61,8 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
-    run.add_argument("--warm-start", default="residual", choices=WARM_START_MODES)
+    run.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     run.add_argument("--persistence", type=float, default=DreamParams.persistence)
+    run.add_argument(
+        "--stillness-boost",
+        type=float,
+        default=DreamParams.stillness_boost,
+        help="0 turns motion reaction off",
+    )
     run.add_argument("--backend", default="auto", choices=BACKENDS)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
@@ -175,7 +181,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from realtime.pipeline import Pipeline
     from realtime.sinks import VideoRecorder, check_output_path
 
-    params = _params(args, warm_start=args.warm_start, persistence=args.persistence)
+    params = _params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
     device, dream_size = _device_and_size(args)
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")

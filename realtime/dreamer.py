@@ -124,9 +124,10 @@ class FrameDreamer:
         """Warm start, k steps over the octaves, remember the residual; returns the dream."""
         p = self.params
         start = self.warm.initial(source, p)
+        scale = self.warm.step_scale(p) if p.warm_start != "off" else 1.0
+        self.backend.params = p.replace(lr=min(1.0, p.lr * scale)) if scale != 1.0 else p
         dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
-        self.warm.update(source, dreamt)
-        return dreamt
+        return self.warm.update(source, dreamt)
 
     def dream_residual(self, frame: np.ndarray) -> torch.Tensor:
         """The residual (dream − source) of one frame: 1x3xhxw on the dream's device, in pixel

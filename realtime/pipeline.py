@@ -248,7 +248,8 @@ class Pipeline:
             f"{s.output_rate.rate:5.1f} fps  latency {s.latency_ms.p50:4.0f} ms",
             f"dream {s.dream_rate.rate:4.1f} fps  {s.dream_ms.p50:4.0f} ms each",
             f"{p.model}  {d.layer_name}",
-            f"steps {d.params.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}",
+            f"steps {d.params.steps}  octaves {p.octaves}  lr {p.lr:.3g}  warm {p.warm_start}"
+            f"  motion {d.warm.motion:.1f}",
             f"{d.backend.name} ({getattr(d.backend, 'provider', 'torch')}) on {d.device.type}"
             f"  dream {d.dream_size[0]}x{d.dream_size[1]}",
         ]

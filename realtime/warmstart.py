@@ -1,35 +1,90 @@
 """Warm start: the dream of frame t-1 is not thrown away.
 
-Its residual r = dream − source is carried to frame t (times a persistence factor) and added to
-the new source frame, so a few steps deepen an existing dream instead of starting over. `warp`
-is the seam where optical flow will move the residual along with the scene; today it is identity.
+Its residual r = dream − source is carried to frame t and added to the new source frame, so a few
+steps deepen an existing dream instead of starting over. With `flow`, the residual is first moved
+along the scene's optical flow (hallucinations ride on moving objects; occluded areas fade
+instead of smearing). A scene cut drops it. Motion sets how much of it survives when
+`stillness_boost` is on: stand still and the dream deepens, move and the camera shows through.
+Every dream is anchored to the camera's per-channel mean and spread, so minutes of feedback
+cannot creep brighter, darker or towards one colour.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
+from realtime.flow import FlowEstimator, is_scene_cut, to_grey, warp_residual
 from realtime.params import DreamParams
+
+MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's
+MOTION_SCALE_PX = 3.0  # flow magnitude (px at dream size) that counts as "fast" motion
+
+
+def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Give `dream` the source's per-channel mean and at most MAX_CONTRAST times its spread."""
+    dims = (2, 3)
+    source_mean, source_std = source.mean(dims, keepdim=True), source.std(dims, keepdim=True)
+    dream_mean, dream_std = dream.mean(dims, keepdim=True), dream.std(dims, keepdim=True)
+    scale = (MAX_CONTRAST * source_std / (dream_std + 1e-6)).clamp(max=1.0)
+    return ((dream - dream_mean) * scale + source_mean).clamp_(0.0, 1.0)
 
 
 class WarmStart:
     def __init__(self) -> None:
         self.residual: torch.Tensor | None = None
+        self.motion = 0.0  # mean flow (px) or frame change of the last frame, for the HUD
+        self.cuts = 0
+        self._previous_grey: np.ndarray | None = None
+        self._flow: FlowEstimator | None = None
 
     def reset(self) -> None:
         self.residual = None
 
     def initial(self, source: torch.Tensor, params: DreamParams) -> torch.Tensor:
         """The image the frame's gradient steps start from."""
-        if params.warm_start == "off" or self.residual is None or self.residual.shape != source.shape:
+        if params.warm_start == "off":
             return source
-        carried = self.warp(self.residual, source)
-        return (source + params.persistence * carried).clamp_(0.0, 1.0)
+        carried = self._carry(source, params)
+        if carried is None:
+            return source
+        return (source + self.persistence(params) * carried).clamp_(0.0, 1.0)
 
-    def update(self, source: torch.Tensor, dream: torch.Tensor) -> torch.Tensor:
-        """Remember this frame's residual and return it."""
-        self.residual = dream - source
+    def persistence(self, params: DreamParams) -> float:
+        """The persistence after motion: fast motion lets the camera through (boost 0: unchanged)."""
+        fast = min(1.0, self.motion / MOTION_SCALE_PX)
+        return params.persistence * (1.0 - 0.5 * min(1.0, params.stillness_boost) * fast)
+
+    def step_scale(self, params: DreamParams) -> float:
+        """Step-size factor: a still scene dreams deeper, up to (1 + boost) times the step size."""
+        stillness = math.exp(-self.motion / MOTION_SCALE_PX)
+        return 1.0 + params.stillness_boost * stillness
+
+    def _carry(self, source: torch.Tensor, params: DreamParams) -> torch.Tensor | None:
+        """The last residual, moved to this frame; None after a cut or when there is none."""
+        grey = to_grey(source)
+        previous, self._previous_grey = self._previous_grey, grey
+        if previous is None or previous.shape != grey.shape:
+            self.residual = None
+            return None
+        if is_scene_cut(previous, grey):
+            self.cuts += 1
+            self.residual, self.motion = None, 0.0
+            return None
+        if self.residual is None or self.residual.shape != source.shape:
+            return None
+        if params.warm_start == "flow":
+            self._flow = self._flow or FlowEstimator()
+            field = self._flow.estimate(previous, grey)
+            self.motion = field.motion
+            return warp_residual(self.residual, field)
+        self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale
         return self.residual
 
-    def warp(self, residual: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        return residual
+    def update(self, source: torch.Tensor, dream: torch.Tensor) -> torch.Tensor:
+        """Anchor the dream to the source, remember its residual and return the anchored dream."""
+        dream = anchor(dream, source)
+        self.residual = dream - source
+        return dream

@@ -20,6 +20,7 @@ class SlowDreamer:
         self.device = torch.device("cpu")
         self.dream_size = (32, 18)
         self.network = SimpleNamespace(spec=SimpleNamespace(layers=("block5",)))
+        self.warm = SimpleNamespace(motion=0.0)
 
     def dream_residual(self, image: np.ndarray) -> torch.Tensor:
         self.calls += 1

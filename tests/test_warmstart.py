@@ -1,5 +1,6 @@
 """Warm start: carrying the last frame's dream deepens it instead of starting over."""
 
+import pytest
 import torch
 
 from realtime import kernel
@@ -28,17 +29,18 @@ def test_warm_start_beats_cold_start_with_the_same_steps_on_a_still_scene(lite0,
 
 def test_residual_is_carried_with_persistence(chelsea_small):
     warm = WarmStart()
-    params = DreamParams(persistence=0.5)
+    params = DreamParams(persistence=0.5, warm_start="residual")
     assert warm.initial(chelsea_small, params) is chelsea_small  # nothing to carry yet
-    dream = (chelsea_small + 0.1).clamp(0, 1)
-    residual = warm.update(chelsea_small, dream)
-    torch.testing.assert_close(residual, dream - chelsea_small)
-    start = warm.initial(chelsea_small, params)
-    torch.testing.assert_close(start, (chelsea_small + 0.5 * residual).clamp(0, 1))
+    dream = (chelsea_small * 0.9 + 0.05).clamp(0, 1)
+    anchored = warm.update(chelsea_small, dream)
+    torch.testing.assert_close(warm.residual, anchored - chelsea_small)
+    start = warm.initial(chelsea_small, params)  # a still frame: no motion, full persistence
+    torch.testing.assert_close(start, (chelsea_small + 0.5 * warm.residual).clamp(0, 1))
 
 
 def test_off_and_reset_start_from_the_source(chelsea_small):
     warm = WarmStart()
+    warm.initial(chelsea_small, DreamParams())
     warm.update(chelsea_small, chelsea_small * 0.5)
     assert warm.initial(chelsea_small, DreamParams(warm_start="off")) is chelsea_small
     warm.reset()
@@ -47,5 +49,58 @@ def test_off_and_reset_start_from_the_source(chelsea_small):
 
 def test_a_residual_of_another_size_is_not_carried(chelsea_small):
     warm = WarmStart()
-    warm.update(torch.zeros(1, 3, 10, 10), torch.ones(1, 3, 10, 10))
+    small = torch.rand(1, 3, 16, 16)
+    warm.initial(small, DreamParams())
+    warm.update(small, small.flip(3))
     assert warm.initial(chelsea_small, DreamParams()) is chelsea_small
+
+
+def _shifted(image: torch.Tensor, dx: int) -> torch.Tensor:
+    """The scene moved dx pixels to the left (a camera pan), edges cropped."""
+    return image[..., :, 8 + dx : image.shape[-1] - 8 + dx]
+
+
+def test_flow_moves_the_residual_with_the_scene_to_within_a_pixel(chelsea_small):
+    params = DreamParams(warm_start="flow", persistence=1.0, stillness_boost=0.0)
+    frame0, frame1 = _shifted(chelsea_small, 0), _shifted(chelsea_small, 3)
+    warm = WarmStart()
+    warm.initial(frame0, params)
+    pattern = torch.zeros_like(frame0)
+    pattern[..., 60:120, 100:110] = 0.3  # a bright bar painted on the scene at x = 100..110
+    warm.residual = pattern
+    carried = warm.initial(frame1, params) - frame1
+    column_profile = carried[0, 0, 70:110].mean(0)
+    left_edge = int((column_profile > 0.15).nonzero()[0])
+    assert abs(left_edge - 97) <= 1, left_edge  # the bar moved 3 px left with the scene
+    assert warm.motion == pytest.approx(3.0, abs=0.5)
+
+
+def test_a_scene_cut_resets_the_residual_within_one_frame(chelsea_small):
+    params = DreamParams(warm_start="flow")
+    warm = WarmStart()
+    warm.initial(chelsea_small, params)
+    warm.update(chelsea_small, chelsea_small.flip(2))
+    other_scene = 1.0 - chelsea_small
+    assert warm.initial(other_scene, params) is other_scene
+    assert warm.residual is None and warm.cuts == 1
+
+
+@pytest.mark.slow
+def test_no_drift_over_600_frames_of_feedback(lite0, chelsea):
+    """Minutes of feedback on a still scene: the output keeps the camera's colour and contrast."""
+    import cv2
+    import numpy as np
+
+    from realtime.dreamer import FrameDreamer
+
+    params = DreamParams(layer="block3", steps=1, lr=0.05, warm_start="flow", persistence=0.98)
+    dreamer = FrameDreamer(params, (96, 54), torch.device("cpu"), network=lite0, seed=0)
+    frame = cv2.resize(chelsea, (96, 54), interpolation=cv2.INTER_AREA)
+    for _ in range(600):
+        residual = dreamer.dream_frame(frame)
+    output = np.clip(frame + residual, 0, 255)
+    source_mean, source_std = frame.reshape(-1, 3).mean(0), frame.reshape(-1, 3).std(0)
+    out_mean, out_std = output.reshape(-1, 3).mean(0), output.reshape(-1, 3).std(0)
+    assert np.abs(out_mean - source_mean).max() < 6.0, (out_mean, source_mean)
+    assert (out_std < 1.3 * source_std).all(), (out_std, source_std)
+    assert np.abs(residual).mean() > 3.0  # and it is still dreaming

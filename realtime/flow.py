@@ -1,0 +1,70 @@
+"""Optical flow at dream resolution: how the scene moved between two frames, and moving a
+residual along with it.
+
+OpenCV's DIS flow on small grey frames costs a millisecond or two at 320x180. The backward flow
+(current -> previous) says, for every pixel of the new frame, where it was in the old one, so the
+old residual can be pulled along (`cv2.remap`). Where forward and backward flows disagree the
+pixel was occluded or just uncovered: there the residual fades instead of smearing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+CONSISTENCY_PX = 1.0  # forward-backward disagreement (px) beyond which a pixel counts as occluded
+OCCLUDED_KEEP = 0.2  # fraction of the residual kept where the flow check fails
+CUT_THRESHOLD = 40.0  # mean absolute grey change (0-255) that means a new scene, not motion
+
+
+def to_grey(x: torch.Tensor) -> np.ndarray:
+    """1x3xHxW [0, 1] tensor -> HxW uint8 grey image for OpenCV."""
+    rgb = (x.detach()[0].permute(1, 2, 0).clamp(0, 1) * 255).to(torch.uint8).cpu().numpy()
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+
+
+@dataclass
+class FlowField:
+    backward: np.ndarray  # HxWx2: for each pixel of the new frame, offset to where it was before
+    valid: np.ndarray  # HxW float32 in [0, 1]: 1 where forward and backward flow agree
+    motion: float  # mean flow magnitude in pixels (at dream resolution)
+
+
+class FlowEstimator:
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+
+    def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
+        previous, current = np.ascontiguousarray(previous), np.ascontiguousarray(current)
+        backward = self._dis.calc(current, previous, None)
+        forward = self._dis.calc(previous, current, None)
+        # forward flow sampled where each new pixel came from should cancel the backward flow
+        forward_there = warp_array(forward, backward)
+        disagreement = np.linalg.norm(forward_there + backward, axis=2)
+        valid = (disagreement < CONSISTENCY_PX).astype(np.float32)
+        motion = float(np.linalg.norm(backward, axis=2).mean())
+        return FlowField(backward, valid, motion)
+
+
+def warp_array(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Pull `image` (HxW or HxWxC float32) along a backward flow (bilinear, edges replicated)."""
+    height, width = backward.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x, map_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
+    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
+    """Move a 1x3xHxW residual along the flow; occluded pixels keep only OCCLUDED_KEEP of it."""
+    array = residual.detach()[0].permute(1, 2, 0).float().cpu().numpy()
+    moved = warp_array(np.ascontiguousarray(array), field.backward)
+    keep = OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * field.valid
+    moved *= keep[..., None]
+    return torch.from_numpy(moved).permute(2, 0, 1).unsqueeze(0).to(residual.device, residual.dtype)
+
+
+def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
+    return float(np.abs(current.astype(np.float32) - previous.astype(np.float32)).mean()) > CUT_THRESHOLD
