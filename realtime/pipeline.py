@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from realtime.compose import compose
-from realtime.control import Action, ShowState, apply_action
+from realtime.control import Action, Intent, ShowState, action_of, apply_action
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
 from realtime.sinks import VideoRecorder, save_snapshot
@@ -26,6 +26,17 @@ from realtime.stats import RateMeter, Rolling
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.1  # how long to wait for a new frame before dreaming the last one again
+
+
+class ShowHooks(Protocol):
+    """Show control beyond the window's keys (realtime.show.ShowControl): OSC, MIDI, playlists,
+    presets, recording toggle, virtual camera. Called between frames, on the loop's thread."""
+
+    def intents(self, from_window: list[Intent]) -> list[Intent]: ...
+    def residual(self, residual: np.ndarray) -> np.ndarray: ...
+    def output(self, image: np.ndarray) -> None: ...
+    def handle(self, intent: Intent) -> None: ...
+    def hud_lines(self) -> list[str]: ...
 
 
 class Display(Protocol):
@@ -55,11 +66,13 @@ class Pipeline:
         recorder: VideoRecorder | None = None,
         snapshot_dir: str = "snapshots",
         clock: Callable[[], float] = time.perf_counter,
+        show: ShowHooks | None = None,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
         self.window, self.recorder = window, recorder
         self.snapshot_dir = snapshot_dir
         self.clock = clock
+        self.show = show
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
@@ -83,13 +96,16 @@ class Pipeline:
             started = self.clock()
             self.residual = self.dreamer.dream_frame(frame.image)
             self.stats.dream_ms.add((self.clock() - started) * 1000.0)
-            self.last_output = compose(frame.image, self.residual)
+            shown = self.residual if self.show is None else self.show.residual(self.residual)
+            self.last_output = compose(frame.image, shown)
         output = self.last_output
         if self.window is not None:
             self.window.hud_visible = self.state.hud
             self.window.show(output, self.hud_lines())
         if self.recorder is not None:
             self.recorder.write(output)
+        if self.show is not None:
+            self.show.output(output)
         self._account(frame, fresh)
         self._handle_events()
         return output
@@ -105,16 +121,22 @@ class Pipeline:
         self.stats.frames += 1
 
     def _handle_events(self) -> None:
-        if self.window is None:
-            return
         before = self.state.params
-        for action in self.window.poll():
-            apply_action(self.state, action)
-        for action in self.state.pending:
-            if action is Action.SNAPSHOT and self.last_output is not None:
-                save_snapshot(self.last_output, self.snapshot_dir)
+        intents: list[Intent] = self.window.poll() if self.window is not None else []
+        if self.show is not None:
+            intents = self.show.intents(intents)  # adds OSC / MIDI / playlist intents
+        for intent in intents:
+            apply_action(self.state, intent)
+        for intent in self.state.pending:
+            action = action_of(intent)
+            if action is Action.SNAPSHOT:
+                if self.last_output is not None:
+                    save_snapshot(self.last_output, self.snapshot_dir)
             elif action is Action.TOGGLE_FULLSCREEN:
-                self.window.toggle_fullscreen()
+                if self.window is not None:
+                    self.window.toggle_fullscreen()
+            elif self.show is not None:
+                self.show.handle(intent)
         self.state.pending.clear()
         if self.state.params is not before:
             self.apply_params()
@@ -140,4 +162,6 @@ class Pipeline:
             lines.append(self.source.status)
         if self.state.frozen:
             lines.append("FROZEN (space)")
+        if self.show is not None:
+            lines.extend(self.show.hud_lines())
         return lines
