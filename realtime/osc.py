@@ -63,7 +63,8 @@ class OscControl:
         self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
         dispatcher = _CountingDispatcher(self._on_packet)
         try:
-            self._server = BlockingOSCUDPServer((host, port), dispatcher)
+            self._server = _CountingServer((host, port), dispatcher)
+            self._server.on_reject = lambda size: self._ignore(f"not an OSC packet ({size} bytes)")
         except OSError as exc:
             raise ConfigError(
                 f"cannot listen for OSC on {host}:{port} ({exc.strerror}); choose another --osc-port "
@@ -171,7 +172,9 @@ def _one(args: list, kind: type, what: str):
 
 
 def _one_number(args: list) -> float:
-    return _one(args, int | float, "one number")
+    value = _one(args, int | float, "one number")
+    # OSC floats are 32-bit: keep the 7 digits they carry, so 0.05 arrives as 0.05, not 0.0500000007
+    return float(f"{value:.7g}") if isinstance(value, float) else value
 
 
 def _truthy(value) -> bool:
@@ -190,3 +193,15 @@ class _CountingDispatcher(Dispatcher):
     def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list:
         self._on_packet(data)
         return []
+
+
+class _CountingServer(BlockingOSCUDPServer):
+    """python-osc drops datagrams that do not start like OSC before any handler sees them: count those."""
+
+    on_reject: Callable[[int], None] = staticmethod(lambda size: None)
+
+    def verify_request(self, request, client_address) -> bool:
+        if super().verify_request(request, client_address):
+            return True
+        self.on_reject(len(request[0]) if request and request[0] is not None else 0)
+        return False
