@@ -1,6 +1,6 @@
 """`DreamParams`: every knob of a dream in one validated dataclass.
 
-Controls (keys now; OSC, MIDI and presets later) only ever produce a new DreamParams through
+Controls (keys, OSC, MIDI, presets, playlists) only ever produce a new DreamParams through
 `replace()`, which validates, so the dream loop never sees a bad value.
 """
 
