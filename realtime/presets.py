@@ -32,7 +32,7 @@ _ORDER_PREFIX = re.compile(r"^\d+[-_ ]")  # "2-eyes.toml" sorts second and is ca
 
 def bundled_dir() -> str:
     """The folder of looks that ship with dreamcam (package data)."""
-    return str(resources.files("realtime") / "presets")
+    return str(resources.files("realtime") / "looks")
 
 
 def preset_name(path: str) -> str:
