@@ -1,6 +1,6 @@
 """Make docs/images/dream.jpg: a synthetic-scene frame beside its live dream (after N frames).
 
-python tools/make_readme_image.py [--frames 60] [--out docs/images/dream.jpg]
+    python tools/make_readme_image.py [--frames 60] [--out docs/images/dream.jpg]
 """
 
 from __future__ import annotations
