@@ -46,6 +46,22 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
 
+def _add_show_options(run: argparse.ArgumentParser) -> None:
+    """Show control and outputs (realtime.show): presets, playlists, OSC, MIDI, recording, virtual cam."""
+    run.add_argument("--preset", default=None, metavar="FILE", help="start with the look in a preset file")
+    run.add_argument(
+        "--preset-dir", default=None, metavar="DIR", help="presets for keys 1-9 (default: bundled)"
+    )
+    run.add_argument("--playlist", default=None, metavar="FILE", help="cycle presets with crossfades")
+    run.add_argument("--record-dir", default="recordings", metavar="DIR", help="where R records")
+    run.add_argument("--osc-port", type=int, default=None, metavar="N", help="listen for OSC on UDP port N")
+    run.add_argument("--osc-host", default="127.0.0.1", help="address OSC listens on (default 127.0.0.1)")
+    run.add_argument("--midi", default=None, metavar="PORT", help="MIDI input port (name or part of it)")
+    run.add_argument("--midi-map", default=None, metavar="FILE", help="MIDI CC mapping file (TOML)")
+    run.add_argument("--virtual-cam", action="store_true", help="send the output to a virtual camera")
+    run.add_argument("--virtual-cam-size", default="1280x720", metavar="WxH")
+
+
 def build_parser() -> argparse.ArgumentParser:
     levels = ("debug", "info", "warning", "error")
     parser = OneLineParser(prog="dreamcam", description="Real-time webcam DeepDream.")
@@ -82,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target-fps", type=float, default=None, help="hold this dream rate (live window)")
     run.add_argument("--min-steps", type=int, default=1, help="governor floor for --steps (default 1)")
     run.add_argument("--min-dream-size", default="160x90", help="governor floor for --dream-size")
+    _add_show_options(run)
 
     dream = sub.add_parser("dream", parents=[common], help="dream one still image at full quality")
     dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
@@ -179,7 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from realtime.control import ShowState
     from realtime.dreamer import FrameDreamer
     from realtime.pipeline import Pipeline
-    from realtime.sinks import VideoRecorder, check_output_path
+    from realtime.show import plan_show
+    from realtime.sinks import check_output_path
 
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
@@ -189,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
         check_output_path(args.record)
+    plan = plan_show(args, params)  # reads presets, playlist, MIDI map: mistakes show before the camera
+    params = plan.params
     governor = _governor(args, params, dream_size)
     if args.attract_after <= 0:
         raise DreamcamError(f"--attract-after must be a positive number of minutes, got {args.attract_after}")
@@ -196,7 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     dreamer = FrameDreamer(
         params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
     )
-    window = recorder = attract = attract_source = None
+    window = show = attract = attract_source = None
     try:
         if not args.headless:
             from realtime.display import Window
@@ -204,9 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             window = Window(
                 fullscreen=args.kiosk or not args.windowed, display=args.display, kiosk=args.kiosk
             )
-        if args.record:
-            recorder = VideoRecorder(args.record, source.fps)
         state = ShowState(params, dreamer.network.spec.layers, hud=not args.kiosk)
+        show = plan.start(state, dreamer.network.spec, source.fps)
         if args.kiosk:
             from realtime.attract import AttractMode
             from realtime.sources import open_source
@@ -220,19 +239,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             dreamer,
             state,
             window,
-            recorder,
             live=window is not None,
             governor=governor,
             attract=attract,
             attract_source=attract_source,
+            show=show,
         )
         pipeline.run(args.frames)
     finally:
         source.close()
         if attract_source is not None:
             attract_source.close()
-        if recorder is not None:
-            recorder.close()
+        if show is not None:
+            show.close()
         if window is not None:
             window.close()
     return 0

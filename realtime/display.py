@@ -19,12 +19,12 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
-from realtime.control import Action  # noqa: E402
+from realtime.control import Action, Command, Intent  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-KEY_ACTIONS: dict[int, Action] = {
+KEY_ACTIONS: dict[int, Intent] = {
     pygame.K_q: Action.QUIT,
     pygame.K_ESCAPE: Action.QUIT,
     pygame.K_SPACE: Action.FREEZE,
@@ -37,6 +37,13 @@ KEY_ACTIONS: dict[int, Action] = {
     pygame.K_s: Action.SNAPSHOT,
     pygame.K_h: Action.TOGGLE_HUD,
     pygame.K_f: Action.TOGGLE_FULLSCREEN,
+    pygame.K_p: Action.SAVE_PRESET,
+    pygame.K_COMMA: Action.PREV_PRESET,
+    pygame.K_PERIOD: Action.NEXT_PRESET,
+    pygame.K_r: Action.TOGGLE_RECORD,
+    pygame.K_l: Action.MIDI_LEARN,
+    # 1-9 recall the presets of the preset folder, in file-name order
+    **{pygame.K_1 + n - 1: Command(Action.PRESET, n) for n in range(1, 10)},
 }
 
 HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
@@ -231,10 +238,10 @@ class Window:
 
     # -- input -------------------------------------------------------------------------------------
 
-    def poll(self) -> list[Action]:
+    def poll(self) -> list[Intent]:
         """Drain pygame's event queue; return the Actions its keys and close button ask for, in order."""
         self._surface()
-        actions: list[Action] = []
+        actions: list[Intent] = []
         for event in pygame.event.get():
             if event.type == pygame.QUIT and not self.kiosk:
                 actions.append(Action.QUIT)

@@ -1,6 +1,6 @@
 """`DreamParams`: every knob of a dream in one validated dataclass.
 
-Controls (keys now; OSC, MIDI and presets later) only ever produce a new DreamParams through
+Controls (keys, OSC, MIDI, presets, playlists) only ever produce a new DreamParams through
 `replace()`, which validates, so the dream loop never sees a bad value.
 """
 
@@ -12,6 +12,18 @@ from dataclasses import dataclass
 from realtime.errors import ConfigError
 
 WARM_START_MODES = ("off", "residual", "flow")
+
+# The valid range of every numeric field: validation, OSC/MIDI clamping and preset checks read it here.
+RANGES: dict[str, tuple[float, float, type]] = {
+    "steps": (1, 100, int),
+    "octaves": (1, 8, int),
+    "octave_scale": (1.05, 3.0, float),
+    "lr": (0.0, 1.0, float),
+    "jitter": (0, 64, int),
+    "tv_weight": (0.0, 100.0, float),
+    "persistence": (0.0, 1.0, float),
+    "stillness_boost": (0.0, 4.0, float),
+}
 
 
 @dataclass(frozen=True)
@@ -29,19 +41,24 @@ class DreamParams:
     stillness_boost: float = 0.5  # how much stillness deepens the dream (and motion clears it); 0: off
 
     def __post_init__(self) -> None:
-        _check_range("steps", self.steps, 1, 100, int)
-        _check_range("octaves", self.octaves, 1, 8, int)
-        _check_range("octave_scale", self.octave_scale, 1.05, 3.0, float)
-        _check_range("lr", self.lr, 0.0, 1.0, float)
-        _check_range("jitter", self.jitter, 0, 64, int)
-        _check_range("tv_weight", self.tv_weight, 0.0, 100.0, float)
-        _check_range("persistence", self.persistence, 0.0, 1.0, float)
-        _check_range("stillness_boost", self.stillness_boost, 0.0, 4.0, float)
+        for name, (low, high, kind) in RANGES.items():
+            _check_range(name, getattr(self, name), low, high, kind)
+        if self.layer is not None and not isinstance(self.layer, str):
+            raise ConfigError(f"layer must be a text such as 'block5', got {self.layer!r}")
+        if not isinstance(self.model, str):
+            raise ConfigError(f"model must be a name such as 'efficientnet_lite0', got {self.model!r}")
         if self.warm_start not in WARM_START_MODES:
             raise ConfigError(f"warm start '{self.warm_start}' is not one of: {', '.join(WARM_START_MODES)}")
 
     def replace(self, **changes) -> DreamParams:
         return dataclasses.replace(self, **changes)
+
+
+def clamp(name: str, value: float) -> int | float:
+    """`value` forced into the valid range of numeric field `name` (rounded for whole-number fields)."""
+    low, high, kind = RANGES[name]
+    value = min(high, max(low, value))
+    return int(round(value)) if kind is int else float(value)
 
 
 def _check_range(name: str, value, low, high, kind: type) -> None:

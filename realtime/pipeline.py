@@ -21,7 +21,7 @@ import torch
 
 from realtime.attract import AttractMode
 from realtime.compose import Composer
-from realtime.control import Action, ShowState, apply_action
+from realtime.control import Action, Intent, ShowState, action_of, apply_action
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
 from realtime.governor import QualityGovernor
@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.1  # how long to wait for a new frame before dreaming the last one again
 WATCHDOG_S = 2.0  # a dream worker without a finished dream for this long (hung or failing) is replaced
+
+
+class ShowHooks(Protocol):
+    """Show control beyond the window's keys (realtime.show.ShowControl): OSC, MIDI, playlists,
+    presets, recording toggle, virtual camera. Called between frames, on the loop's thread."""
+
+    def intents(self, from_window: list[Intent]) -> list[Intent]: ...
+    def residual(self, residual: torch.Tensor) -> torch.Tensor: ...
+    def output(self, image: np.ndarray) -> None: ...
+    def handle(self, intent: Intent) -> None: ...
+    def hud_lines(self) -> list[str]: ...
 
 
 class Display(Protocol):
@@ -71,6 +82,7 @@ class Pipeline:
         watchdog_s: float = WATCHDOG_S,
         attract: AttractMode | None = None,
         attract_source: Source | None = None,
+        show: ShowHooks | None = None,
     ):
         self.source, self.dreamer, self.state = source, dreamer, state
         self.live = live
@@ -85,6 +97,7 @@ class Pipeline:
         self.window, self.recorder = window, recorder
         self.snapshot_dir = snapshot_dir
         self.clock = clock
+        self.show = show
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
@@ -153,11 +166,11 @@ class Pipeline:
         if not self.state.frozen:
             self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
             result = self.worker.latest
-            self.residual = result.residual if result is not None else None
-            self.last_output = self.composer.compose(frame.image, self.residual)
             if result is not None and result.count != self._shown_dream:
                 self._shown_dream = result.count
+                self.residual = self._shown(result.residual)
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
+            self.last_output = self.composer.compose(frame.image, self.residual)
         elif self.last_output is None:
             self.last_output = frame.image
         self._deliver(self.last_output, frame, fresh)
@@ -190,11 +203,15 @@ class Pipeline:
             self.stats.dream_ms.add((finished - started) * 1000.0)
             self.stats.dream_rate.tick(finished)
             self.stats.dreams += 1
-            self.last_output = self.composer.compose(frame.image, self.residual)
+            self.last_output = self.composer.compose(frame.image, self._shown(self.residual))
             if fresh:
                 self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
         self._deliver(self.last_output, frame, fresh)
         return self.last_output
+
+    def _shown(self, residual: torch.Tensor) -> torch.Tensor:
+        """The residual as the show wants it (a playlist crossfade may blend an old one out)."""
+        return residual if self.show is None else self.show.residual(residual)
 
     def _deliver(self, output: np.ndarray, frame: Frame, fresh: bool) -> None:
         if self.window is not None:
@@ -202,6 +219,8 @@ class Pipeline:
             self.window.show(output, self.hud_lines())
         if self.recorder is not None:
             self.recorder.write(output)
+        if self.show is not None:
+            self.show.output(output)
         self._account(frame, fresh)
         self._handle_events()
 
@@ -216,16 +235,22 @@ class Pipeline:
         self.stats.frames += 1
 
     def _handle_events(self) -> None:
-        if self.window is None:
-            return
         before = self.state.params
-        for action in self.window.poll():
-            apply_action(self.state, action)
-        for action in self.state.pending:
-            if action is Action.SNAPSHOT and self.last_output is not None:
-                save_snapshot(self.last_output, self.snapshot_dir)
+        intents: list[Intent] = self.window.poll() if self.window is not None else []
+        if self.show is not None:
+            intents = self.show.intents(intents)  # adds OSC / MIDI / playlist intents
+        for intent in intents:
+            apply_action(self.state, intent)
+        for intent in self.state.pending:
+            action = action_of(intent)
+            if action is Action.SNAPSHOT:
+                if self.last_output is not None:
+                    save_snapshot(self.last_output, self.snapshot_dir)
             elif action is Action.TOGGLE_FULLSCREEN:
-                self.window.toggle_fullscreen()
+                if self.window is not None:
+                    self.window.toggle_fullscreen()
+            elif self.show is not None:
+                self.show.handle(intent)
         self.state.pending.clear()
         if self.state.params is not before:
             self.apply_params()
@@ -265,4 +290,6 @@ class Pipeline:
             lines.append("FROZEN (space)")
         if self.attract is not None and self.attract.active:
             lines.append("attract loop (no motion)")
+        if self.show is not None:
+            lines.extend(self.show.hud_lines())
         return lines

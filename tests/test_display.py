@@ -8,7 +8,7 @@ import numpy as np
 import pygame
 import pytest
 
-from realtime.control import Action
+from realtime.control import Action, Command
 from realtime.display import Window
 from realtime.errors import ConfigError, DreamcamError
 
@@ -119,6 +119,22 @@ def test_keys_map_to_actions_in_order(window: Window) -> None:
 
     assert window.poll() == [Action.NEXT_LAYER, *keys.values(), Action.QUIT]
     assert window.poll() == []
+
+
+def test_show_keys_presets_record_and_learn(window: Window) -> None:
+    window.poll()
+    keys = {
+        pygame.K_1: Command(Action.PRESET, 1),
+        pygame.K_9: Command(Action.PRESET, 9),
+        pygame.K_p: Action.SAVE_PRESET,
+        pygame.K_COMMA: Action.PREV_PRESET,
+        pygame.K_PERIOD: Action.NEXT_PRESET,
+        pygame.K_r: Action.TOGGLE_RECORD,
+        pygame.K_l: Action.MIDI_LEARN,
+    }
+    for key in keys:
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode="", scancode=0))
+    assert window.poll() == list(keys.values())
 
 
 def test_close_twice_and_use_after_close(window: Window) -> None:

@@ -1,0 +1,207 @@
+"""OSC input: a UDP server on its own thread that turns OSC messages into validated intents.
+
+The server thread never touches the show: it checks each message (address, argument types,
+ranges) and queues an intent; the live loop drains the queue between frames (`drain`). Anything
+malformed is ignored and counted for the HUD, never raised. Address space: docs/OSC.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pythonosc import osc_packet
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from realtime.control import Action, Command, Intent
+from realtime.errors import ConfigError, DreamcamError
+from realtime.params import RANGES, clamp
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/dreamcam/"
+ALIASES = {"strength": "lr"}  # what a VJ calls it -> the DreamParams field
+NUMERIC = tuple(RANGES)  # /dreamcam/steps, /dreamcam/lr, /dreamcam/persistence...
+TRIGGERS = {
+    "next": Action.NEXT_PRESET,
+    "prev": Action.PREV_PRESET,
+    "snapshot": Action.SNAPSHOT,
+    "save_preset": Action.SAVE_PRESET,
+    "next_layer": Action.NEXT_LAYER,
+    "prev_layer": Action.PREV_LAYER,
+}
+SWITCHES = {"freeze": Action.FREEZE, "record": Action.TOGGLE_RECORD, "hud": Action.TOGGLE_HUD}
+QUEUE_SIZE = 256  # a flood of messages drops the excess (counted) instead of growing without bound
+
+
+class Rejected(Exception):
+    """A message that is understood to be wrong: ignored, counted and logged at debug level."""
+
+
+@dataclass
+class OscCounts:
+    accepted: int = 0
+    ignored: int = 0  # malformed packets, wrong types, unknown addresses, bad layer names, floods
+
+
+class OscControl:
+    """Listens on host:port (port 0: any free port, see `.port`) until `close()`."""
+
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        check_layer: Callable[[str], None] | None = None,
+    ):
+        self.counts = OscCounts()
+        self._check_layer = check_layer or (lambda name: None)
+        self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
+        dispatcher = _CountingDispatcher(self._on_packet)
+        try:
+            self._server = _CountingServer((host, port), dispatcher)
+            self._server.on_reject = lambda size: self._ignore(f"not an OSC packet ({size} bytes)")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen for OSC on {host}:{port} ({exc.strerror}); choose another --osc-port "
+                "or --osc-host"
+            ) from None
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="osc", daemon=True)
+        self._thread.start()
+        log.info("listening for OSC on %s:%d", self.host, self.port)
+
+    def drain(self) -> list[Intent]:
+        """Every intent queued since the last call, in arrival order (called between frames)."""
+        intents = []
+        while True:
+            try:
+                intents.append(self._queue.get_nowait())
+            except queue.Empty:
+                return intents
+
+    def hud_line(self) -> str:
+        c = self.counts
+        return f"osc :{self.port}  {c.accepted} ok  {c.ignored} ignored"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=2)
+
+    # --- the server thread ------------------------------------------------------------------
+
+    def _on_packet(self, data: bytes) -> None:
+        try:
+            messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
+        except Exception as exc:  # python-osc raises ParseError, and sometimes worse, on garbage
+            self._ignore(f"malformed packet ({len(data)} bytes): {exc}")
+            return
+        for message in messages:
+            try:
+                intent = self.translate(message.address, list(message.params))
+            except Rejected as exc:
+                self._ignore(f"{message.address}: {exc}")
+                continue
+            if intent is None:
+                continue
+            try:
+                self._queue.put_nowait(intent)
+            except queue.Full:
+                self._ignore(f"{message.address}: too many messages, the show is behind")
+                continue
+            with self._lock:
+                self.counts.accepted += 1
+
+    def _ignore(self, why: str) -> None:
+        with self._lock:
+            self.counts.ignored += 1
+        log.debug("osc ignored: %s", why)
+
+    def translate(self, address: str, args: list) -> Intent | None:
+        """One OSC message -> one validated intent; `Rejected` says why not."""
+        if not address.startswith(PREFIX):
+            raise Rejected("unknown address (dreamcam's addresses start with /dreamcam/)")
+        name = address[len(PREFIX) :]
+        field_name = ALIASES.get(name, name)
+        if field_name in NUMERIC:
+            value = _one_number(args)
+            clamped = clamp(field_name, value)
+            low, high, _ = RANGES[field_name]
+            if not low <= value <= high:
+                log.info("osc: %s %s is out of range %s..%s; clamped to %s", name, value, low, high, clamped)
+            return Command(Action.SET, {field_name: clamped}, "osc")
+        if name == "layer":
+            layer = _one(args, str, "a layer name such as 'block5'")
+            try:
+                self._check_layer(layer)
+            except DreamcamError as exc:
+                raise Rejected(str(exc)) from None
+            return Command(Action.SET, {"layer": layer}, "osc")
+        if name == "preset":
+            if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], int | float | str):
+                raise Rejected("expects one preset number (1-based) or name")
+            key = args[0]
+            if isinstance(key, float):
+                if not key.is_integer():
+                    raise Rejected(f"preset number {key} is not whole")
+                key = int(key)
+            return Command(Action.PRESET, key, "osc")
+        if name in TRIGGERS:
+            if len(args) > 1:
+                raise Rejected("expects no argument or one 0/1")
+            if args and not _truthy(args[0]):
+                return None  # a button's release (0): nothing to do
+            return Command(TRIGGERS[name], None, "osc")
+        if name in SWITCHES:
+            if len(args) > 1:
+                raise Rejected("expects no argument (toggle) or one 0/1")
+            value = None if not args else _truthy(args[0])
+            return Command(SWITCHES[name], value, "osc")
+        raise Rejected("unknown address")
+
+
+def _one(args: list, kind: type, what: str):
+    if len(args) != 1 or not isinstance(args[0], kind) or isinstance(args[0], bool):
+        raise Rejected(f"expects {what}, got {args!r}")
+    return args[0]
+
+
+def _one_number(args: list) -> float:
+    value = _one(args, int | float, "one number")
+    # OSC floats are 32-bit: keep the 7 digits they carry, so 0.05 arrives as 0.05, not 0.0500000007
+    return float(f"{value:.7g}") if isinstance(value, float) else value
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, bool | int | float):
+        return bool(value)
+    raise Rejected(f"expects 0 or 1, got {value!r}")
+
+
+class _CountingDispatcher(Dispatcher):
+    """python-osc's dispatcher swallows unparseable packets silently; we parse (and count) ourselves."""
+
+    def __init__(self, on_packet: Callable[[bytes], None]):
+        super().__init__()
+        self._on_packet = on_packet
+
+    def call_handlers_for_packet(self, data: bytes, client_address: tuple[str, int]) -> list:
+        self._on_packet(data)
+        return []
+
+
+class _CountingServer(BlockingOSCUDPServer):
+    """python-osc drops datagrams that do not start like OSC before any handler sees them: count those."""
+
+    on_reject: Callable[[int], None] = staticmethod(lambda size: None)
+
+    def verify_request(self, request, client_address) -> bool:
+        if super().verify_request(request, client_address):
+            return True
+        self.on_reject(len(request[0]) if request and request[0] is not None else 0)
+        return False

@@ -1,0 +1,126 @@
+"""Presets: a look (every `DreamParams` field) as a small TOML file, and folders of them.
+
+Reading uses the standard library's `tomllib`. Writing needs no dependency: a preset is a flat
+table of strings and numbers, which a dozen lines write correctly (see `dumps`).
+The schema is documented in docs/PRESETS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import tomllib
+from importlib import resources
+
+from models.registry import get_spec
+from realtime.control import Preset
+from realtime.errors import ConfigError, DreamcamError
+from realtime.objectives import parse_objective
+from realtime.params import DreamParams
+from realtime.sinks import unique_path
+
+log = logging.getLogger(__name__)
+
+FIELDS = tuple(f.name for f in dataclasses.fields(DreamParams))
+META_KEYS = ("description",)  # allowed besides the fields; ignored by the dream
+_ORDER_PREFIX = re.compile(r"^\d+[-_ ]")  # "2-eyes.toml" sorts second and is called "eyes"
+
+
+def bundled_dir() -> str:
+    """The folder of looks that ship with dreamcam (package data)."""
+    return str(resources.files("realtime") / "looks")
+
+
+def preset_name(path: str) -> str:
+    return _ORDER_PREFIX.sub("", os.path.splitext(os.path.basename(path))[0])
+
+
+def read_toml(path: str, what: str) -> dict:
+    """A TOML file as a dict; a missing or broken file is one line naming it and the fix."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} '{path}' does not exist; check the path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} '{path}': {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} '{path}' is not valid TOML ({exc}); fix the syntax") from None
+
+
+def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -> DreamParams:
+    """Validated DreamParams from a preset table; missing fields keep `base` (default: the defaults)."""
+    unknown = [key for key in data if key not in FIELDS and key not in META_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown key '{unknown[0]}'; remove it or use one of: {', '.join(FIELDS)}"
+        )
+    values = {key: value for key, value in data.items() if key in FIELDS}
+    for key, value in values.items():
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{origin}: '{key}' must be a single value, got {value!r}; fix '{key}'")
+    try:
+        params = (base or DreamParams()).replace(**values)
+    except DreamcamError as exc:
+        key = next((k for k in values if str(exc).startswith(k) or f"'{values[k]}'" in str(exc)), None)
+        fix = f"; fix '{key}'" if key else ""
+        raise ConfigError(f"{origin}: {exc}{fix}") from None
+    try:  # the model and layer exist (checked without loading any weights)
+        spec = get_spec(params.model)
+    except DreamcamError as exc:
+        raise ConfigError(f"{origin}: {exc}; fix 'model'") from None
+    try:
+        parse_objective(params.layer, spec)
+    except DreamcamError as exc:
+        raise ConfigError(f"{origin}: {exc}; fix 'layer'") from None
+    return params
+
+
+def load_preset(path: str) -> DreamParams:
+    """The look stored in a preset file."""
+    return params_from_dict(read_toml(path, "preset"), f"preset '{path}'")
+
+
+def dumps(params: DreamParams, description: str = "") -> str:
+    """A preset file's text: every field, in the dataclass's order."""
+    lines = [f"description = {json.dumps(description)}"] if description else []
+    for name in FIELDS:
+        value = getattr(params, name)
+        if value is None:
+            continue  # layer None: the model's default layer (TOML has no null)
+        lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"cannot store {value} in a preset")
+        return repr(value)  # shortest round-tripping form, valid TOML ("0.03", "1e-05")
+    # JSON's escaped double-quoted string is a valid TOML basic string
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def save_preset(params: DreamParams, folder: str, stem: str = "preset") -> str:
+    """Write the look as a new file in `folder` (never overwrites) and return its path."""
+    path = unique_path(folder, stem, ".toml")
+    with open(path, "x", encoding="utf-8") as f:  # "x": refuse, rather than replace, an existing file
+        f.write(dumps(params, "saved from dreamcam"))
+    log.info("preset saved: %s", path)
+    return path
+
+
+def load_folder(folder: str) -> list[Preset]:
+    """Every preset in `folder`, sorted by file name (keys 1-9 recall the first nine)."""
+    if not os.path.isdir(folder):
+        raise ConfigError(f"preset folder '{folder}' does not exist; create it or choose another")
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".toml"))
+    return [Preset(preset_name(path), path, load_preset(path)) for path in paths]

@@ -1,0 +1,97 @@
+"""The recording switch: `R` (or OSC /dreamcam/record) starts and stops recording the show.
+
+Each start opens a new timestamped file in the record folder (never overwriting); `--record FILE`
+is the first recording, started at launch. Stopping hands the old recorder to a closing thread,
+so finishing its queue on a slow disk never stalls the show; frames the disk could not take are
+dropped by the recorder and counted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from realtime.sinks import VideoRecorder, unique_path
+
+log = logging.getLogger(__name__)
+
+RECORD_EXT = ".mp4"
+
+
+class RecordingSwitch:
+    def __init__(
+        self,
+        folder: str,
+        fps: float,
+        first_path: str | None = None,
+        recorder_factory: Callable[[str, float], VideoRecorder] = VideoRecorder,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.folder, self.fps = folder, fps
+        self.factory, self.clock = recorder_factory, clock
+        self.recorder: VideoRecorder | None = None
+        self.paths: list[str] = []  # every file this show recorded, in order
+        self._finished: list[VideoRecorder] = []
+        self._closing: list[threading.Thread] = []
+        self._started_at = 0.0
+        if first_path is not None:
+            self.start(first_path)
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None
+
+    @property
+    def frames_dropped(self) -> int:
+        recorders = [*self._finished, *([self.recorder] if self.recorder else [])]
+        return sum(r.frames_dropped for r in recorders)
+
+    def toggle(self, on: bool | None = None) -> None:
+        """None flips; True/False start/stop (a no-op when already in that state)."""
+        want = not self.recording if on is None else on
+        if want and not self.recording:
+            self.start()
+        elif not want and self.recording:
+            self.stop()
+
+    def start(self, path: str | None = None) -> str:
+        path = path or unique_path(self.folder, "dreamcam", RECORD_EXT)
+        self.recorder = self.factory(path, self.fps)
+        self.paths.append(path)
+        self._started_at = self.clock()
+        log.info("recording to %s", path)
+        return path
+
+    def stop(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return
+        self._finished.append(recorder)
+        # closing waits for the queued frames to be encoded: not on the show's thread
+        thread = threading.Thread(target=recorder.close, name="recorder-close", daemon=True)
+        thread.start()
+        self._closing.append(thread)
+        log.info("recording stopped: %s", recorder.path)
+
+    def write(self, image: np.ndarray) -> None:
+        if self.recorder is not None:
+            self.recorder.write(image)
+
+    def close(self) -> None:
+        """Stop and wait until every file is complete (at the end of the show)."""
+        self.stop()
+        for thread in self._closing:
+            thread.join()
+        self._closing.clear()
+
+    def hud_line(self) -> str | None:
+        dropped = self.frames_dropped
+        dropped_text = f"  {dropped} dropped" if dropped else ""
+        if self.recording:
+            seconds = int(self.clock() - self._started_at)
+            return f"REC {seconds // 60:02d}:{seconds % 60:02d}{dropped_text}"
+        return f"rec off{dropped_text}" if dropped else None

@@ -1,0 +1,119 @@
+"""Presets: TOML round trip, never overwriting, one-line errors, the bundled looks, keys 1-9 and P."""
+
+import os
+
+import pytest
+
+from realtime.control import Action, Command, ShowState, apply_action
+from realtime.errors import ConfigError
+from realtime.params import DreamParams
+from realtime.presets import bundled_dir, dumps, load_folder, load_preset, save_preset
+from realtime.show import ShowControl
+
+LAYERS = ("stem", "block3", "block5", "block10", "logits")
+
+
+def test_save_and_load_round_trip_every_field(tmp_path):
+    look = DreamParams(
+        layer="block5+0.5*block10",
+        steps=3,
+        octaves=2,
+        octave_scale=1.3,
+        lr=0.0125,
+        jitter=12,
+        tv_weight=0.25,
+        warm_start="off",
+        persistence=0.75,
+    )
+    path = save_preset(look, str(tmp_path))
+    assert load_preset(path) == look
+    text = open(path).read()
+    for field in ("model", "layer", "steps", "octaves", "octave_scale", "lr", "jitter", "tv_weight"):
+        assert f"\n{field} = " in text
+
+
+def test_save_never_overwrites(tmp_path):
+    paths = {save_preset(DreamParams(steps=n), str(tmp_path)) for n in (1, 2, 3)}
+    assert len(paths) == 3 and len(os.listdir(tmp_path)) == 3
+    assert sorted(load_preset(p).steps for p in paths) == [1, 2, 3]
+
+
+def test_missing_fields_take_the_defaults(tmp_path):
+    path = tmp_path / "short.toml"
+    path.write_text('layer = "block3"\nlr = 0.05\n')
+    assert load_preset(str(path)) == DreamParams(layer="block3", lr=0.05)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("steps = 2\nlayer = 'block5\n", ["not valid TOML", "fix the syntax"]),
+        ("strenght = 0.1\n", ["unknown key 'strenght'", "lr"]),
+        ("steps = 0\n", ["steps must be between 1 and 100", "fix 'steps'"]),
+        ("steps = 'two'\n", ["steps must be a whole number", "fix 'steps'"]),
+        ("warm_start = 'sometimes'\n", ["warm start 'sometimes'", "fix 'warm_start'"]),
+        ("layer = 'block99'\n", ["no layer 'block99'", "fix 'layer'"]),
+        ("model = 'alexnet'\n", ["unknown model 'alexnet'", "fix 'model'"]),
+        ("lr = [0.1]\n", ["single value", "fix 'lr'"]),
+    ],
+)
+def test_bad_preset_is_one_line_naming_file_key_and_fix(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_preset(str(path))
+    message = str(info.value)
+    assert "\n" not in message and "bad.toml" in message
+    for word in words:
+        assert word in message
+
+
+def test_missing_preset_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_preset(str(tmp_path / "nope.toml"))
+
+
+def test_bundled_looks_load_in_order_for_the_default_model():
+    presets = load_folder(bundled_dir())
+    assert [p.name for p in presets] == ["subtle", "eyes", "fur", "architecture", "wild"]
+    assert all(p.params.model == "efficientnet_lite0" for p in presets)
+    assert len({p.params for p in presets}) == len(presets)
+
+
+def test_dumps_writes_toml_that_reads_back(tmp_path):
+    text = dumps(DreamParams(layer="class:tabby"), 'a "quoted" look\\ with a backslash')
+    path = tmp_path / "x.toml"
+    path.write_text(text)
+    assert load_preset(str(path)) == DreamParams(layer="class:tabby")
+
+
+def test_number_keys_recall_presets_and_next_prev_cycle():
+    presets = load_folder(bundled_dir())
+    state = ShowState(DreamParams(), LAYERS, presets=presets)
+    apply_action(state, Command(Action.PRESET, 2))
+    assert state.params == presets[1].params and state.preset_index == 1
+    apply_action(state, Action.NEXT_PRESET)
+    assert state.params == presets[2].params
+    apply_action(state, Command(Action.PRESET, "wild"))
+    apply_action(state, Action.NEXT_PRESET)  # wraps around
+    assert state.params == presets[0].params
+    apply_action(state, Action.PREV_PRESET)
+    assert state.params == presets[-1].params
+
+
+def test_recalling_a_missing_preset_is_ignored():
+    presets = load_folder(bundled_dir())
+    state = ShowState(DreamParams(), LAYERS, presets=presets)
+    apply_action(state, Command(Action.PRESET, 9))
+    apply_action(state, Command(Action.PRESET, "nonexistent"))
+    assert state.params == DreamParams() and state.preset_index == -1
+
+
+def test_p_saves_the_current_look_into_the_preset_folder_and_it_becomes_recallable(tmp_path):
+    state = ShowState(DreamParams(layer="block3", lr=0.07), LAYERS)
+    show = ShowControl(state, preset_save_dir=str(tmp_path), preset_dir=str(tmp_path))
+    show.handle(Action.SAVE_PRESET)
+    show.handle(Action.SAVE_PRESET)
+    files = sorted(os.listdir(tmp_path))
+    assert len(files) == 2
+    assert len(state.presets) == 2 and state.presets[0].params == state.params
