@@ -23,7 +23,7 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "bench", "export", "soak", "models")
+COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
 
@@ -60,6 +60,16 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--midi-map", default=None, metavar="FILE", help="MIDI CC mapping file (TOML)")
     run.add_argument("--virtual-cam", action="store_true", help="send the output to a virtual camera")
     run.add_argument("--virtual-cam-size", default="1280x720", metavar="WxH")
+
+
+def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
+    """The live loop's dream options, for commands that replay it offline (render, eval)."""
+    _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
+    p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
+    p.add_argument("--persistence", type=float, default=DreamParams.persistence)
+    p.add_argument("--stillness-boost", type=float, default=DreamParams.stillness_boost)
+    p.add_argument("--backend", default="auto", choices=BACKENDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
+    render = sub.add_parser("render", parents=[common], help="dream every frame of a video file")
+    render.add_argument("input", metavar="IN", help="video file, or an image with --frames/--zoom")
+    render.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
+    _add_live_dream_options(render)
+    render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
+    render.add_argument("--zoom", type=float, default=None, help="a still's zoom per frame, e.g. 1.02")
+
+    evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
+    evaluate.add_argument("input", metavar="IN.mp4")
+    _add_live_dream_options(evaluate)
+    evaluate.add_argument("--frames", type=int, default=None, help="use the first N frames")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
+
     export = sub.add_parser("export", parents=[common], help="export the gradient step to ONNX")
     export.add_argument("--model", default="efficientnet_lite0")
     export.add_argument("--layer", default=None)
@@ -148,11 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {
             "run": cmd_run,
             "dream": cmd_dream,
+            "render": cmd_render,
+            "eval": cmd_eval,
             "bench": cmd_bench,
             "export": cmd_export,
             "soak": cmd_soak,
+            "models": cmd_models,
         }
-        return {**commands, "models": cmd_models}[args.command](args)
+        return commands[args.command](args)
     except DreamcamError as exc:
         print(f"dreamcam: error: {exc}", file=sys.stderr)
         return 2
@@ -349,6 +375,63 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = Path(args.output) if args.output else cached_path(network, str(objective), size, args.steps)
     export_step(network, objective, size, args.steps, path, print_progress)
     print(path)
+    return 0
+
+
+def _offline_dreamer(args: argparse.Namespace):
+    """Parameters and a dreamer factory for render/eval, from the live options."""
+    from realtime.dreamer import FrameDreamer
+
+    params = _params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
+    device, size = _device_and_size(args)
+    network = None
+
+    def make(p: DreamParams) -> FrameDreamer:
+        nonlocal network
+        dreamer = FrameDreamer(
+            p, size, device, args.backend, args.weights, args.seed, network, print_progress
+        )
+        network = dreamer.network  # loaded once, shared by every dreamer of the run
+        return dreamer
+
+    return params, size, make
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from realtime.render import render
+
+    if args.frames is not None and args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
+        raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
+    params, _, make = _offline_dreamer(args)
+    if args.zoom is not None:
+        params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if total:
+            eta = (total - done) / rate if rate else 0.0
+            bar = "#" * (24 * done // total)
+            line = f"\rrendering {bar:<24} {done}/{total} frames  {rate:4.1f} fps  ETA {eta:4.0f} s"
+        else:
+            line = f"\rrendering {done} frames  {rate:4.1f} fps"
+        print(line, end="", file=sys.stderr, flush=True)
+
+    written = render(args.input, args.output, make(params), args.frames, args.zoom, progress)
+    print(f"\ndreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from realtime.evaluate import evaluate
+
+    if args.frames is not None and args.frames < 2:
+        raise DreamcamError(f"--frames must be at least 2 to measure flicker, got {args.frames}")
+    params, size, make = _offline_dreamer(args)
+    print(json.dumps(evaluate(args.input, make, params, size, args.frames)))
     return 0
 
 
