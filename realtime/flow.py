@@ -68,3 +68,41 @@ def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
     return float(np.abs(current.astype(np.float32) - previous.astype(np.float32)).mean()) > CUT_THRESHOLD
+
+
+def grey_thumbnail(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWx3 uint8 RGB -> grey uint8 at `size` (width, height), the resolution flow runs at."""
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if image.shape[1::-1] != size else image
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+
+
+class ResidualTracker:
+    """Keeps the newest dream residual on the moving scene between dream updates.
+
+    The display shows camera frames faster than the dream updates; each new camera frame moves
+    the residual along that frame's flow, so dream patterns ride on moving objects at display
+    rate instead of jumping when the next dream lands.
+    """
+
+    def __init__(self) -> None:
+        self._flow = FlowEstimator()
+        self._grey: np.ndarray | None = None  # the camera frame the residual is aligned to
+        self._frame_index: int | None = None
+        self.residual: torch.Tensor | None = None
+
+    def new_dream(self, residual: torch.Tensor, dreamt_from: np.ndarray, frame_index: int) -> None:
+        self.residual = residual
+        self._grey = grey_thumbnail(dreamt_from, (residual.shape[-1], residual.shape[-2]))
+        self._frame_index = frame_index
+
+    def follow(self, image: np.ndarray, frame_index: int) -> torch.Tensor | None:
+        """The residual moved onto camera frame `image` (computed once per new frame)."""
+        if self.residual is None or frame_index == self._frame_index:
+            return self.residual
+        grey = grey_thumbnail(image, (self.residual.shape[-1], self.residual.shape[-2]))
+        if is_scene_cut(self._grey, grey):
+            self.residual = None  # a new scene: the old dream does not belong on it
+            return None
+        self.residual = warp_residual(self.residual, self._flow.estimate(self._grey, grey))
+        self._grey, self._frame_index = grey, frame_index
+        return self.residual

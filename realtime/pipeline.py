@@ -24,6 +24,7 @@ from realtime.compose import Composer
 from realtime.control import Action, Intent, ShowState, action_of, apply_action
 from realtime.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
+from realtime.flow import ResidualTracker
 from realtime.governor import QualityGovernor
 from realtime.sinks import VideoRecorder, save_snapshot
 from realtime.sources import Frame, Source
@@ -93,6 +94,7 @@ class Pipeline:
         self.governor = governor
         self.worker: DreamWorker | None = None
         self.composer = Composer(dreamer.device)
+        self.tracker = ResidualTracker()
         self._shown_dream = 0  # count of the newest dream already on screen
         self.window, self.recorder = window, recorder
         self.snapshot_dir = snapshot_dir
@@ -169,7 +171,10 @@ class Pipeline:
             if result is not None and result.count != self._shown_dream:
                 self._shown_dream = result.count
                 self.residual = self._shown(result.residual)
+                self.tracker.new_dream(self.residual, result.frame.image, result.frame.index)
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
+            if self.dreamer.params.warm_start == "flow":  # ride the residual on the moving scene
+                self.residual = self.tracker.follow(frame.image, frame.index)
             self.last_output = self.composer.compose(frame.image, self.residual)
         elif self.last_output is None:
             self.last_output = frame.image

@@ -104,3 +104,22 @@ def test_no_drift_over_600_frames_of_feedback(lite0, chelsea):
     assert np.abs(out_mean - source_mean).max() < 6.0, (out_mean, source_mean)
     assert (out_std < 1.3 * source_std).all(), (out_std, source_std)
     assert np.abs(residual).mean() > 3.0  # and it is still dreaming
+
+
+def test_between_dreams_the_shown_residual_rides_on_the_moving_scene(chelsea):
+    """The display's tracker moves the last dream with each new camera frame (no new dream yet)."""
+    import cv2
+
+    from realtime.flow import ResidualTracker
+
+    big = cv2.resize(chelsea, (352, 180))
+    frame0, frame1 = big[:, 16:336].copy(), big[:, 19:339].copy()  # the camera pans: 3 px left
+    residual = torch.zeros(1, 3, 180, 320)
+    residual[..., 60:120, 100:110] = 60.0  # a dream stripe at x = 100..110
+    tracker = ResidualTracker()
+    tracker.new_dream(residual, frame0, frame_index=0)
+    moved = tracker.follow(frame1, frame_index=1)
+    profile = moved[0, 0, 70:110].mean(0)
+    assert abs(int((profile > 30).nonzero()[0]) - 97) <= 1
+    assert tracker.follow(frame1, frame_index=1) is moved  # the same frame is not warped twice
+    assert tracker.follow(255 - frame1, frame_index=2) is None  # a scene cut drops the old dream
