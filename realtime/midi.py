@@ -232,7 +232,7 @@ def open_port(name: str):
         import mido
         import rtmidi  # noqa: F401  (mido's default backend; checked here for a clear message)
     except ImportError:
-        raise DreamcamError(f"--midi needs mido and python-rtmidi: {INSTALL_HINT}") from None
+        raise DreamcamError(f"--midi: MIDI input needs the vj extra: {INSTALL_HINT}") from None
     try:
         with _quiet_c_stderr():
             names = mido.get_input_names()

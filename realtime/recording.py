@@ -59,7 +59,8 @@ class RecordingSwitch:
             self.stop()
 
     def start(self, path: str | None = None) -> str:
-        path = path or unique_path(self.folder, "dreamcam", RECORD_EXT)
+        # a take stopped and restarted within a second: its file may not be on disk yet
+        path = path or unique_path(self.folder, "dreamcam", RECORD_EXT, taken=self.paths)
         self.recorder = self.factory(path, self.fps)
         self.paths.append(path)
         self._started_at = self.clock()

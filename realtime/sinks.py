@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Collection
 
 import cv2
 import numpy as np
@@ -83,12 +84,15 @@ class VideoRecorder:
             self.frames_dropped += 1
 
 
-def unique_path(folder: str, stem: str, ext: str) -> str:
-    """A path in `folder` that does not exist yet: stem-YYYYmmdd-HHMMSS[-N].ext (never overwrites)."""
+def unique_path(folder: str, stem: str, ext: str, taken: Collection[str] = ()) -> str:
+    """A path in `folder` that does not exist yet: stem-YYYYmmdd-HHMMSS[-N].ext (never overwrites).
+
+    `taken` names paths already promised to writers that may not have created their file yet.
+    """
     os.makedirs(folder, exist_ok=True)
     base = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     candidate, n = os.path.join(folder, base + ext), 1
-    while os.path.exists(candidate):
+    while os.path.exists(candidate) or candidate in taken:
         candidate, n = os.path.join(folder, f"{base}-{n}{ext}"), n + 1
     return candidate
 

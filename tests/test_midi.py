@@ -1,5 +1,7 @@
 """MIDI mapping and learn mode with real mido messages (no port needed), and the clear no-port line."""
 
+import sys
+
 import pytest
 
 mido = pytest.importorskip("mido")
@@ -117,3 +119,9 @@ def test_missing_port_or_midi_system_is_one_clear_line():
     assert "\n" not in message
     # depending on the machine: no rtmidi, no MIDI system (no ALSA sequencer here), or no such port
     assert any(words in message for words in ("pip install", "no MIDI system", "is not there"))
+
+
+def test_midi_without_the_vj_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rtmidi", None)  # import rtmidi now raises ImportError
+    with pytest.raises(DreamcamError, match=r"MIDI input needs .*dreamcam\[vj\]"):
+        open_port("any controller")

@@ -1,5 +1,6 @@
 """The recording switch: toggles make separate playable files; a slow disk drops frames, never stalls."""
 
+import os
 import threading
 import time
 
@@ -10,7 +11,7 @@ from realtime.control import Action, Command, ShowState
 from realtime.params import DreamParams
 from realtime.recording import RecordingSwitch
 from realtime.show import ShowControl
-from realtime.sinks import VideoRecorder
+from realtime.sinks import VideoRecorder, unique_path
 
 
 def frame(value: int) -> np.ndarray:
@@ -129,3 +130,10 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
     # what was recorded is the composed output, frame for frame (up to the codec's noise)
     last = cv2.cvtColor(read_frames(switch.paths[1])[-1], cv2.COLOR_BGR2RGB).astype(int)
     assert np.abs(last - outputs[-1]).mean() < np.abs(last - outputs[0]).mean()
+
+
+def test_a_path_promised_to_a_writer_is_not_handed_out_again(tmp_path):
+    # a recorder creates its file on its own thread, maybe after the next take already asked for a name
+    first = unique_path(str(tmp_path), "dreamcam", ".mp4")
+    second = unique_path(str(tmp_path), "dreamcam", ".mp4", taken=[first])
+    assert not os.path.exists(first) and second != first
