@@ -24,7 +24,7 @@ from realtime.warmstart import WarmStart
 
 log = logging.getLogger(__name__)
 
-WARM_STEP_FACTOR = 0.5
+WARM_STEP_FACTOR = 0.35
 
 
 class FrameDreamer:
@@ -126,7 +126,7 @@ class FrameDreamer:
         """Warm start, k steps over the octaves, remember the residual; returns the dream."""
         p = self.params
         start = self.warm.initial(source, p)
-        # a warm-started dream accumulates over frames, so each frame takes half-size steps: as deep
+        # a warm-started dream accumulates over frames, so each frame takes a third-size step: as deep
         # within a few frames, and far less flicker than full steps in a new direction every frame
         scale = WARM_STEP_FACTOR * self.warm.step_scale(p) if p.warm_start != "off" else 1.0
         self.backend.params = p.replace(lr=min(1.0, p.lr * scale)) if scale != 1.0 else p
