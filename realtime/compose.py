@@ -41,7 +41,7 @@ class Composer:
 
     def __init__(self, device: torch.device):
         self.device = device
-        self._residual_key: int | None = None
+        self._residual_of: torch.Tensor | None = None  # held, so its id cannot be reused by a new tensor
         self._residual_np: np.ndarray | None = None
         self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self._pinned: dict[tuple, torch.Tensor] = {}
@@ -54,9 +54,9 @@ class Composer:
         return self._compose_on_gpu(frame, residual)
 
     def _as_numpy(self, residual: torch.Tensor) -> np.ndarray:
-        if id(residual) != self._residual_key:
+        if residual is not self._residual_of:
             self._residual_np = residual.squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()
-            self._residual_key = id(residual)
+            self._residual_of = residual
         return self._residual_np
 
     def _pinned_like(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
