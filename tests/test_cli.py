@@ -11,6 +11,7 @@ import pytest
 
 from realtime.cli import main
 from realtime.sources import open_source
+from tests.videofiles import read_video
 
 ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
 
@@ -26,24 +27,12 @@ def dreamcam(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-def _read_video(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
-
-
 @pytest.mark.slow
 def test_headless_run_records_twenty_dreamed_frames(tmp_path):
     out = tmp_path / "out.mp4"
     result = dreamcam("--source", "synthetic", "--headless", "--frames", "20", "--record", str(out))
     assert result.returncode == 0, result.stderr
-    recorded = _read_video(out)
+    recorded, _ = read_video(out)
     assert len(recorded) == 20
     with open_source("synthetic", paced=False) as plain:
         source_frames = [plain.read().image for _ in range(20)]

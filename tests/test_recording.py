@@ -4,7 +4,6 @@ import os
 import threading
 import time
 
-import cv2
 import numpy as np
 
 from realtime.control import Action, Command, ShowState
@@ -12,6 +11,7 @@ from realtime.params import DreamParams
 from realtime.recording import RecordingSwitch
 from realtime.show import ShowControl
 from realtime.sinks import VideoRecorder, unique_path
+from tests.videofiles import read_video
 
 
 def frame(value: int) -> np.ndarray:
@@ -19,15 +19,7 @@ def frame(value: int) -> np.ndarray:
 
 
 def read_frames(path: str) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(path)
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
+    return read_video(path)[0]
 
 
 def test_two_toggles_make_two_separate_playable_files(tmp_path):
@@ -128,7 +120,7 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
         recorded = read_frames(path)
         assert len(recorded) == 4 and recorded[0].shape == (108, 192, 3)
     # what was recorded is the composed output, frame for frame (up to the codec's noise)
-    last = cv2.cvtColor(read_frames(switch.paths[1])[-1], cv2.COLOR_BGR2RGB).astype(int)
+    last = read_frames(switch.paths[1])[-1].astype(int)
     assert np.abs(last - outputs[-1]).mean() < np.abs(last - outputs[0]).mean()
 
 

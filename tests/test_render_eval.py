@@ -8,22 +8,10 @@ import numpy as np
 import pytest
 
 from realtime.cli import main
+from tests.videofiles import read_video
 from tools.make_clip import write_clip
 
 SMALL = ["--dream-size", "96x54", "--layer", "block3"]
-
-
-def _frames(path) -> tuple[list[np.ndarray], float]:
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames, fps
 
 
 @pytest.mark.slow
@@ -31,8 +19,8 @@ def test_render_writes_every_frame_at_the_inputs_size_and_rate(tmp_path):
     clip = write_clip(str(tmp_path / "pan.mp4"), "pan", frames=30, size=(160, 96), fps=25.0)
     out = tmp_path / "dreamt.mp4"
     assert main(["render", clip, "-o", str(out), *SMALL]) == 0
-    frames, fps = _frames(out)
-    source, _ = _frames(clip)
+    frames, fps = read_video(out)
+    source, _ = read_video(clip)
     assert len(frames) == 30 and frames[0].shape == (96, 160, 3) and fps == pytest.approx(25.0)
     assert np.abs(frames[10].astype(int) - source[10].astype(int)).mean() > 3.0  # dreamed
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
@@ -43,7 +31,7 @@ def test_a_still_renders_as_a_zooming_dream(tmp_path, chelsea):
     cv2.imwrite(str(still), cv2.cvtColor(cv2.resize(chelsea, (128, 96)), cv2.COLOR_RGB2BGR))
     out = tmp_path / "zoom.mp4"
     assert main(["render", str(still), "-o", str(out), "--frames", "6", "--zoom", "1.05", *SMALL]) == 0
-    frames, _ = _frames(out)
+    frames, _ = read_video(out)
     assert len(frames) == 6 and frames[0].shape == (96, 128, 3)
 
 

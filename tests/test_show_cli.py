@@ -5,7 +5,8 @@ import os
 import pytest
 
 from realtime.presets import bundled_dir
-from tests.test_cli import _read_video, dreamcam
+from tests.test_cli import dreamcam
+from tests.videofiles import read_video
 
 BAD_PRESET = 'layer = "block5"\nstrenght = 0.1\n'
 
@@ -23,7 +24,7 @@ def test_headless_run_with_preset_playlist_osc_and_record(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "listening for OSC on 127.0.0.1:" in result.stderr
-    assert len(_read_video(tmp_path / "out.mp4")) == 6
+    assert len(read_video(tmp_path / "out.mp4")[0]) == 6
 
 
 @pytest.mark.parametrize(
