@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.cli import main
-from realtime.sources import open_source
+from realtime.commands.cli import main
+from realtime.io.sources import open_source
 from tests.videofiles import read_video
 
 ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
@@ -18,7 +18,7 @@ ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
 
 def dreamcam(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "realtime.cli", *args],
+        [sys.executable, "-m", "realtime.commands.cli", *args],
         capture_output=True,
         text=True,
         env=ENV,

@@ -3,17 +3,17 @@
 import pytest
 import torch
 
-from realtime import kernel
-from realtime.backends import EagerBackend, create_backend
-from realtime.backends.cudagraph import (
+from realtime.dream import kernel
+from realtime.dream.backends import EagerBackend, create_backend
+from realtime.dream.backends.cudagraph import (
     CudaGraphBackend,
     JitterIndices,
     capture_key,
     jittered_steps,
     shift_indices,
 )
+from realtime.dream.objectives import parse_objective
 from realtime.errors import BackendError
-from realtime.objectives import parse_objective
 from realtime.params import DreamParams
 
 gpu = pytest.mark.gpu

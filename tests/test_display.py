@@ -8,9 +8,9 @@ import numpy as np
 import pygame
 import pytest
 
-from realtime.control import Action, Command
-from realtime.display import Window
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.display import Window
+from realtime.show.control import Action, Command
 
 SIZE = (320, 180)  # 16:9
 

@@ -3,7 +3,7 @@
 import pytest
 
 from realtime.errors import ConfigError
-from realtime.governor import COOLDOWN, GovernorLimits, Quality, QualityGovernor
+from realtime.loop.governor import COOLDOWN, GovernorLimits, Quality, QualityGovernor
 
 LIMITS = GovernorLimits(best=Quality(3, (320, 180)), worst=Quality(1, (160, 90)))
 

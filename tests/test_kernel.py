@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from models.registry import get_spec
-from realtime import kernel
-from realtime.backends import EagerBackend
-from realtime.errors import ConfigError, ModelError
-from realtime.objectives import (
+from realtime.dream import kernel
+from realtime.dream.backends import EagerBackend
+from realtime.dream.objectives import (
     ChannelObjective,
     ClassObjective,
     LayerObjective,
@@ -18,6 +17,7 @@ from realtime.objectives import (
     layer,
     parse_objective,
 )
+from realtime.errors import ConfigError, ModelError
 from realtime.params import DreamParams, parse_size
 
 LITE0 = get_spec("efficientnet_lite0")

@@ -5,11 +5,11 @@ import time
 import numpy as np
 import pygame
 
-from realtime.attract import AttractMode, MotionDetector
-from realtime.control import Action, ShowState
-from realtime.display import Window
-from realtime.pipeline import Pipeline
-from realtime.sources import Frame, Source, SyntheticSource
+from realtime.io.display import Window
+from realtime.io.sources import Frame, Source, SyntheticSource
+from realtime.loop.pipeline import Pipeline
+from realtime.show.attract import AttractMode, MotionDetector
+from realtime.show.control import Action, ShowState
 from tests.fakes import SlowDreamer
 
 STILL = np.full((36, 64, 3), 90, np.uint8)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.control import Action, ShowState, apply_action
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.sources import SyntheticSource
+from realtime.loop.pipeline import Pipeline
+from realtime.loop.worker import DreamWorker
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline
-from realtime.sources import SyntheticSource
-from realtime.worker import DreamWorker
+from realtime.show.control import Action, ShowState, apply_action
 from tests.fakes import SlowDreamer
 
 
@@ -94,7 +94,7 @@ def no_leaked_threads():
 
 
 def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
-    from realtime.governor import GovernorLimits, Quality, QualityGovernor
+    from realtime.loop.governor import GovernorLimits, Quality, QualityGovernor
 
     dreamer = FrameDreamer(DreamParams(layer="block3", steps=2), (96, 54), torch.device("cpu"), network=lite0)
     limits = GovernorLimits(best=Quality(2, (96, 54)), worst=Quality(1, (64, 36)))

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.onnx_export import cached_path, export_step
-from realtime.backends import EagerBackend, OnnxBackend, create_backend
+from realtime.dream.backends import EagerBackend, OnnxBackend, create_backend
+from realtime.dream.backends.onnx_export import cached_path, export_step
+from realtime.dream.objectives import parse_objective
 from realtime.errors import BackendError
-from realtime.objectives import parse_objective
 from realtime.params import DreamParams
 
 pytestmark = pytest.mark.slow  # each export traces and converts a whole gradient step (seconds)
@@ -82,7 +82,7 @@ def test_k_step_export_writes_a_file(onnx_cache, lite0, tmp_path):
 def test_providers_are_asked_for_only_where_they_can_load(monkeypatch):
     import onnxruntime
 
-    from realtime.backends import onnx as onnx_backend
+    from realtime.dream.backends import onnx as onnx_backend
 
     assert onnx_backend.providers_for(torch.device("cpu")) == ["CPUExecutionProvider"]
     compiled_in = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -104,7 +104,7 @@ def test_unknown_backend_names_the_alternatives(lite0):
 
 
 def test_export_command_writes_the_graph_with_progress(onnx_cache, tmp_path, capsys):
-    from realtime.cli import main
+    from realtime.commands.cli import main
 
     out = tmp_path / "step.onnx"
     assert main(["export", "--layer", "block3", "--dream-size", "96x64", "--steps", "2", "-o", str(out)]) == 0

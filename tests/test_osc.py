@@ -7,16 +7,16 @@ import pytest
 import torch
 from pythonosc.udp_client import SimpleUDPClient
 
-from realtime.control import Action, Command, ShowState
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError
-from realtime.objectives import parse_objective
-from realtime.osc import OscControl
+from realtime.io.sources import open_source
+from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline
-from realtime.presets import bundled_dir, load_folder
-from realtime.show import ShowControl
-from realtime.sources import open_source
+from realtime.show.control import Action, Command, ShowState
+from realtime.show.osc import OscControl
+from realtime.show.plan import ShowControl
+from realtime.show.presets import bundled_dir, load_folder
 
 MAX_TICKS = 300  # UDP on loopback arrives within a tick or two; this bound only stops a broken test
 

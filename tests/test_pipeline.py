@@ -7,13 +7,13 @@ import pygame
 import pytest
 import torch
 
-from realtime.compose import compose
-from realtime.control import Action, ShowState, apply_action
-from realtime.display import Window
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.display import Window
+from realtime.io.sources import CameraSource, open_source
+from realtime.loop.compose import compose
+from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline
-from realtime.sources import CameraSource, open_source
+from realtime.show.control import Action, ShowState, apply_action
 
 CPU = torch.device("cpu")
 DREAM_SIZE = (160, 90)
@@ -158,7 +158,7 @@ def test_a_camera_that_fails_mid_run_is_reopened_and_frames_resume(dreamer):
 
 def test_torch_composer_matches_opencv_compose(dreamer):
     """The Composer (the GPU path's code, run here on the CPU) adds the same upscaled residual."""
-    from realtime.compose import Composer, add_residual
+    from realtime.loop.compose import Composer, add_residual
 
     frame = np.random.default_rng(1).integers(0, 255, (180, 320, 3), dtype=np.uint8)
     residual = dreamer.dream_residual(frame)

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from realtime.control import Preset, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.playlist import Item, PlaylistPlayer, ResidualFade, blend_params, ease, load_playlist
-from realtime.show import ShowControl
+from realtime.show.control import Preset, ShowState, apply_action
+from realtime.show.plan import ShowControl
+from realtime.show.playlist import Item, PlaylistPlayer, ResidualFade, blend_params, ease, load_playlist
 
 A = DreamParams(layer="block5", lr=0.02, steps=2, persistence=0.8)
 B = DreamParams(layer="block5", lr=0.06, steps=4, persistence=0.9)

@@ -4,11 +4,11 @@ import os
 
 import pytest
 
-from realtime.control import Action, Command, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.presets import bundled_dir, dumps, load_folder, load_preset, save_preset
-from realtime.show import ShowControl
+from realtime.show.control import Action, Command, ShowState, apply_action
+from realtime.show.plan import ShowControl
+from realtime.show.presets import bundled_dir, dumps, load_folder, load_preset, save_preset
 
 LAYERS = ("stem", "block3", "block5", "block10", "logits")
 

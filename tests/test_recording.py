@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 
-from realtime.control import Action, Command, ShowState
+from realtime.io.recording import RecordingSwitch
+from realtime.io.sinks import VideoRecorder, unique_path
 from realtime.params import DreamParams
-from realtime.recording import RecordingSwitch
-from realtime.show import ShowControl
-from realtime.sinks import VideoRecorder, unique_path
+from realtime.show.control import Action, Command, ShowState
+from realtime.show.plan import ShowControl
 from tests.videofiles import read_video
 
 
@@ -88,10 +88,10 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
     import pygame
     import torch
 
-    from realtime.display import Window
-    from realtime.dreamer import FrameDreamer
-    from realtime.pipeline import Pipeline
-    from realtime.sources import open_source
+    from realtime.dream.dreamer import FrameDreamer
+    from realtime.io.display import Window
+    from realtime.io.sources import open_source
+    from realtime.loop.pipeline import Pipeline
 
     dreamer = FrameDreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
     state = ShowState(dreamer.params, lite0.spec.layers)

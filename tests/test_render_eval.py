@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.cli import main
+from realtime.commands.cli import main
 from tests.videofiles import read_video
 from tools.make_clip import write_clip
 

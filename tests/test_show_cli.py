@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from realtime.presets import bundled_dir
+from realtime.show.presets import bundled_dir
 from tests.test_cli import dreamcam
 from tests.videofiles import read_video
 

@@ -2,8 +2,8 @@
 
 import json
 
-from realtime.cli import main
-from realtime.soak import rss_mb
+from realtime.commands.cli import main
+from realtime.commands.soak import rss_mb
 
 
 def test_soak_runs_the_show_with_random_changes_and_reports_memory(capsys):

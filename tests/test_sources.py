@@ -1,4 +1,4 @@
-"""Tests for realtime.sources: every kind of source, loops, errors, reconnection, newest-frame-only."""
+"""Tests for realtime.io.sources: every kind of source, loops, errors, reconnection, newest-frame-only."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError, SourceError
-from realtime.sources import (
+from realtime.io.sources import (
     CameraSource,
     Frame,
     ImageSource,
@@ -260,7 +260,7 @@ def test_camera_delivers_frames() -> None:
 
 
 def test_camera_reconnects_after_failure(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="realtime.sources")
+    caplog.set_level(logging.INFO, logger="realtime.io.sources")
     allow_reconnect = threading.Event()
     captures = iter([FakeCapture(shade=10, fail_after=5), FakeCapture(opens=False)])
 

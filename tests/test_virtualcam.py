@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from realtime.virtualcam import VirtualCamera, VirtualCameraError
+from realtime.io.virtualcam import VirtualCamera, VirtualCameraError
 
 
 def _open_or_skip() -> VirtualCamera:

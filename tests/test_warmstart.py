@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from realtime import kernel
-from realtime.backends import EagerBackend
-from realtime.objectives import LayerObjective
+from realtime.dream import kernel
+from realtime.dream.backends import EagerBackend
+from realtime.dream.objectives import LayerObjective
+from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
-from realtime.warmstart import WarmStart
 
 
 def test_warm_start_beats_cold_start_with_the_same_steps_on_a_still_scene(lite0, chelsea_small):
@@ -91,7 +91,7 @@ def test_no_drift_over_600_frames_of_feedback(lite0, chelsea):
     import cv2
     import numpy as np
 
-    from realtime.dreamer import FrameDreamer
+    from realtime.dream.dreamer import FrameDreamer
 
     params = DreamParams(layer="block3", steps=1, lr=0.05, warm_start="flow", persistence=0.98)
     dreamer = FrameDreamer(params, (96, 54), torch.device("cpu"), network=lite0, seed=0)
@@ -110,7 +110,7 @@ def test_between_dreams_the_shown_residual_rides_on_the_moving_scene(chelsea):
     """The display's tracker moves the last dream with each new camera frame (no new dream yet)."""
     import cv2
 
-    from realtime.flow import ResidualTracker
+    from realtime.dream.flow import ResidualTracker
 
     big = cv2.resize(chelsea, (352, 180))
     frame0, frame1 = big[:, 16:336].copy(), big[:, 19:339].copy()  # the camera pans: 3 px left

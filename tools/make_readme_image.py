@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import torch
 
-from realtime.control import ShowState
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.sources import open_source
+from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline
-from realtime.sources import open_source
+from realtime.show.control import ShowState
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from realtime.control import Action, Command, Intent
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, clamp
+from realtime.show.control import Action, Command, Intent
 
 log = logging.getLogger(__name__)
 

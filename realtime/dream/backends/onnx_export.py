@@ -134,8 +134,8 @@ def _roll(x: torch.Tensor, shift: torch.Tensor, sign: int) -> torch.Tensor:
 
 
 def make_step_function(net: torch.nn.Module, objective: Callable) -> Callable:
-    """The kernel's step (see realtime.kernel) as a pure function of tensors, k steps unrolled."""
-    from realtime.kernel import total_variation
+    """The kernel's step (see realtime.dream.kernel) as a pure function of tensors, k steps unrolled."""
+    from realtime.dream.kernel import total_variation
 
     def dream_steps(x, shifts, lr, tv_weight):
         value = None

@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import torch
 
-from realtime import kernel
-from realtime.dreamer import FrameDreamer
-from realtime.flow import FlowEstimator, to_grey, warp_residual
+from realtime.commands.render import video_frames
+from realtime.dream import kernel
+from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.flow import FlowEstimator, to_grey, warp_residual
 from realtime.params import DreamParams
-from realtime.render import video_frames
 
 MODES = ("flow", "residual", "off")
 STILL_FRAMES = 10

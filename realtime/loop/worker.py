@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import torch
 
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
 from realtime.errors import DreamcamError
-from realtime.governor import QualityGovernor
+from realtime.io.sources import Frame
+from realtime.loop.governor import QualityGovernor
 from realtime.params import DreamParams
-from realtime.sources import Frame
 
 log = logging.getLogger(__name__)
 

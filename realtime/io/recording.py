@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from realtime.sinks import VideoRecorder, unique_path
+from realtime.io.sinks import VideoRecorder, unique_path
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ import tomllib
 from importlib import resources
 
 from models.registry import get_spec
-from realtime.control import Preset
+from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
-from realtime.objectives import parse_objective
+from realtime.io.sinks import unique_path
 from realtime.params import DreamParams
-from realtime.sinks import unique_path
+from realtime.show.control import Preset
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _ORDER_PREFIX = re.compile(r"^\d+[-_ ]")  # "2-eyes.toml" sorts second and is ca
 
 def bundled_dir() -> str:
     """The folder of looks that ship with dreamcam (package data)."""
-    return str(resources.files("realtime") / "looks")
+    return str(resources.files("realtime.show") / "looks")
 
 
 def preset_name(path: str) -> str:

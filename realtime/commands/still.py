@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from models.registry import load_network
-from realtime import kernel
-from realtime.backends import EagerBackend
+from realtime.dream import kernel
+from realtime.dream.backends import EagerBackend
+from realtime.dream.objectives import parse_objective
 from realtime.errors import SourceError
-from realtime.objectives import parse_objective
+from realtime.io.sinks import IMAGE_EXTS, check_output_path
 from realtime.params import DreamParams
-from realtime.sinks import IMAGE_EXTS, check_output_path
 
 NOISE_SIZE = (640, 480)  # (width, height) of the canvas for IN = "noise"
 

@@ -1,7 +1,7 @@
 """The ONNX backend: the exported gradient step run by onnxruntime.
 
 One exported graph per image size does a whole step (jitter gather, forward, backward,
-normalised update, clamp); it is exported on first use and cached (see models.onnx_export).
+normalised update, clamp); it is exported on first use and cached (see realtime.dream.backends.onnx_export).
 Providers are asked for only where they can load: TensorRT, then CUDA, when a CUDA GPU is
 present, and the CPU provider always (asking for CUDA on a machine without it prints an error
 block instead of failing quietly).
@@ -17,12 +17,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from models.onnx_export import cached_path, export_step
 from models.registry import DreamNet, Network
-from realtime import kernel
-from realtime.backends.base import SteppingBackend
+from realtime.dream import kernel
+from realtime.dream.backends.base import SteppingBackend
+from realtime.dream.backends.onnx_export import cached_path, export_step
+from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
-from realtime.objectives import Objective
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)

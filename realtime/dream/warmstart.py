@@ -16,7 +16,7 @@ import math
 import numpy as np
 import torch
 
-from realtime.flow import FlowEstimator, is_scene_cut, to_grey, warp_residual
+from realtime.dream.flow import FlowEstimator, is_scene_cut, to_grey, warp_residual
 from realtime.params import DreamParams
 
 MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's

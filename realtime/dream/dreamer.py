@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from models.registry import Network, get_spec, load_network
-from realtime import kernel
-from realtime.backends import Backend, check_backend_name, create_backend
-from realtime.objectives import Objective, parse_objective
+from realtime.dream import kernel
+from realtime.dream.backends import Backend, check_backend_name, create_backend
+from realtime.dream.objectives import Objective, parse_objective
+from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
-from realtime.warmstart import WarmStart
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from models.registry import DreamNet
-from realtime import kernel
-from realtime.backends.base import SteppingBackend
-from realtime.objectives import Objective
+from realtime.dream import kernel
+from realtime.dream.backends.base import SteppingBackend
+from realtime.dream.objectives import Objective
 from realtime.params import DreamParams
 
 

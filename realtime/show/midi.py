@@ -14,11 +14,11 @@ import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from realtime.control import Action, Command, Intent, action_of
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.sinks import unique_path
 from realtime.params import RANGES
-from realtime.presets import read_toml
-from realtime.sinks import unique_path
+from realtime.show.control import Action, Command, Intent, action_of
+from realtime.show.presets import read_toml
 
 log = logging.getLogger(__name__)
 

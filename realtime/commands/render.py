@@ -19,11 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.compose import compose
-from realtime.dreamer import FrameDreamer
+from realtime.commands.still import load_image
+from realtime.dream.dreamer import FrameDreamer
 from realtime.errors import SourceError
-from realtime.sinks import IMAGE_EXTS, VIDEO_EXTS, check_output_path
-from realtime.still import load_image
+from realtime.io.sinks import IMAGE_EXTS, VIDEO_EXTS, check_output_path
+from realtime.loop.compose import compose
 
 log = logging.getLogger(__name__)
 

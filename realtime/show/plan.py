@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.registry import ModelSpec
-from realtime.control import Action, Command, Intent, Preset, ShowState, action_of
+from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
-from realtime.midi import Mapping, MidiInput, MidiMapper, load_mapping
-from realtime.objectives import parse_objective
-from realtime.osc import OscControl
+from realtime.io.recording import RecordingSwitch
+from realtime.io.virtualcam import VirtualCamera
 from realtime.params import DreamParams, parse_size
-from realtime.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.presets import bundled_dir, load_folder, load_preset, save_preset
-from realtime.recording import RecordingSwitch
-from realtime.virtualcam import VirtualCamera
+from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
+from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
+from realtime.show.osc import OscControl
+from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
+from realtime.show.presets import bundled_dir, load_folder, load_preset, save_preset
 
 log = logging.getLogger(__name__)
 

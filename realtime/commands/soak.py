@@ -15,11 +15,11 @@ import time
 
 import torch
 
-from realtime.control import Action, ShowState, apply_action
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.sources import SyntheticSource
+from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline
-from realtime.sources import SyntheticSource
+from realtime.show.control import Action, ShowState, apply_action
 
 SOAK_ACTIONS = (
     Action.NEXT_LAYER,

@@ -15,9 +15,9 @@ from typing import NoReturn
 
 import torch
 
-from models.onnx_export import print_progress
 from models.registry import get_spec, list_specs
-from realtime.backends import BACKENDS
+from realtime.dream.backends import BACKENDS
+from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
 from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
@@ -47,7 +47,7 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
 
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
-    """Show control and outputs (realtime.show): presets, playlists, OSC, MIDI, recording, virtual cam."""
+    """Show control and outputs (realtime.show.plan): presets, playlists, OSC, MIDI, recording, vcam."""
     run.add_argument("--preset", default=None, metavar="FILE", help="start with the look in a preset file")
     run.add_argument(
         "--preset-dir", default=None, metavar="DIR", help="presets for keys 1-9 (default: bundled)"
@@ -211,7 +211,7 @@ def _params(args: argparse.Namespace, **extra) -> DreamParams:
 
 
 def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int]]:
-    from realtime.backends import resolve_device
+    from realtime.dream.backends import resolve_device
 
     device = resolve_device(args.device)
     size = args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE)
@@ -219,11 +219,11 @@ def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from realtime.control import ShowState
-    from realtime.dreamer import FrameDreamer
-    from realtime.pipeline import Pipeline
-    from realtime.show import plan_show
-    from realtime.sinks import check_output_path
+    from realtime.dream.dreamer import FrameDreamer
+    from realtime.io.sinks import check_output_path
+    from realtime.loop.pipeline import Pipeline
+    from realtime.show.control import ShowState
+    from realtime.show.plan import plan_show
 
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
@@ -245,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     window = show = attract = attract_source = None
     try:
         if not args.headless:
-            from realtime.display import Window
+            from realtime.io.display import Window
 
             window = Window(
                 fullscreen=args.kiosk or not args.windowed, display=args.display, kiosk=args.kiosk
@@ -253,8 +253,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         state = ShowState(params, dreamer.network.spec.layers, hud=not args.kiosk)
         show = plan.start(state, dreamer.network.spec, source.fps)
         if args.kiosk:
-            from realtime.attract import AttractMode
-            from realtime.sources import open_source
+            from realtime.io.sources import open_source
+            from realtime.show.attract import AttractMode
 
             attract = AttractMode(idle_s=args.attract_after * 60.0)
             attract_source = open_source("synthetic")
@@ -285,7 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[int, int]):
     """The quality governor for --target-fps (None without it), its floor checked up front."""
-    from realtime.governor import GovernorLimits, Quality, QualityGovernor
+    from realtime.loop.governor import GovernorLimits, Quality, QualityGovernor
 
     if args.target_fps is None:
         return None
@@ -297,7 +297,7 @@ def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[i
 
 def _open_live_source(spec: str | None):
     """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer."""
-    from realtime.sources import open_source
+    from realtime.io.sources import open_source
 
     if spec is not None:
         return open_source(spec)
@@ -309,9 +309,9 @@ def _open_live_source(spec: str | None):
 
 
 def cmd_dream(args: argparse.Namespace) -> int:
-    from realtime.backends import resolve_device
-    from realtime.sinks import IMAGE_EXTS, check_output_path
-    from realtime.still import dream_still, load_image, write_image
+    from realtime.commands.still import dream_still, load_image, write_image
+    from realtime.dream.backends import resolve_device
+    from realtime.io.sinks import IMAGE_EXTS, check_output_path
 
     params = _params(args)
     check_output_path(args.output, IMAGE_EXTS)
@@ -330,7 +330,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.bench import bench_backends, run_bench
+    from realtime.commands.bench import bench_backends, run_bench
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
@@ -360,10 +360,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     reads, so a show can start without the export's pause."""
     from pathlib import Path
 
-    from models.onnx_export import cached_path, export_step
     from models.registry import load_network
-    from realtime.objectives import parse_objective
-    from realtime.sinks import check_output_path
+    from realtime.dream.backends.onnx_export import cached_path, export_step
+    from realtime.dream.objectives import parse_objective
+    from realtime.io.sinks import check_output_path
 
     size = parse_size(args.dream_size)
     if not 1 <= args.steps <= 8:
@@ -380,7 +380,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _offline_dreamer(args: argparse.Namespace):
     """Parameters and a dreamer factory for render/eval, from the live options."""
-    from realtime.dreamer import FrameDreamer
+    from realtime.dream.dreamer import FrameDreamer
 
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
@@ -400,7 +400,7 @@ def _offline_dreamer(args: argparse.Namespace):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from realtime.render import render
+    from realtime.commands.render import render
 
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
@@ -426,7 +426,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from realtime.evaluate import evaluate
+    from realtime.commands.evaluate import evaluate
 
     if args.frames is not None and args.frames < 2:
         raise DreamcamError(f"--frames must be at least 2 to measure flicker, got {args.frames}")
@@ -436,8 +436,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    from realtime.backends import resolve_device
-    from realtime.soak import run_soak
+    from realtime.commands.soak import run_soak
+    from realtime.dream.backends import resolve_device
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")

@@ -1,7 +1,7 @@
 """The show window: puts a dream frame on screen (scaled to fit, with a HUD) and turns keys into Actions.
 
 `Window` only displays and listens. What an Action means (including TOGGLE_HUD and
-TOGGLE_FULLSCREEN) is decided in `realtime.control`; the pipeline then calls back into the window
+TOGGLE_FULLSCREEN) is decided in `realtime.show.control`; the pipeline then calls back into the window
 (`hud_visible`, `toggle_fullscreen()`).
 """
 
@@ -19,8 +19,8 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
-from realtime.control import Action, Command, Intent  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from realtime.control import Preset, find_preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, DreamParams
-from realtime.presets import load_preset, preset_name, read_toml
+from realtime.show.control import Preset, find_preset
+from realtime.show.presets import load_preset, preset_name, read_toml
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import Callable
 import torch
 
 from models.registry import Network
-from realtime.backends.cudagraph import CudaGraphBackend
-from realtime.backends.eager import EagerBackend
-from realtime.backends.onnx import OnnxBackend
+from realtime.dream.backends.cudagraph import CudaGraphBackend
+from realtime.dream.backends.eager import EagerBackend
+from realtime.dream.backends.onnx import OnnxBackend
+from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
-from realtime.objectives import Objective
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)

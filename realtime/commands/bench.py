@@ -14,14 +14,14 @@ import time
 
 import torch
 
-from models.onnx_export import print_progress
-from realtime import kernel
-from realtime.backends import BACKENDS
-from realtime.control import ShowState
-from realtime.dreamer import FrameDreamer
+from realtime.dream import kernel
+from realtime.dream.backends import BACKENDS
+from realtime.dream.backends.onnx_export import print_progress
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.sources import SyntheticSource
+from realtime.loop.pipeline import Pipeline, PipelineStats
 from realtime.params import DreamParams
-from realtime.pipeline import Pipeline, PipelineStats
-from realtime.sources import SyntheticSource
+from realtime.show.control import ShowState
 
 WARMUP_DREAMS = 3
 COLD_STEPS, COLD_OCTAVES = 10, 3

@@ -19,17 +19,17 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from realtime.attract import AttractMode
-from realtime.compose import Composer
-from realtime.control import Action, Intent, ShowState, action_of, apply_action
-from realtime.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.flow import ResidualTracker
 from realtime.errors import DreamcamError
-from realtime.flow import ResidualTracker
-from realtime.governor import QualityGovernor
-from realtime.sinks import VideoRecorder, save_snapshot
-from realtime.sources import Frame, Source
-from realtime.stats import RateMeter, Rolling
-from realtime.worker import DreamResult, DreamWorker
+from realtime.io.sinks import VideoRecorder, save_snapshot
+from realtime.io.sources import Frame, Source
+from realtime.loop.compose import Composer
+from realtime.loop.governor import QualityGovernor
+from realtime.loop.stats import RateMeter, Rolling
+from realtime.loop.worker import DreamResult, DreamWorker
+from realtime.show.attract import AttractMode
+from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ WATCHDOG_S = 2.0  # a dream worker without a finished dream for this long (hung 
 
 
 class ShowHooks(Protocol):
-    """Show control beyond the window's keys (realtime.show.ShowControl): OSC, MIDI, playlists,
+    """Show control beyond the window's keys (realtime.show.plan.ShowControl): OSC, MIDI, playlists,
     presets, recording toggle, virtual camera. Called between frames, on the loop's thread."""
 
     def intents(self, from_window: list[Intent]) -> list[Intent]: ...

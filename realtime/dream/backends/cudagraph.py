@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from models.registry import DreamNet
-from realtime import kernel
+from realtime.dream import kernel
+from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
-from realtime.objectives import Objective
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from realtime.objectives import Objective
+from realtime.dream.objectives import Objective
 
 StepFn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,0 +1,1 @@
+"""The command line and its sub-commands: run, dream, render, eval, bench, soak, export."""

@@ -1,0 +1,1 @@
+"""Frames in and out: sources (camera, video, image, stream, synthetic), window, recorders, virtual cam."""

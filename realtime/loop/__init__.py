@@ -1,0 +1,1 @@
+"""The live loop: pipeline, dream worker thread, quality governor, compose, statistics."""
