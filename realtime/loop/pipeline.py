@@ -28,6 +28,7 @@ from realtime.loop.compose import Composer
 from realtime.loop.governor import QualityGovernor
 from realtime.loop.stats import RateMeter, Rolling
 from realtime.loop.worker import DreamResult, DreamWorker
+from realtime.params import DreamParams
 from realtime.show.attract import AttractMode
 from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
@@ -46,6 +47,7 @@ class ShowHooks(Protocol):
     def output(self, image: np.ndarray) -> None: ...
     def handle(self, intent: Intent) -> None: ...
     def hud_lines(self) -> list[str]: ...
+    def dream_params(self, params: DreamParams) -> DreamParams: ...
 
 
 class Display(Protocol):
@@ -105,6 +107,7 @@ class Pipeline:
         self.last_output: np.ndarray | None = None
         self.residual: torch.Tensor | None = None
         self._last_delivery: float | None = None
+        self._sent: DreamParams = dreamer.params  # what the dreamer was last handed
 
     def run(self, max_frames: int | None = None) -> None:
         if self.live:
@@ -259,15 +262,25 @@ class Pipeline:
         self.state.pending.clear()
         if self.state.params is not before:
             self.apply_params()
+        elif self.show is not None and (wanted := self._dream_params()) != self._sent:
+            # only the sound moved the parameters (every frame, with audio on): keep the governor's steps
+            self.apply_params(wanted.replace(steps=self.dreamer.params.steps) if self.governor else wanted)
 
-    def apply_params(self) -> None:
-        """Hand the state's parameters to the dreamer; a rejected change restores the last good ones."""
+    def _dream_params(self) -> DreamParams:
+        """The look as the show wants it dreamed (audio, when on, modulates it every frame)."""
+        return self.state.params if self.show is None else self.show.dream_params(self.state.params)
+
+    def apply_params(self, params: DreamParams | None = None) -> None:
+        """Hand the parameters (default: the state's, as the show modulates them) to the dreamer; a
+        rejected change restores the last good ones."""
+        params = params or self._dream_params()
         try:
-            self.dreamer.check(self.state.params)
+            self.dreamer.check(params)
+            self._sent = params
             if self.worker is not None:
-                self.worker.set_params(self.state.params)  # applied by the worker, between dreams
+                self.worker.set_params(params)  # applied by the worker, between dreams
             else:
-                self.dreamer.set_params(self.state.params)
+                self.dreamer.set_params(params)
         except DreamcamError as exc:
             log.warning("parameter change rejected: %s", exc)
             self.state.params = self.dreamer.params

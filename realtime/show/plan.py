@@ -17,6 +17,8 @@ import numpy as np
 
 from models.registry import ModelSpec
 from realtime.dream.objectives import parse_objective
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
+from realtime.audio.show import AudioShow
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.recording import RecordingSwitch
 from realtime.io.virtualcam import VirtualCamera
@@ -25,7 +27,7 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_folder, load_preset, save_preset
+from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_preset, save_preset
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,13 @@ class ShowControl:
         midi: MidiInput | None = None,
         midi_mapper: MidiMapper | None = None,
         virtual_cam: VirtualCamera | None = None,
+        audio: AudioShow | None = None,
     ):
         self.state = state
         self.preset_save_dir, self.preset_dir = preset_save_dir, preset_dir
         self.recording, self.playlist = recording, playlist
         self.osc, self.midi, self.virtual_cam = osc, midi, virtual_cam
+        self.audio = audio
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
 
@@ -67,7 +71,13 @@ class ShowControl:
                 self._playlist_params = params
                 changes = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
                 intents.insert(0, Command(Action.SET, changes, "playlist"))  # live input comes after it
+        if self.audio is not None:
+            intents.extend(self.audio.intents(self.state))  # "every N beats": next layer or preset
         return intents
+
+    def dream_params(self, params: DreamParams) -> DreamParams:
+        """What the dream runs with: the look, modulated by the sound when audio is on."""
+        return params if self.audio is None else self.audio.dream_params(params)
 
     def residual(self, residual: np.ndarray) -> np.ndarray:
         return residual if self.playlist is None else self.playlist.residual(residual)
@@ -93,6 +103,11 @@ class ShowControl:
                 log.warning("MIDI learn needs a controller: start with --midi PORT")
             else:
                 self.midi_mapper.start_learn()
+        elif action is Action.AUDIO:
+            if self.audio is None:
+                log.warning("audio mapping change ignored: start with --audio to listen")
+            else:
+                self.audio.change(*value)
 
     def hud_lines(self) -> list[str]:
         lines = []
@@ -109,6 +124,8 @@ class ShowControl:
             lines.append(line)
         if self.virtual_cam is not None:
             lines.append(f"virtual camera {self.virtual_cam.device}")
+        if self.audio is not None:
+            lines.extend(self.audio.hud_lines())
         return lines
 
     # --- side effects -------------------------------------------------------------------------
@@ -127,7 +144,7 @@ class ShowControl:
 
     def close(self) -> None:
         """Stop listening and finish every file (safe to call once at the end of the show)."""
-        for part in (self.osc, self.midi, self.virtual_cam):
+        for part in (self.osc, self.midi, self.virtual_cam, self.audio):
             if part is not None:
                 part.close()
         if self.recording is not None:
@@ -157,6 +174,9 @@ class ShowPlan:
     midi_port: str | None
     midi_map: dict[int, Mapping]
     virtual_cam_size: tuple[int, int] | None
+    audio_input: str | None = None  # --audio DEVICE ("default": the default input); None: no audio
+    audio_mappings: dict[str, AudioMapping] = dataclasses.field(default_factory=dict)  # preset path ->
+    audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
 
     def start(self, state: ShowState, spec: ModelSpec, fps: float) -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
@@ -174,6 +194,12 @@ class ShowPlan:
             if self.playlist is not None:
                 show.playlist = PlaylistPlayer(self.playlist)
             show.recording = RecordingSwitch(self.record_dir, fps, self.record_first)
+            if self.audio_input is not None:
+                from realtime.audio.live import open_live_audio  # PortAudio only when asked for
+
+                live = open_live_audio(self.audio_input)  # None: one line said why; no sound, the show goes on
+                if live is not None:
+                    show.audio = AudioShow(live, self.audio_mappings, self.audio_start)
         except BaseException:
             show.close()
             raise
@@ -195,6 +221,12 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         osc = (args.osc_host, args.osc_port)
     if args.midi_map and not args.midi:
         raise ConfigError("--midi-map needs --midi PORT (the controller to read)")
+    audio_input = getattr(args, "audio", None)
+    audio_mappings, audio_start = {}, DEFAULT_MAPPING
+    if audio_input is not None:
+        audio_mappings = {p.path: load_audio_mapping(p.path) or DEFAULT_MAPPING for p in presets}
+        if args.preset:
+            audio_start = load_audio_mapping(args.preset) or DEFAULT_MAPPING
     return ShowPlan(
         params=params,
         presets=presets,
@@ -208,4 +240,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         midi_port=args.midi,
         midi_map=load_mapping(args.midi_map) if args.midi_map else {},
         virtual_cam_size=parse_size(args.virtual_cam_size) if args.virtual_cam else None,
+        audio_input=audio_input,
+        audio_mappings=audio_mappings,
+        audio_start=audio_start,
     )
