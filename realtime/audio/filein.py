@@ -22,7 +22,9 @@ def read_audio(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     try:
         container = av.open(path)
     except av.FFmpegError as exc:
-        raise SourceError(f"cannot read the sound of '{path}' ({exc}); is it an audio or video file?") from None
+        raise SourceError(
+            f"cannot read the sound of '{path}' ({exc}); is it an audio or video file?"
+        ) from None
     try:
         if not container.streams.audio:
             raise SourceError(

@@ -228,7 +228,9 @@ class LiveAudio:
             return False
         self._stream = stream
         self.status = ""
-        log.info("audio input %s open at %d Hz, hop %d", self.device or "(default)", self.sample_rate, self.hop)
+        log.info(
+            "audio input %s open at %d Hz, hop %d", self.device or "(default)", self.sample_rate, self.hop
+        )
         return True
 
     def _drop_stream(self, why: str) -> None:

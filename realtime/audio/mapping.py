@@ -125,7 +125,9 @@ DEFAULT_MAPPING = AudioMapping(
 
 def _table(value: object, where: str, keys: tuple[str, ...]) -> dict:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table such as {{ {keys[0]} = ... }}; fix '{where.split(': ')[-1]}'")
+        raise ConfigError(
+            f"{where} must be a table such as {{ {keys[0]} = ... }}; fix '{where.split(': ')[-1]}'"
+        )
     unknown = [k for k in value if k not in keys]
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]} is not a setting; use {', '.join(keys)}")
@@ -260,6 +262,10 @@ def osc_entry(key: str, args: list) -> tuple[str, object]:
     else:
         if not 3 <= len(args) <= 4:
             raise ConfigError(f"/dreamcam/audio/{key} takes feature, quiet, loud[, curve]")
-        value = {"from": args[0], "range": [args[1], args[2]], **({"curve": args[3]} if len(args) > 3 else {})}
+        value = {
+            "from": args[0],
+            "range": [args[1], args[2]],
+            **({"curve": args[3]} if len(args) > 3 else {}),
+        }
     AudioMapping().with_entry(key, value, "osc")  # checked on the server thread: a bad one is Rejected
     return key, value

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.registry import ModelSpec
-from realtime.dream.objectives import parse_objective
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
 from realtime.audio.show import AudioShow
+from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.recording import RecordingSwitch
 from realtime.io.virtualcam import VirtualCamera
@@ -197,7 +197,9 @@ class ShowPlan:
             if self.audio_input is not None:
                 from realtime.audio.live import open_live_audio  # PortAudio only when asked for
 
-                live = open_live_audio(self.audio_input)  # None: one line said why; no sound, the show goes on
+                live = open_live_audio(
+                    self.audio_input
+                )  # None: one line said why; no sound, the show goes on
                 if live is not None:
                     show.audio = AudioShow(live, self.audio_mappings, self.audio_start)
         except BaseException:
