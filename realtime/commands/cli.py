@@ -60,6 +60,13 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--midi-map", default=None, metavar="FILE", help="MIDI CC mapping file (TOML)")
     run.add_argument("--virtual-cam", action="store_true", help="send the output to a virtual camera")
     run.add_argument("--virtual-cam-size", default="1280x720", metavar="WxH")
+    run.add_argument("--ndi-out", default=None, metavar="NAME", help="publish the output as an NDI source")
+    run.add_argument("--ndi-format", default="uyvy", choices=("uyvy", "rgba"), help="NDI pixel format")
+    run.add_argument("--spout", default=None, metavar="NAME", help="Spout sender (Windows)")
+    run.add_argument("--syphon", default=None, metavar="NAME", help="Syphon server (macOS)")
+    run.add_argument(
+        "--osc-feedback", default=None, metavar="HOST:PORT", help="send the live state to a controller"
+    )
     run.add_argument(
         "--audio",
         nargs="?",
