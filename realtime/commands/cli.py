@@ -67,6 +67,14 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--osc-feedback", default=None, metavar="HOST:PORT", help="send the live state to a controller"
     )
+    run.add_argument(
+        "--audio",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="DEVICE",
+        help="react to an audio input (index or part of its name; default input if none); 'list' lists them",
+    )
 
 
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
@@ -233,6 +241,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from realtime.show.control import ShowState
     from realtime.show.plan import plan_show
 
+    if args.audio == "list":
+        from realtime.audio.live import describe_inputs
+
+        print("\n".join(describe_inputs()))
+        return 0
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )

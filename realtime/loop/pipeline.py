@@ -28,6 +28,7 @@ from realtime.loop.governor import QualityGovernor
 from realtime.loop.showio import ShowIO
 from realtime.loop.stats import PipelineStats
 from realtime.loop.worker import WATCHDOG_S, DreamResult, DreamSupervisor, DreamWorker
+from realtime.params import DreamParams
 from realtime.show.attract import AttractMode
 from realtime.show.control import ShowState
 
@@ -79,6 +80,7 @@ class Pipeline:
         self.residual: torch.Tensor | None = None
         self._shown_dream = 0  # count of the newest dream already on screen
         self._last_delivery: float | None = None
+        self._sent: DreamParams = dreamer.params  # what the dreamer was last handed
 
     @property
     def dreamer(self) -> FrameDreamer:
@@ -185,15 +187,20 @@ class Pipeline:
         self.io.handle_events(self.state, self.last_output)
         if self.state.params is not before:
             self.apply_params()
+        elif (wanted := self.io.dream_params(self.state.params)) != self._sent:
+            self.apply_params(wanted)  # only the sound moved the parameters (every frame, with audio on)
 
-    def apply_params(self) -> None:
-        """Hand the state's parameters to the dreamer; a rejected change restores the last good ones."""
+    def apply_params(self, params: DreamParams | None = None) -> None:
+        """Hand the parameters (default: the state's, as the show modulates them) to the dreamer; a
+        rejected change restores the last good ones. The governor's cap stays on top of them."""
+        params = params or self.io.dream_params(self.state.params)
         try:
-            self.dreamer.check(self.state.params)
+            self.dreamer.check(params)
+            self._sent = params
             if self.worker is not None:
-                self.worker.set_params(self.state.params)  # applied by the worker, between dreams
+                self.worker.set_params(params)  # applied by the worker, between dreams
             else:
-                self.dreamer.set_params(self.state.params)
+                self.dreamer.set_params(params)
         except DreamcamError as exc:
             log.warning("parameter change rejected: %s", exc)
             self.state.params = self.dreamer.params

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from realtime.io.sinks import VideoRecorder, save_snapshot
+from realtime.params import DreamParams
 from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class ShowHooks(Protocol):
     def output(self, image: np.ndarray) -> None: ...
     def handle(self, intent: Intent) -> None: ...
     def hud_lines(self) -> list[str]: ...
+    def dream_params(self, params: DreamParams) -> DreamParams: ...
 
 
 class Display(Protocol):
@@ -45,6 +47,10 @@ class ShowIO:
     def shown_residual(self, residual: torch.Tensor) -> torch.Tensor:
         """The residual as the show wants it (a playlist crossfade may blend an old one out)."""
         return residual if self.show is None else self.show.residual(residual)
+
+    def dream_params(self, params: DreamParams) -> DreamParams:
+        """The look as the show wants it dreamed (audio, when on, modulates it every frame)."""
+        return params if self.show is None else self.show.dream_params(params)
 
     def deliver(self, image: np.ndarray, hud: bool, hud_lines: list[str]) -> None:
         """One composed frame to the window, the recorder and the show's outputs."""
