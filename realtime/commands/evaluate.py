@@ -30,8 +30,9 @@ from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import warp_array
+from realtime.dream.frames import residual_array, resized
 from realtime.errors import SourceError
-from realtime.loop.compose import compose
+from realtime.loop.compose import add_upscaled
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,9 @@ def read_known_motion(path: str, frames: int, size: tuple[int, int]) -> list[Mot
         affines = record["backward_affine"][:frames]
         recorded_size = tuple(record["size"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise SourceError(f"motion file '{record_path}' is unreadable ({exc}); delete it or remake the clip") from None
+        raise SourceError(
+            f"motion file '{record_path}' is unreadable ({exc}); delete it or remake the clip"
+        ) from None
     if recorded_size != size or len(affines) < frames or any(a is None for a in affines[1:]):
         return None
     return [known_motion(a, *size) for a in affines[1:]]
@@ -137,9 +140,9 @@ def dream_clip(dreamer: FrameDreamer, frames: Sequence[np.ndarray], dream_size: 
     """The live loop's outputs (full size) and gains for each frame of a clip."""
     outputs, gains = [], []
     for image in frames:
-        residual = dreamer.dream_frame(image)
-        outputs.append(compose(image, residual))
-        small = cv2.resize(image, dream_size, interpolation=cv2.INTER_AREA)
+        residual = residual_array(dreamer.residual(image))
+        outputs.append(add_upscaled(image, residual))
+        small = resized(image, dream_size)
         gains.append(_gain(dreamer, small, residual))
     return outputs, gains
 
@@ -197,7 +200,7 @@ def _held_still(
     gain_kept), its gain at the end, and a COLD_STEPS-step cold dream's gain for comparison."""
     log.info("eval: the first frame held still for %d frames", frames)
     _, gains = dream_clip(make_dreamer(params), [image] * frames, dream_size)
-    small = _tensor(cv2.resize(image, dream_size, interpolation=cv2.INTER_AREA))
+    small = _tensor(resized(image, dream_size))
     cold = make_dreamer(params.replace(warm_start="off"))
     base = cold.backend.objective_value(small)
     cold_gain = cold.backend.objective_value(kernel.dream(small, cold.backend.run, COLD_STEPS)) / base
