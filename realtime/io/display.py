@@ -20,6 +20,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
 from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ KEY_ACTIONS: dict[int, Intent] = {
 HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
 HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
 HUD_TEXT = (255, 255, 255)
+HUD_ALERT = (255, 64, 64)  # a line the operator must act on (a recording that stopped...)
 BLACK = (0, 0, 0)
 
 
@@ -215,7 +217,10 @@ class Window:
         font = self._hud_font(screen.get_height())
         if font is None:
             return
-        texts = [font.render(line, True, HUD_TEXT) for line in lines]
+        texts = [
+            font.render(line.removeprefix(ALERT_MARK), True, HUD_ALERT if is_alert(line) else HUD_TEXT)
+            for line in lines
+        ]
         line_h = font.get_linesize()
         box_w = max(t.get_width() for t in texts) + 2 * HUD_MARGIN
         box_h = line_h * len(texts) + 2 * HUD_MARGIN

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ import numpy as np
 from models.registry import ModelSpec
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.hud import alert
 from realtime.io.recording import RecordingSwitch
+from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
 from realtime.params import DreamParams, parse_size
 from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
@@ -50,6 +53,8 @@ class ShowControl:
         self.osc, self.midi, self.virtual_cam = osc, midi, virtual_cam
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
+        self.quit_on_record_failure = False  # headless: a recording the disk refused ends the run
+        self._notice = ""  # a one-off red HUD line (L with no controller)
 
     # --- the pipeline's hooks -----------------------------------------------------------------
 
@@ -61,6 +66,8 @@ class ShowControl:
             intents.extend(self.osc.drain())
         if self.midi is not None:
             intents.extend(self.midi.drain())
+        if self.quit_on_record_failure and self.recording is not None and self.recording.failure:
+            intents.append(Action.QUIT)
         if self.playlist is not None:
             params = self.playlist.update()
             if params is not self._playlist_params:
@@ -90,12 +97,14 @@ class ShowControl:
             self._save_preset()
         elif action is Action.MIDI_LEARN:
             if self.midi_mapper is None:
-                log.warning("MIDI learn needs a controller: start with --midi PORT")
+                self._notice = "no MIDI controller: L (MIDI learn) needs --midi PORT"
+                log.warning("%s", self._notice)
             else:
+                self._notice = ""
                 self.midi_mapper.start_learn()
 
     def hud_lines(self) -> list[str]:
-        lines = []
+        lines = [alert(self._notice)] if self._notice else []
         if self.state.preset_index >= 0 and self.state.presets:
             preset = self.state.presets[self.state.preset_index]
             lines.append(f"preset {self.state.preset_index + 1} {preset.name}")
@@ -158,13 +167,13 @@ class ShowPlan:
     midi_map: dict[int, Mapping]
     virtual_cam_size: tuple[int, int] | None
 
-    def start(self, state: ShowState, spec: ModelSpec, fps: float) -> ShowControl:
+    def start(self, state: ShowState, spec: ModelSpec, fps: float, record_codec: str = "h264") -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
         state.presets = self.presets
         show = ShowControl(state, preset_save_dir=self.preset_save_dir, preset_dir=self.preset_dir)
         try:
-            show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
-            if self.midi_port is not None:
+            if self.midi_port is not None:  # without a controller there is nothing to map or learn
+                show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
                 show.midi = MidiInput(self.midi_port, show.midi_mapper)
             if self.osc is not None:
                 host, port = self.osc
@@ -173,7 +182,8 @@ class ShowPlan:
                 show.virtual_cam = VirtualCamera(*self.virtual_cam_size, fps)
             if self.playlist is not None:
                 show.playlist = PlaylistPlayer(self.playlist)
-            show.recording = RecordingSwitch(self.record_dir, fps, self.record_first)
+            recorder = functools.partial(VideoRecorder, codec=record_codec)
+            show.recording = RecordingSwitch(self.record_dir, fps, self.record_first, recorder)
         except BaseException:
             show.close()
             raise
