@@ -12,9 +12,7 @@ from realtime.dream.objectives import (
     LayerObjective,
     Scaled,
     Sum,
-    channel,
     class_index,
-    layer,
     parse_objective,
 )
 from realtime.errors import ConfigError, ModelError
@@ -55,7 +53,7 @@ def test_octaves_dream_at_every_scale_and_keep_the_size(lite0, chelsea_small, ge
 
 
 def test_channel_objective_raises_that_channel(lite0, chelsea_small, generator):
-    objective = channel("block5", 7)
+    objective = ChannelObjective("block5", 7)
     backend = _backend(lite0, objective, generator)
     before = backend.objective_value(chelsea_small)
     after = backend.objective_value(kernel.dream(chelsea_small, backend.run, steps=5))
@@ -93,14 +91,14 @@ def test_total_variation_penalty_smooths_the_update(lite0, chelsea_small):
 
 def test_shorthand_parses_layers_channels_classes_and_weighted_sums():
     assert parse_objective(None, LITE0) == LayerObjective("block5")
-    assert parse_objective("block8", LITE0) == layer("block8")
+    assert parse_objective("block8", LITE0) == LayerObjective("block8")
     assert parse_objective("block8:12", LITE0) == ChannelObjective("block8", 12)
     assert parse_objective("class:281", LITE0) == ClassObjective(281)
     assert parse_objective("class:tabby", LITE0) == ClassObjective(281)
     combo = parse_objective("block5+0.5*block8:3", LITE0)
     assert combo == Sum((LayerObjective("block5"), Scaled(ChannelObjective("block8", 3), 0.5)))
     assert combo.layers == {"block5", "block8"}
-    arithmetic = layer("block5") + 0.5 * channel("block8", 3)
+    arithmetic = LayerObjective("block5") + 0.5 * ChannelObjective("block8", 3)
     assert arithmetic == combo
 
 

@@ -114,5 +114,6 @@ def test_export_command_writes_the_graph_with_progress(onnx_cache, tmp_path, cap
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    assert [i.name for i in session.get_inputs()] == ["x", "shifts", "lr", "tv_weight"]
-    assert session.get_inputs()[1].shape == [2, 2]  # two unrolled steps, each a (dy, dx) jitter
+    assert [i.name for i in session.get_inputs()] == ["x", "jitter", "lr", "tv_weight"]
+    # two unrolled steps, each a row of gather indices: rows, cols, and both rolled back
+    assert session.get_inputs()[1].shape == [2, 2 * 64 + 2 * 96]

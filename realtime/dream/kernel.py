@@ -7,21 +7,23 @@ One step, on an image x with pixel values in [0, 1]:
 
 `dream` wraps steps in an octave pyramid (classic DeepDream: dream small, carry the detail up).
 The same kernel serves a still image (many steps, several octaves) and the live loop (1-4 steps,
-1-2 octaves, started from the warm-start image). How a step is executed (eager, captured in a CUDA
-graph, exported to ONNX) is the backends' business; `step` below is the reference.
+1-2 octaves, started from the warm-start image).
+
+`step` is the one implementation of the step: the eager backend runs it, the cudagraph backend
+captures it and the ONNX export traces it (k at a time, `gradient_steps`). So it is capturable:
+the jitter arrives as a table of gather indices (`jitter_table`), step size and TV weight may be
+tensors, shapes are static and nothing reads a value back to the host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from realtime.dream.objectives import Objective
-
-StepFn = Callable[[torch.Tensor], torch.Tensor]
-
 
 # --- transforms -------------------------------------------------------------------------------
 
@@ -35,8 +37,22 @@ def random_shift(generator: torch.Generator, max_px: int) -> tuple[int, int]:
     return dy, dx
 
 
-def roll(x: torch.Tensor, shift: tuple[int, int]) -> torch.Tensor:
-    return torch.roll(x, shifts=shift, dims=(2, 3)) if shift != (0, 0) else x
+def jitter_table(shifts: Sequence[tuple[int, int]], height: int, width: int) -> torch.Tensor:
+    """Gather indices for each step's jitter, one row per step: [rows | cols | rows_back | cols_back]
+    (length 2·height + 2·width). Gathering with `rows`, `cols` rolls the image by (dy, dx), like
+    torch.roll; `*_back` roll its gradient back. Built on the host, int64, on the CPU."""
+    rows, cols = torch.arange(height), torch.arange(width)
+    return torch.stack(
+        [
+            torch.cat([(rows - dy) % height, (cols - dx) % width, (rows + dy) % height, (cols + dx) % width])
+            for dy, dx in shifts
+        ]
+    )
+
+
+def roll(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """x rolled by gathering rows, then columns (torch.roll with the offset held in tensors)."""
+    return x.index_select(2, rows).index_select(3, cols)
 
 
 # --- regularisers -----------------------------------------------------------------------------
@@ -49,34 +65,55 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 # --- the step ---------------------------------------------------------------------------------
 
-
-def ascent_direction(
-    net: Callable[[torch.Tensor], dict],
-    x: torch.Tensor,
-    objective: Objective,
-    shift: tuple[int, int],
-    tv_weight: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(gradient normalised by its mean magnitude, objective value) at x, seen through a jitter."""
-    with torch.enable_grad():  # callers may run under no_grad (inference code paths)
-        shifted = roll(x.detach(), shift).requires_grad_(True)
-        value = objective(net(shifted))
-        loss = value - tv_weight * total_variation(shifted) if tv_weight else value
-        (grad,) = torch.autograd.grad(loss, shifted)
-    grad = roll(grad, (-shift[0], -shift[1]))
-    return grad / (grad.abs().mean() + 1e-8), value.detach()
+Net = Callable[[torch.Tensor], dict]
 
 
 def step(
-    net: Callable[[torch.Tensor], dict],
-    x: torch.Tensor,
+    net: Net,
     objective: Objective,
-    lr: float,
-    shift: tuple[int, int],
-    tv_weight: float = 0.0,
-) -> torch.Tensor:
-    direction, _ = ascent_direction(net, x, objective, shift, tv_weight)
-    return (x + lr * direction).clamp_(0.0, 1.0)
+    x: torch.Tensor,
+    jitter: torch.Tensor,
+    lr: torch.Tensor | float,
+    tv_weight: torch.Tensor | float,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One gradient step; returns (the new image, the objective before it). `jitter` is one row of
+    `jitter_table`; `autocast_dtype` (bf16/fp16) runs the network in half precision, while the
+    image and its update stay in x's dtype."""
+    height, width = x.shape[-2:]
+    rows, cols, rows_back, cols_back = jitter.split([height, width, height, width])
+    with torch.enable_grad():  # callers may run under no_grad (inference code paths)
+        shifted = roll(x.detach(), rows, cols).requires_grad_(True)
+        with _autocast(x.device, autocast_dtype):
+            value = objective(net(shifted)).float()
+        loss = value - tv_weight * total_variation(shifted)
+        (grad,) = torch.autograd.grad(loss, shifted)
+    grad = roll(grad, rows_back, cols_back)
+    return (x + lr * grad / (grad.abs().mean() + 1e-8)).clamp(0.0, 1.0), value.detach()
+
+
+def gradient_steps(
+    net: Net,
+    objective: Objective,
+    x: torch.Tensor,
+    jitter: torch.Tensor,
+    lr: torch.Tensor | float,
+    tv_weight: torch.Tensor | float,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`step` once per row of the jitter table; returns (image, objective before the last step)."""
+    value = torch.zeros(())
+    for k in range(jitter.shape[0]):
+        x, value = step(net, objective, x, jitter[k], lr, tv_weight, autocast_dtype)
+    return x, value
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()  # no autocast context at all: nothing extra to trace
+    # no autocast weight cache: graph capture requires that (PyTorch CUDA graphs notes, "Usage with
+    # torch.cuda.amp"), and the cache buys nothing here as each weight is cast once per forward
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=False)
 
 
 # --- octaves ----------------------------------------------------------------------------------

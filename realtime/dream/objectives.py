@@ -1,7 +1,7 @@
 """What a dream maximises: objectives over a network's named activations.
 
-Objectives compose with plain arithmetic (`layer("block5") + 0.5 * channel("block8", 12)`) and
-come from a string shorthand that users type on the command line:
+Objectives compose with plain arithmetic (`LayerObjective("block5") + 0.5 * ChannelObjective("block8", 12)`)
+and come from a string shorthand that users type on the command line:
 
     block5                 mean squared activation of a layer (classic DeepDream)
     block5:12              mean activation of one channel
@@ -125,14 +125,6 @@ class Sum(Objective):
 
     def __str__(self) -> str:
         return "+".join(str(t) for t in self.terms)
-
-
-def layer(name: str) -> LayerObjective:
-    return LayerObjective(name)
-
-
-def channel(name: str, index: int) -> ChannelObjective:
-    return ChannelObjective(name, index)
 
 
 def parse_objective(spec: str | None, model: ModelSpec) -> Objective:

@@ -2,8 +2,9 @@
 
 Launching a few hundred small kernels per step costs more than they compute at live dream sizes;
 a CUDA graph replays the captured launches in one go. Everything a replay reads lives in static
-buffers: the image, the jitter as gather indices (new random offsets are written into them each
-frame, so jitter needs no re-capture), the step size and the TV weight. Only what changes the
+buffers: the image, the jitter table of gather indices (each frame's random offsets are copied into
+it, so jitter needs no re-capture), the step size and the TV weight. The captured function is the
+kernel's own `gradient_steps`, which the CPU tests check. Only what changes the
 graph's shape re-captures: the objective, the image size or the step count (see `capture_key`).
 
 Half precision (autocast to bf16 or fp16) is used where it keeps the objective gain within 5 % of
@@ -19,6 +20,7 @@ import torch
 
 from models.registry import DreamNet
 from realtime.dream import kernel
+from realtime.dream.backends.base import pinned_jitter_table
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -44,86 +46,35 @@ def capture_key(objective: Objective, height: int, width: int, steps: int, dtype
     return CaptureKey(str(objective), height, width, steps, dtype)
 
 
-def shift_indices(size: int, shift: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Gather indices that make `x.index_select(dim, idx)` equal `torch.roll(x, shift, dim)`."""
-    return torch.remainder(torch.arange(size, device=device) - shift, size)
-
-
-@dataclass
-class JitterIndices:
-    """Per-step gather indices: `rows[k]`/`cols[k]` roll the image by step k's offset, `*_back`
-    roll its gradient back. Written before each replay; their shapes never change."""
-
-    rows: torch.Tensor  # (steps, height) int64
-    cols: torch.Tensor  # (steps, width)
-    rows_back: torch.Tensor
-    cols_back: torch.Tensor
-
-    @classmethod
-    def identity(cls, steps: int, height: int, width: int, device: torch.device | str) -> JitterIndices:
-        rows = torch.arange(height, device=device).repeat(steps, 1)
-        cols = torch.arange(width, device=device).repeat(steps, 1)
-        return cls(rows, cols, rows.clone(), cols.clone())
-
-    def set(self, k: int, shift: tuple[int, int]) -> None:
-        height, width = self.rows.shape[1], self.cols.shape[1]
-        device = self.rows.device
-        self.rows[k].copy_(shift_indices(height, shift[0], device))
-        self.cols[k].copy_(shift_indices(width, shift[1], device))
-        self.rows_back[k].copy_(shift_indices(height, -shift[0], device))
-        self.cols_back[k].copy_(shift_indices(width, -shift[1], device))
-
-
-def jittered_steps(
-    net: DreamNet,
-    objective: Objective,
-    x: torch.Tensor,
-    jitter: JitterIndices,
-    lr: torch.Tensor,
-    tv_weight: torch.Tensor,
-    dtype: torch.dtype,
-) -> torch.Tensor:
-    """kernel.step, k times, in a capturable form: jitter as gathers from index buffers, step size
-    and TV weight as tensors, no host synchronisation, static shapes."""
-    for k in range(jitter.rows.shape[0]):
-        shifted = (
-            x.index_select(2, jitter.rows[k]).index_select(3, jitter.cols[k]).detach().requires_grad_(True)
-        )
-        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            value = objective(net(shifted))
-        loss = value.float() - tv_weight * kernel.total_variation(shifted)
-        (grad,) = torch.autograd.grad(loss, shifted)
-        grad = grad.index_select(2, jitter.rows_back[k]).index_select(3, jitter.cols_back[k])
-        x = (x + lr * grad / (grad.abs().mean() + 1e-8)).clamp(0.0, 1.0)
-    return x
-
-
 class _Capture:
     """One captured graph and its static buffers."""
 
     def __init__(self, net, objective, key: CaptureKey, device: torch.device):
         self.key = key
         self.x = torch.zeros(1, 3, key.height, key.width, device=device)
-        self.jitter = JitterIndices.identity(key.steps, key.height, key.width, device)
+        self.jitter = kernel.jitter_table([(0, 0)] * key.steps, key.height, key.width).to(device)
         self.lr = torch.zeros((), device=device)
         self.tv_weight = torch.zeros((), device=device)
-        args = (net, objective, self.x, self.jitter, self.lr, self.tv_weight, key.dtype)
+        dtype = key.dtype if key.dtype != torch.float32 else None
+        args = (net, objective, self.x, self.jitter, self.lr, self.tv_weight, dtype)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_ITERATIONS):
-                jittered_steps(*args)
+                kernel.gradient_steps(*args)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.out = jittered_steps(*args)
+            self.out, _ = kernel.gradient_steps(*args)
 
     def replay(
         self, x: torch.Tensor, shifts: list[tuple[int, int]], lr: float, tv_weight: float
     ) -> torch.Tensor:
         self.x.copy_(x)
-        for k, shift in enumerate(shifts):
-            self.jitter.set(k, shift)
+        # the whole frame's jitter in one asynchronous copy (not a few tiny launches per step)
+        self.jitter.copy_(
+            pinned_jitter_table(shifts, self.key.height, self.key.width, self.x.device), non_blocking=True
+        )
         self.lr.fill_(lr)
         self.tv_weight.fill_(tv_weight)
         self.graph.replay()

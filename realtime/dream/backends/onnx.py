@@ -120,7 +120,7 @@ class OnnxBackend(SteppingBackend):
         shift = kernel.random_shift(self.generator, p.jitter)
         feeds = {
             "x": x.detach().float().contiguous().cpu().numpy(),
-            "shifts": np.array([shift], dtype=np.int64),
+            "jitter": kernel.jitter_table([shift], *x.shape[-2:]).numpy(),
             "lr": np.array(p.lr, dtype=np.float32),
             "tv_weight": np.array(p.tv_weight, dtype=np.float32),
         }

@@ -4,8 +4,9 @@
 graph with `make_fx`, which records the backward ops too. Two backward ops need rewriting on the
 way: `convolution_backward` (only the input gradient is wanted: a convolution with the flipped
 kernel for stride 1, a transposed convolution otherwise) and `hardtanh_backward` (a mask
-multiply, much cheaper in onnxruntime than the default `Where` chain). The jitter offsets and the
-step size are graph inputs, so one exported file serves every frame.
+multiply, much cheaper in onnxruntime than the default `Where` chain). The traced function is the
+kernel's own `gradient_steps`; its jitter table (gather indices), step size and TV weight are graph
+inputs, so one exported file serves every frame.
 
 Exported files are cached under the user cache dir, keyed by model, weights, objective, size,
 steps and opset, so the export (seconds) happens once per look.
@@ -29,14 +30,15 @@ from torch._decomp import get_decompositions
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from models.registry import Network
+from realtime.dream import kernel
 from realtime.errors import BackendError
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
 
 OPSET = 18
-EXPORT_FORMAT_VERSION = 1  # bump when the exported graph changes, to invalidate old cache files
-INPUT_NAMES = ["x", "shifts", "lr", "tv_weight"]
+EXPORT_FORMAT_VERSION = 2  # bump when the exported graph changes, to invalidate old cache files
+INPUT_NAMES = ["x", "jitter", "lr", "tv_weight"]
 OUTPUT_NAMES = ["x_new", "objective"]
 
 
@@ -83,9 +85,9 @@ def _convolution_input_gradient(
     convolutions use the transposed convolution. (A zero-dilation rewrite of the strided ones was
     measured no faster.)
     """
-    kernel = weight.shape[2:]
+    kernel_size = weight.shape[2:]
     stride_one_same = list(stride) == [1, 1] and list(dilation) == [1, 1] and not transposed
-    if stride_one_same and all(2 * p == k - 1 for p, k in zip(padding, kernel, strict=True)):
+    if stride_one_same and all(2 * p == k - 1 for p, k in zip(padding, kernel_size, strict=True)):
         depthwise = groups > 1 and weight.shape[1] == 1
         if groups == 1 or depthwise:
             flipped = weight.flip(2, 3) if depthwise else weight.transpose(0, 1).flip(2, 3)
@@ -95,7 +97,12 @@ def _convolution_input_gradient(
             return grad_input, None, None
     out_pad = [
         input.shape[2 + i]
-        - ((grad_output.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel[i] - 1) + 1)
+        - (
+            (grad_output.shape[2 + i] - 1) * stride[i]
+            - 2 * padding[i]
+            + dilation[i] * (kernel_size[i] - 1)
+            + 1
+        )
         for i in range(2)
     ]
     grad_input = aten.convolution.default(
@@ -125,28 +132,11 @@ def decompositions() -> dict:
 # --- the traced step ----------------------------------------------------------------------------
 
 
-def _roll(x: torch.Tensor, shift: torch.Tensor, sign: int) -> torch.Tensor:
-    """torch.roll with a tensor offset (an ONNX input), written as two gathers."""
-    height, width = x.shape[-2:]
-    rows = torch.remainder(torch.arange(height) - sign * shift[0], height)
-    cols = torch.remainder(torch.arange(width) - sign * shift[1], width)
-    return x.index_select(2, rows).index_select(3, cols)
-
-
 def make_step_function(net: torch.nn.Module, objective: Callable) -> Callable:
-    """The kernel's step (see realtime.dream.kernel) as a pure function of tensors, k steps unrolled."""
-    from realtime.dream.kernel import total_variation
+    """The kernel's `gradient_steps` as a pure function of the graph's input tensors."""
 
-    def dream_steps(x, shifts, lr, tv_weight):
-        value = None
-        for k in range(shifts.shape[0]):
-            shifted = _roll(x, shifts[k], 1).detach().requires_grad_(True)
-            value = objective(net(shifted))
-            loss = value - tv_weight * total_variation(shifted)
-            (grad,) = torch.autograd.grad(loss, shifted)
-            grad = _roll(grad, shifts[k], -1)
-            x = (x + lr * grad / (grad.abs().mean() + 1e-8)).clamp(0.0, 1.0)
-        return x, value.detach()
+    def dream_steps(x, jitter, lr, tv_weight):
+        return kernel.gradient_steps(net, objective, x, jitter, lr, tv_weight)
 
     return dream_steps
 
@@ -155,7 +145,7 @@ def example_inputs(size: tuple[int, int], steps: int) -> tuple[torch.Tensor, ...
     width, height = size
     return (
         torch.rand(1, 3, height, width),
-        torch.zeros(steps, 2, dtype=torch.int64),
+        kernel.jitter_table([(0, 0)] * steps, height, width),
         torch.tensor(0.02),
         torch.tensor(0.0),
     )
