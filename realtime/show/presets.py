@@ -94,8 +94,8 @@ def bundled_looks() -> list[tuple[str, str, str]]:
 
 def look_path(name_or_file: str) -> str:
     """`--preset NAME|FILE`: a preset file, or the name of a bundled look ("eyes"); one line if neither."""
-    if os.path.isfile(name_or_file):
-        return name_or_file
+    if os.path.isfile(name_or_file) or name_or_file.endswith(".toml") or os.sep in name_or_file:
+        return name_or_file  # a file: a missing one is load_preset's "does not exist; check the path"
     for name, _, path in bundled_looks():
         if name == name_or_file:
             return path
