@@ -44,7 +44,7 @@ class LiveDreamer:
         # lazy: `import realtime` must stay light for hosts that only look at it
         from models.registry import get_spec
         from realtime.dream.backends import onnx_export, resolve_device
-        from realtime.dream.dreamer import FrameDreamer
+        from realtime.dream.dreamer import build_dreamer
         from realtime.loop.compose import Composer
         from realtime.show.presets import load_look
 
@@ -56,7 +56,7 @@ class LiveDreamer:
             look = look.replace(layer=get_spec(look.model).default_layer)
         torch_device = resolve_device(device)
         size = dream_size or (GPU_DREAM_SIZE if torch_device.type == "cuda" else CPU_DREAM_SIZE)
-        self._dreamer = FrameDreamer(
+        self._dreamer = build_dreamer(
             look, size, torch_device, backend, weights, seed, progress=onnx_export.print_progress
         )
         self._composer = Composer(torch_device)
@@ -64,7 +64,7 @@ class LiveDreamer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The dreamed frame: same size, uint8 RGB; warm-started from the previous call's dream."""
         _check_frame(frame)
-        residual = self._dreamer.dream_residual(np.ascontiguousarray(frame))
+        residual = self._dreamer.residual(np.ascontiguousarray(frame))
         return self._composer.compose(frame, residual)
 
     @property
@@ -92,7 +92,8 @@ class LiveDreamer:
 
         _check_frame(frame)
         with torch.no_grad():
-            return self._dreamer.backend.objective_value(self._dreamer.to_tensor(np.ascontiguousarray(frame)))
+            source = self._dreamer.source_tensor(np.ascontiguousarray(frame))
+            return self._dreamer.backend.objective_value(source)
 
 
 def _check_frame(frame: Any) -> None:

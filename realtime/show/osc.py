@@ -22,6 +22,7 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
+from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, clamp
 from realtime.show.control import Action, Command, Intent
@@ -40,6 +41,7 @@ TRIGGERS = {
     "prev_layer": Action.PREV_LAYER,
 }
 SWITCHES = {"freeze": Action.FREEZE, "record": Action.TOGGLE_RECORD, "hud": Action.TOGGLE_HUD}
+AUDIO_PREFIX = "audio/"  # /dreamcam/audio/KEY: one key of the look's [audio] mapping (docs/AUDIO.md)
 QUEUE_SIZE = 256  # a flood of messages drops the excess (counted) instead of growing without bound
 FEEDBACK_EVERY_S = 1.0  # the whole state again, for a controller that started after the show
 FEEDBACK_ONLY_PERIODIC = ("fps",)  # changes every frame: sent with the once-a-second state only
@@ -142,6 +144,12 @@ class OscControl:
             if not low <= value <= high:
                 log.info("osc: %s %s is out of range %s..%s; clamped to %s", name, value, low, high, clamped)
             return Command(Action.SET, {field_name: clamped}, "osc")
+        if name.startswith(AUDIO_PREFIX):
+            try:
+                entry = osc_entry(name[len(AUDIO_PREFIX) :], args)
+            except DreamcamError as exc:
+                raise Rejected(str(exc)) from None
+            return Command(Action.AUDIO, entry, "osc")
         if name == "layer":
             layer = _one(args, str, "a layer name such as 'block5'")
             try:

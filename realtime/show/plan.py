@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.registry import ModelSpec
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
+from realtime.audio.show import AudioShow
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.links import Link, check_link_name, require_platform
@@ -29,7 +31,7 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_folder, load_look, save_preset
+from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_look, save_preset
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class ShowControl:
         links: list[Link] | None = None,
         feedback: OscFeedback | None = None,
         default_layer: str = "",
+        audio: AudioShow | None = None,
     ):
         self.state = state
         self.preset_save_dir, self.preset_dir = preset_save_dir, preset_dir
@@ -56,6 +59,7 @@ class ShowControl:
         self.osc, self.midi = osc, midi
         self.links: list[Link] = links or []  # virtual camera, NDI, Spout, Syphon: each on its own thread
         self.feedback, self.default_layer = feedback, default_layer
+        self.audio = audio
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
         self.output_rate = RateMeter()  # the show's frame rate, for the OSC feedback
@@ -76,7 +80,13 @@ class ShowControl:
                 self._playlist_params = params
                 changes = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
                 intents.insert(0, Command(Action.SET, changes, "playlist"))  # live input comes after it
+        if self.audio is not None:
+            intents.extend(self.audio.intents(self.state))  # "every N beats": next layer or preset
         return intents
+
+    def dream_params(self, params: DreamParams) -> DreamParams:
+        """What the dream runs with: the look, modulated by the sound when audio is on."""
+        return params if self.audio is None else self.audio.dream_params(params)
 
     def residual(self, residual: np.ndarray) -> np.ndarray:
         return residual if self.playlist is None else self.playlist.residual(residual)
@@ -119,6 +129,11 @@ class ShowControl:
                 log.warning("MIDI learn needs a controller: start with --midi PORT")
             else:
                 self.midi_mapper.start_learn()
+        elif action is Action.AUDIO:
+            if self.audio is None:
+                log.warning("audio mapping change ignored: start with --audio to listen")
+            else:
+                self.audio.change(*value)
 
     def hud_lines(self) -> list[str]:
         lines = []
@@ -136,6 +151,8 @@ class ShowControl:
         lines.extend(link.hud_line() for link in self.links)
         if self.feedback is not None:
             lines.append(self.feedback.hud_line())
+        if self.audio is not None:
+            lines.extend(self.audio.hud_lines())
         return lines
 
     # --- side effects -------------------------------------------------------------------------
@@ -154,7 +171,7 @@ class ShowControl:
 
     def close(self) -> None:
         """Stop listening and finish every file (safe to call once at the end of the show)."""
-        for part in (self.osc, self.midi, self.feedback, *self.links):
+        for part in (self.osc, self.midi, self.feedback, *self.links, self.audio):
             if part is not None:
                 part.close()
         if self.recording is not None:
@@ -187,6 +204,9 @@ class ShowPlan:
     links: list[tuple[str, str]] = field(default_factory=list)  # (flag, name): --ndi-out, --spout...
     ndi_format: str = "uyvy"
     osc_feedback: tuple[str, int] | None = None
+    audio_input: str | None = None  # --audio DEVICE ("default": the default input); None: no audio
+    audio_mappings: dict[str, AudioMapping] = field(default_factory=dict)  # preset path ->
+    audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
 
     def start(self, state: ShowState, spec: ModelSpec, fps: float) -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
@@ -213,6 +233,14 @@ class ShowPlan:
             if self.playlist is not None:
                 show.playlist = PlaylistPlayer(self.playlist)
             show.recording = RecordingSwitch(self.record_dir, fps, self.record_first)
+            if self.audio_input is not None:
+                from realtime.audio.live import open_live_audio  # PortAudio only when asked for
+
+                live = open_live_audio(
+                    self.audio_input
+                )  # None: one line said why; no sound, the show goes on
+                if live is not None:
+                    show.audio = AudioShow(live, self.audio_mappings, self.audio_start)
         except BaseException:
             show.close()
             raise
@@ -235,6 +263,12 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     if args.midi_map and not args.midi:
         raise ConfigError("--midi-map needs --midi PORT (the controller to read)")
     links = plan_links(args)
+    audio_input = getattr(args, "audio", None)
+    audio_mappings, audio_start = {}, DEFAULT_MAPPING
+    if audio_input is not None:
+        audio_mappings = {p.path: load_audio_mapping(p.path) or DEFAULT_MAPPING for p in presets}
+        if args.preset:
+            audio_start = load_audio_mapping(args.preset) or DEFAULT_MAPPING
     return ShowPlan(
         params=params,
         presets=presets,
@@ -251,6 +285,9 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         links=links,
         ndi_format=args.ndi_format,
         osc_feedback=parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None,
+        audio_input=audio_input,
+        audio_mappings=audio_mappings,
+        audio_start=audio_start,
     )
 
 
