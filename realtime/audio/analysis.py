@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.errors import DreamcamError
+
 SAMPLE_RATE = 48_000
 HOP = 512  # samples per analysis step: 10.7 ms at 48 kHz
 # aubio's beat tracker with a 1024-sample window drops whole groups of beats on a steady click track
@@ -21,6 +23,10 @@ WINDOW = 2048
 ATTACK_S = 0.010  # loudness rises within ~a hop...
 RELEASE_S = 0.300  # ...and falls slowly, so the dream swells with the music rather than flickering
 FLOOR_DB = -60.0  # the level meter's bottom: quieter than this counts as silence
+
+
+class AudioUnavailable(DreamcamError):
+    """Sound cannot be had: aubio or PortAudio missing, or no such input device."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,12 @@ class FeatureAnalyzer:
     """Feed it hops of HOP mono float32 samples at `sample_rate`; `process` returns the new features."""
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, window: int = WINDOW):
-        import aubio  # the native library: imported where it is needed, so `dreamcam --help` stays light
+        try:
+            import aubio  # the native library: imported where it is needed, so `dreamcam --help` stays light
+        except ImportError:
+            raise AudioUnavailable(
+                "audio analysis needs aubio: pip install 'dreamcam[audio]' (aubio-ledfx, sounddevice, av)"
+            ) from None
 
         self.sample_rate, self.hop = sample_rate, hop
         self._tempo = aubio.tempo("default", window, hop, sample_rate)
