@@ -234,9 +234,10 @@ def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import build_dreamer
     from realtime.io.sinks import check_output_path
-    from realtime.loop.pipeline import Pipeline
+    from realtime.loop.pipeline import AttractLoop, Pipeline
+    from realtime.loop.showio import ShowIO
     from realtime.show.control import ShowState
     from realtime.show.plan import plan_show
 
@@ -259,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.attract_after <= 0:
         raise DreamcamError(f"--attract-after must be a positive number of minutes, got {args.attract_after}")
     source = _open_live_source(args.source)
-    dreamer = FrameDreamer(
+    dreamer = build_dreamer(
         params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
     )
     window = show = attract = attract_source = None
@@ -284,12 +285,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             source,
             dreamer,
             state,
-            window,
-            live=window is not None,
+            ShowIO(window=window, show=show),
+            threaded=window is not None,
             governor=governor,
-            attract=attract,
-            attract_source=attract_source,
-            show=show,
+            attract=AttractLoop(attract, attract_source) if attract is not None else None,
         )
         pipeline.run(args.frames)
     finally:
@@ -400,7 +399,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _offline_dreamer(args: argparse.Namespace):
     """Parameters and a dreamer factory for render/eval, from the live options."""
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import FrameDreamer, build_dreamer
 
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
@@ -410,7 +409,7 @@ def _offline_dreamer(args: argparse.Namespace):
 
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
-        dreamer = FrameDreamer(
+        dreamer = build_dreamer(
             p, size, device, args.backend, args.weights, args.seed, network, print_progress
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run
