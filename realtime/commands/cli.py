@@ -26,7 +26,7 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models")
+COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
 
@@ -62,7 +62,7 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
     """Show control and outputs (realtime.show.plan): presets, playlists, OSC, MIDI, recording, vcam."""
-    run.add_argument("--preset", default=None, metavar="FILE", help="start with the look in a preset file")
+    _add_preset_option(run)
     run.add_argument(
         "--preset-dir", default=None, metavar="DIR", help="presets for keys 1-9 (default: bundled)"
     )
@@ -91,9 +91,19 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_preset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME|FILE",
+        help="a look: a bundled name (see 'dreamcam looks') or a preset file; replaces the dream options",
+    )
+
+
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
     _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_preset_option(p)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
@@ -152,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
     _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_preset_option(bench)
     bench.add_argument("--dream-size", default=None)
     bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
@@ -189,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--frames", type=int, default=10_000)
 
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
+    sub.add_parser("looks", parents=[common], help="list the bundled looks (for --preset NAME)")
     return parser
 
 
@@ -213,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "export": cmd_export,
             "soak": cmd_soak,
             "models": cmd_models,
+            "looks": cmd_looks,
         }
         return commands[args.command](args)
     except DreamcamError as exc:
@@ -238,6 +251,12 @@ def _quiet_opencv() -> None:
 
 
 def _params(args: argparse.Namespace, **extra) -> DreamParams:
+    """The look from the options, or from --preset NAME|FILE where it is given (the same look live
+    and offline: a preset is every DreamParams field)."""
+    if getattr(args, "preset", None):
+        from realtime.show.presets import load_look
+
+        return load_look(args.preset)
     spec = get_spec(args.model)
     return DreamParams(
         model=spec.name,
@@ -546,6 +565,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  weights: {state} ({spec.weights.description}; {spec.licence})")
         print(f"  default layer: {spec.default_layer}")
         print(f"  layers: {' '.join(spec.layers)}")
+    return 0
+
+
+def cmd_looks(args: argparse.Namespace) -> int:
+    from realtime.show.presets import bundled_looks, load_preset
+
+    for number, (name, description, path) in enumerate(bundled_looks(), start=1):
+        p = load_preset(path)
+        print(f"{name}: {description}")
+        print(f"  key {number}  {p.model} {p.layer}  steps {p.steps}  lr {p.lr:g}  warm start {p.warm_start}")
     return 0
 
 

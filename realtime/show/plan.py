@@ -34,7 +34,7 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_preset, save_preset
+from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_look, save_preset
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     preset_dir = args.preset_dir or bundled_dir()
     presets = load_folder(preset_dir)
     if args.preset:
-        params = load_preset(args.preset)
+        params = load_look(args.preset)
     playlist = load_playlist(args.playlist, presets) if args.playlist else None
     if playlist:
         params = playlist[0].params
