@@ -174,4 +174,4 @@ def test_sigterm_during_a_render_removes_its_temporary_file(tmp_path, capsys):
         watcher.join()
     assert rc == 128 + signal.SIGTERM
     assert "stopped by SIGTERM" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "in.mp4.motion.json"]
