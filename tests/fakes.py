@@ -18,11 +18,12 @@ class SlowDreamer:
         self.layer_name = "block5"
         self.backend = SimpleNamespace(name="fake")
         self.device = torch.device("cpu")
-        self.dream_size = (32, 18)
+        self.dream_size = self.requested_size = (32, 18)
+        self.effective = self.params
         self.network = SimpleNamespace(spec=SimpleNamespace(layers=("block5",)))
         self.warm = SimpleNamespace(motion=0.0)
 
-    def dream_residual(self, image: np.ndarray) -> torch.Tensor:
+    def residual(self, image: np.ndarray) -> torch.Tensor:
         self.calls += 1
         time.sleep(self.seconds)
         if self.calls in self.fail_on:
@@ -33,4 +34,4 @@ class SlowDreamer:
         pass
 
     def set_params(self, params: DreamParams) -> None:
-        self.params = params
+        self.params = self.effective = params

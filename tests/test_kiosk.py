@@ -7,7 +7,7 @@ import pygame
 
 from realtime.io.display import Window
 from realtime.io.sources import Frame, Source, SyntheticSource
-from realtime.loop.pipeline import Pipeline
+from realtime.loop.pipeline import AttractLoop, Pipeline
 from realtime.show.attract import AttractMode, MotionDetector
 from realtime.show.control import Action, ShowState
 from tests.fakes import SlowDreamer
@@ -56,30 +56,30 @@ def test_pipeline_dreams_the_scene_while_idle_and_the_camera_once_someone_moves(
     camera, scene = ScriptedCamera(), SyntheticSource((64, 36), paced=False)
     dreamer = SlowDreamer(seconds=0.001)
     dreamed = []
-    dreamer_residual = dreamer.dream_residual
+    dreamer_residual = dreamer.residual
 
     def remember(image):
         dreamed.append(image)
         return dreamer_residual(image)
 
-    dreamer.dream_residual = remember
+    dreamer.residual = remember
     pipeline = Pipeline(
-        camera, dreamer, ShowState(dreamer.params, ("block5",)), live=True,
-        attract=AttractMode(idle_s=0.2), attract_source=scene,
+        camera, dreamer, ShowState(dreamer.params, ("block5",)), threaded=True,
+        attract=AttractLoop(AttractMode(idle_s=0.2), scene),
     )  # fmt: skip
     pipeline.start_worker()
     try:
         deadline = time.monotonic() + 5
-        while not pipeline.attract.active and time.monotonic() < deadline:
-            pipeline.show_tick()
-        assert pipeline.attract.active
-        pipeline.show_tick()
+        while not pipeline.attract.mode.active and time.monotonic() < deadline:
+            pipeline.tick()
+        assert pipeline.attract.mode.active
+        pipeline.tick()
         pipeline.worker.wait_for(pipeline.stats.dreams + 1, timeout=2)
         assert not np.array_equal(dreamed[-1], STILL)  # the synthetic scene is being dreamed
         assert "attract loop" in " ".join(pipeline.hud_lines())
         camera.move = True
-        pipeline.show_tick()
-        assert not pipeline.attract.active
+        pipeline.tick()
+        assert not pipeline.attract.mode.active
         assert np.array_equal(pipeline.last_frame.image, _moving(camera.n))
     finally:
         pipeline.stop_worker()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import build_dreamer
 from realtime.io.sources import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.worker import DreamWorker
@@ -20,7 +20,7 @@ from tests.fakes import SlowDreamer
 def _live(dreamer, fps: float = 60.0) -> tuple[Pipeline, SyntheticSource]:
     source = SyntheticSource((64, 36), paced=True, fps=fps)
     state = ShowState(dreamer.params, ("block5",))
-    return Pipeline(source, dreamer, state, live=True), source
+    return Pipeline(source, dreamer, state, threaded=True), source
 
 
 def test_display_keeps_the_camera_rate_while_the_dream_is_slow():
@@ -42,7 +42,7 @@ def test_a_failing_dream_does_not_stop_the_show():
         pipeline.start_worker()
         try:
             while dreamer.calls < 6:
-                pipeline.show_tick()
+                pipeline.tick()
             assert pipeline.worker.wait_for(count=3, timeout=5.0) is not None
         finally:
             pipeline.stop_worker()
@@ -51,18 +51,18 @@ def test_a_failing_dream_does_not_stop_the_show():
 
 
 def test_worker_applies_parameter_changes_between_dreams(lite0):
-    dreamer = FrameDreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0)
+    dreamer = build_dreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0)
     state = ShowState(dreamer.params, lite0.spec.layers)
     with SyntheticSource((96, 54), paced=True, fps=60.0) as source:
-        pipeline = Pipeline(source, dreamer, state, live=True)
+        pipeline = Pipeline(source, dreamer, state, threaded=True)
         pipeline.start_worker()
         try:
-            pipeline.show_tick()
+            pipeline.tick()
             apply_action(state, Action.NEXT_LAYER)
             pipeline.apply_params()
             deadline = time.monotonic() + 20
             while dreamer.layer_name != "block4" and time.monotonic() < deadline:
-                pipeline.show_tick()
+                pipeline.tick()
         finally:
             pipeline.stop_worker()
     assert dreamer.layer_name == "block4"
@@ -96,7 +96,8 @@ def no_leaked_threads():
 def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
     from realtime.loop.governor import GovernorLimits, Quality, QualityGovernor
 
-    dreamer = FrameDreamer(DreamParams(layer="block3", steps=2), (96, 54), torch.device("cpu"), network=lite0)
+    params = DreamParams(layer="block3", steps=2)
+    dreamer = build_dreamer(params, (96, 54), torch.device("cpu"), network=lite0)
     limits = GovernorLimits(best=Quality(2, (96, 54)), worst=Quality(1, (64, 36)))
     governor = QualityGovernor(target_fps=10_000, limits=limits, window=2)  # unreachable: always too slow
     worker = DreamWorker(dreamer, governor=governor)
@@ -107,7 +108,8 @@ def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
             worker.wait_for(count=i + 1, timeout=10.0)
     finally:
         worker.stop()
-    assert dreamer.params.steps == 1
+    assert dreamer.effective.steps == 1  # a cap on what was asked for, which stays as asked
+    assert dreamer.params.steps == 2
     assert dreamer.dream_size == (64, 36)
     assert worker.latest.residual.shape == (1, 3, 36, 64)
 
@@ -120,12 +122,12 @@ class HangingDreamer(SlowDreamer):
         self.hang_on, self.release = hang_on, threading.Event()
         self.spawned: list[SlowDreamer] = []
 
-    def dream_residual(self, image: np.ndarray) -> torch.Tensor:
+    def residual(self, image: np.ndarray) -> torch.Tensor:
         if self.calls + 1 == self.hang_on:
             self.calls += 1
             self.release.wait(10)  # hangs until the test ends
             return torch.zeros(1, 3, 18, 32)
-        return super().dream_residual(image)
+        return super().residual(image)
 
     def spawn(self) -> SlowDreamer:
         fresh = SlowDreamer(self.seconds)
@@ -136,13 +138,15 @@ class HangingDreamer(SlowDreamer):
 def test_watchdog_replaces_a_hung_dream_worker_while_frames_keep_flowing():
     dreamer = HangingDreamer(hang_on=2)
     source = SyntheticSource((64, 36), paced=True, fps=120.0)
-    pipeline = Pipeline(source, dreamer, ShowState(dreamer.params, ("block5",)), live=True, watchdog_s=0.3)
+    state = ShowState(dreamer.params, ("block5",))
+    pipeline = Pipeline(source, dreamer, state, threaded=True, watchdog_s=0.3)
+    pipeline.dreams.respawn = HangingDreamer.spawn  # the fake's healthy successor
     try:
         with source:
             pipeline.start_worker()
             deadline = time.monotonic() + 10
             while not (dreamer.spawned and dreamer.spawned[0].calls >= 3) and time.monotonic() < deadline:
-                pipeline.show_tick()
+                pipeline.tick()
             pipeline.stop_worker()
     finally:
         dreamer.release.set()
@@ -156,12 +160,31 @@ def test_watchdog_replaces_a_worker_whose_dreams_keep_failing():
     dreamer = HangingDreamer(hang_on=-1)
     dreamer.fail_on = set(range(1, 1000))  # every dream raises (a GPU in an error state, say)
     source = SyntheticSource((64, 36), paced=True, fps=120.0)
-    pipeline = Pipeline(source, dreamer, ShowState(dreamer.params, ("block5",)), live=True, watchdog_s=0.3)
+    state = ShowState(dreamer.params, ("block5",))
+    pipeline = Pipeline(source, dreamer, state, threaded=True, watchdog_s=0.3)
+    pipeline.dreams.respawn = HangingDreamer.spawn  # the fake's healthy successor
     with source:
         pipeline.start_worker()
         deadline = time.monotonic() + 10
         while not pipeline.restarts and time.monotonic() < deadline:
-            pipeline.show_tick()
+            pipeline.tick()
         assert pipeline.worker.wait_for(count=1, timeout=5) is not None  # the fresh dreamer works
         pipeline.stop_worker()
     assert pipeline.restarts == 1
+
+
+def test_a_key_press_after_the_governor_keeps_its_cap_and_the_hud_shows_both(lite0):
+    """The governor caps what was asked for; a later change of the request does not undo the cap."""
+    params = DreamParams(layer="block3", steps=3)
+    dreamer = build_dreamer(params, (96, 54), torch.device("cpu"), network=lite0)
+    dreamer.set_cap(1, (64, 36))  # what the governor decided
+    state = ShowState(params, lite0.spec.layers)
+    apply_action(state, Action.STRONGER)  # the next key press
+    dreamer.set_params(state.params)
+    residual = dreamer.residual(np.full((54, 96, 3), 128, np.uint8))
+    assert residual.shape == (1, 3, 36, 64)
+    assert dreamer.effective.steps == 1 and dreamer.params.steps == 3
+    with SyntheticSource((96, 54), paced=False) as source:
+        pipeline = Pipeline(source, dreamer, state)
+        text = " ".join(pipeline.hud_lines())
+    assert "steps 3→1" in text and "dream 96x54→64x36" in text

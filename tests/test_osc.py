@@ -7,11 +7,12 @@ import pytest
 import torch
 from pythonosc.udp_client import SimpleUDPClient
 
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import build_dreamer
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError
 from realtime.io.sources import open_source
 from realtime.loop.pipeline import Pipeline
+from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams
 from realtime.show.control import Action, Command, ShowState
 from realtime.show.osc import OscControl
@@ -24,12 +25,12 @@ MAX_TICKS = 300  # UDP on loopback arrives within a tick or two; this bound only
 @pytest.fixture
 def show(lite0, tmp_path):
     """A headless pipeline on the synthetic scene, dreaming at 96x54, with OSC on a free port."""
-    dreamer = FrameDreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
+    dreamer = build_dreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
     state = ShowState(dreamer.params, lite0.spec.layers, presets=load_folder(bundled_dir()))
     osc = OscControl(0, check_layer=lambda layer: parse_objective(layer, lite0.spec))
     control = ShowControl(state, osc=osc)
     with open_source("synthetic", paced=False, size=(192, 108)) as source:
-        pipeline = Pipeline(source, dreamer, state, show=control, snapshot_dir=str(tmp_path))
+        pipeline = Pipeline(source, dreamer, state, ShowIO(show=control, snapshot_dir=str(tmp_path)))
         pipeline.tick()
         client = SimpleUDPClient("127.0.0.1", osc.port)
         yield pipeline, client, osc

@@ -7,11 +7,13 @@ import pygame
 import pytest
 import torch
 
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer, build_dreamer
+from realtime.dream.frames import residual_array
 from realtime.io.display import Window
 from realtime.io.sources import CameraSource, open_source
-from realtime.loop.compose import compose
+from realtime.loop.compose import add_upscaled
 from realtime.loop.pipeline import Pipeline
+from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams
 from realtime.show.control import Action, ShowState, apply_action
 
@@ -21,7 +23,7 @@ DREAM_SIZE = (160, 90)
 
 @pytest.fixture
 def dreamer(lite0) -> FrameDreamer:
-    return FrameDreamer(DreamParams(layer="block3"), DREAM_SIZE, CPU, network=lite0, seed=0)
+    return build_dreamer(DreamParams(layer="block3"), DREAM_SIZE, CPU, network=lite0, seed=0)
 
 
 def _state(dreamer: FrameDreamer) -> ShowState:
@@ -42,9 +44,9 @@ def test_headless_loop_dreams_every_frame(dreamer):
 
 def test_compose_adds_the_upscaled_residual_at_full_resolution(dreamer):
     frame = np.full((180, 320, 3), 100, np.uint8)
-    residual = dreamer.dream_frame(frame)
+    residual = residual_array(dreamer.residual(frame))
     assert residual.shape == (DREAM_SIZE[1], DREAM_SIZE[0], 3)
-    output = compose(frame, residual)
+    output = add_upscaled(frame, residual)
     assert output.shape == frame.shape
     # the mean of the output moves with the mean of the residual (an add, not a replace)
     assert abs((output.astype(float) - 100).mean() - residual.mean()) < 1.0
@@ -55,7 +57,7 @@ def test_window_shows_exactly_the_composed_frame(dreamer):
         with Window(fullscreen=False, size=(320, 180), hud=False) as window:
             state = _state(dreamer)
             state.hud = False
-            pipeline = Pipeline(source, dreamer, state, window)
+            pipeline = Pipeline(source, dreamer, state, ShowIO(window=window))
             pipeline.run(2)
             shown = pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)
     np.testing.assert_array_equal(shown, pipeline.last_output)
@@ -70,7 +72,7 @@ def test_keys_change_layer_strength_steps_snapshot_and_quit(dreamer, tmp_path):
         with Window(fullscreen=False, size=(320, 180)) as window:
             window.poll()  # start-up events
             state = _state(dreamer)
-            pipeline = Pipeline(source, dreamer, state, window, snapshot_dir=str(tmp_path))
+            pipeline = Pipeline(source, dreamer, state, ShowIO(window=window, snapshot_dir=str(tmp_path)))
             pipeline.tick()
             for key in (pygame.K_RIGHT, pygame.K_UP, pygame.K_RIGHTBRACKET, pygame.K_s, pygame.K_h):
                 _post_key(key)
@@ -158,13 +160,13 @@ def test_a_camera_that_fails_mid_run_is_reopened_and_frames_resume(dreamer):
 
 def test_torch_composer_matches_opencv_compose(dreamer):
     """The Composer (the GPU path's code, run here on the CPU) adds the same upscaled residual."""
-    from realtime.loop.compose import Composer, add_residual
+    from realtime.loop.compose import Composer, add_upscaled_tensor
 
     frame = np.random.default_rng(1).integers(0, 255, (180, 320, 3), dtype=np.uint8)
-    residual = dreamer.dream_residual(frame)
-    expected = compose(frame, residual.squeeze(0).permute(1, 2, 0).numpy())
+    residual = dreamer.residual(frame)
+    expected = add_upscaled(frame, residual_array(residual))
     composer = Composer(torch.device("cpu"))
     np.testing.assert_array_equal(composer.compose(frame, residual), expected)
     # the GPU path's arithmetic, run on the CPU: bilinear upscale and saturating add, as OpenCV
-    on_torch = add_residual(torch.from_numpy(frame), residual).numpy()
+    on_torch = add_upscaled_tensor(torch.from_numpy(frame), residual).numpy()
     assert np.abs(on_torch.astype(int) - expected.astype(int)).max() <= 1

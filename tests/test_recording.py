@@ -88,19 +88,20 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
     import pygame
     import torch
 
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import build_dreamer
     from realtime.io.display import Window
     from realtime.io.sources import open_source
     from realtime.loop.pipeline import Pipeline
+    from realtime.loop.showio import ShowIO
 
-    dreamer = FrameDreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
+    dreamer = build_dreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
     state = ShowState(dreamer.params, lite0.spec.layers)
     switch = RecordingSwitch(str(tmp_path), fps=10)
     show = ShowControl(state, recording=switch)
     with open_source("synthetic", paced=False, size=(192, 108)) as source:
         with Window(fullscreen=False, size=(192, 108)) as window:
             window.poll()
-            pipeline = Pipeline(source, dreamer, state, window, show=show)
+            pipeline = Pipeline(source, dreamer, state, ShowIO(window=window, show=show))
             for _ in range(2):
                 pygame.event.post(
                     pygame.event.Event(pygame.KEYDOWN, key=pygame.K_r, mod=0, unicode="", scancode=0)

@@ -91,13 +91,14 @@ def test_no_drift_over_600_frames_of_feedback(lite0, chelsea):
     import cv2
     import numpy as np
 
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import build_dreamer
+    from realtime.dream.frames import residual_array
 
     params = DreamParams(layer="block3", steps=1, lr=0.05, warm_start="flow", persistence=0.98)
-    dreamer = FrameDreamer(params, (96, 54), torch.device("cpu"), network=lite0, seed=0)
+    dreamer = build_dreamer(params, (96, 54), torch.device("cpu"), network=lite0, seed=0)
     frame = cv2.resize(chelsea, (96, 54), interpolation=cv2.INTER_AREA)
     for _ in range(600):
-        residual = dreamer.dream_frame(frame)
+        residual = residual_array(dreamer.residual(frame))
     output = np.clip(frame + residual, 0, 255)
     source_mean, source_std = frame.reshape(-1, 3).mean(0), frame.reshape(-1, 3).std(0)
     out_mean, out_std = output.reshape(-1, 3).mean(0), output.reshape(-1, 3).std(0)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import build_dreamer
 from realtime.io.sources import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/images/dream.jpg")
     args = parser.parse_args()
     params = DreamParams(layer="block5")
-    dreamer = FrameDreamer(params, (320, 180), torch.device("cpu"), seed=0)
+    dreamer = build_dreamer(params, (320, 180), torch.device("cpu"), seed=0)
     with open_source("synthetic", paced=False) as source:
         pipeline = Pipeline(source, dreamer, ShowState(params, dreamer.network.spec.layers))
         pipeline.run(args.frames)

@@ -17,9 +17,10 @@ import torch
 from realtime.dream import kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.io.sources import SyntheticSource
-from realtime.loop.pipeline import Pipeline, PipelineStats
+from realtime.loop.pipeline import Pipeline
+from realtime.loop.stats import PipelineStats
 from realtime.params import DreamParams
 from realtime.show.control import ShowState
 
@@ -42,14 +43,13 @@ def run_bench(
     camera_fps: float | None = None,
 ) -> dict:
     camera_fps = camera_fps or (GPU_CAMERA_FPS if device.type == "cuda" else CPU_CAMERA_FPS)
-    dreamer = FrameDreamer(params, dream_size, device, backend, weights, seed, progress=print_progress)
+    dreamer = build_dreamer(params, dream_size, device, backend, weights, seed, progress=print_progress)
     with SyntheticSource(SOURCE_SIZE, paced=True, fps=camera_fps) as source:
-        pipeline = Pipeline(source, dreamer, ShowState(params, dreamer.network.spec.layers), live=True)
+        pipeline = Pipeline(source, dreamer, ShowState(params, dreamer.network.spec.layers), threaded=True)
         pipeline.start_worker()
         try:
             _show_until(pipeline, WARMUP_DREAMS)
             pipeline.stats = PipelineStats()
-            pipeline.worker.on_dream = pipeline._on_dream
             started = time.perf_counter()
             shown = _show_until(pipeline, frames)
             elapsed = time.perf_counter() - started
@@ -92,7 +92,7 @@ def _show_until(pipeline: Pipeline, dreams: int) -> int:
     target = pipeline.stats.dreams + dreams
     shown_before = pipeline.stats.frames
     while pipeline.stats.dreams < target:
-        pipeline.show_tick()
+        pipeline.tick()
     return pipeline.stats.frames - shown_before
 
 
@@ -109,8 +109,9 @@ def _cold_fps(dreamer: FrameDreamer, frames: int) -> float:
         images = [source.read().image for _ in range(frames + 1)]
     # one untimed cold frame, as the live loop had warm-up dreams: the first use of each octave
     # size builds its convolution kernels
-    kernel.dream(dreamer.to_tensor(images[0]), dreamer.backend.run, 1, COLD_OCTAVES, p.octave_scale)
+    kernel.dream(dreamer.source_tensor(images[0]), dreamer.backend.run, 1, COLD_OCTAVES, p.octave_scale)
     started = time.perf_counter()
     for image in images[1:]:
-        kernel.dream(dreamer.to_tensor(image), dreamer.backend.run, COLD_STEPS, COLD_OCTAVES, p.octave_scale)
+        source = dreamer.source_tensor(image)
+        kernel.dream(source, dreamer.backend.run, COLD_STEPS, COLD_OCTAVES, p.octave_scale)
     return frames / (time.perf_counter() - started)

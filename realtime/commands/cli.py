@@ -60,6 +60,21 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--midi-map", default=None, metavar="FILE", help="MIDI CC mapping file (TOML)")
     run.add_argument("--virtual-cam", action="store_true", help="send the output to a virtual camera")
     run.add_argument("--virtual-cam-size", default="1280x720", metavar="WxH")
+    run.add_argument("--ndi-out", default=None, metavar="NAME", help="publish the output as an NDI source")
+    run.add_argument("--ndi-format", default="uyvy", choices=("uyvy", "rgba"), help="NDI pixel format")
+    run.add_argument("--spout", default=None, metavar="NAME", help="Spout sender (Windows)")
+    run.add_argument("--syphon", default=None, metavar="NAME", help="Syphon server (macOS)")
+    run.add_argument(
+        "--osc-feedback", default=None, metavar="HOST:PORT", help="send the live state to a controller"
+    )
+    run.add_argument(
+        "--audio",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="DEVICE",
+        help="react to an audio input (index or part of its name; default input if none); 'list' lists them",
+    )
 
 
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
@@ -219,12 +234,18 @@ def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import build_dreamer
     from realtime.io.sinks import check_output_path
-    from realtime.loop.pipeline import Pipeline
+    from realtime.loop.pipeline import AttractLoop, Pipeline
+    from realtime.loop.showio import ShowIO
     from realtime.show.control import ShowState
     from realtime.show.plan import plan_show
 
+    if args.audio == "list":
+        from realtime.audio.live import describe_inputs
+
+        print("\n".join(describe_inputs()))
+        return 0
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
@@ -239,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.attract_after <= 0:
         raise DreamcamError(f"--attract-after must be a positive number of minutes, got {args.attract_after}")
     source = _open_live_source(args.source)
-    dreamer = FrameDreamer(
+    dreamer = build_dreamer(
         params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
     )
     window = show = attract = attract_source = None
@@ -264,12 +285,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             source,
             dreamer,
             state,
-            window,
-            live=window is not None,
+            ShowIO(window=window, show=show),
+            threaded=window is not None,
             governor=governor,
-            attract=attract,
-            attract_source=attract_source,
-            show=show,
+            attract=AttractLoop(attract, attract_source) if attract is not None else None,
         )
         pipeline.run(args.frames)
     finally:
@@ -380,7 +399,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _offline_dreamer(args: argparse.Namespace):
     """Parameters and a dreamer factory for render/eval, from the live options."""
-    from realtime.dream.dreamer import FrameDreamer
+    from realtime.dream.dreamer import FrameDreamer, build_dreamer
 
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
@@ -390,7 +409,7 @@ def _offline_dreamer(args: argparse.Namespace):
 
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
-        dreamer = FrameDreamer(
+        dreamer = build_dreamer(
             p, size, device, args.backend, args.weights, args.seed, network, print_progress
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run

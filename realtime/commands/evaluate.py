@@ -21,6 +21,7 @@ from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import FlowEstimator, to_grey, warp_residual
+from realtime.dream.frames import residual_array
 from realtime.params import DreamParams
 
 MODES = ("flow", "residual", "off")
@@ -50,7 +51,7 @@ def evaluate(
         dreamer = make_dreamer(params.replace(warm_start=mode))
         outputs, residuals, gains = [], [], []
         for image in frames:
-            residual = dreamer.dream_frame(image)
+            residual = residual_array(dreamer.residual(image))
             output = np.clip(image + residual, 0, 255).astype(np.uint8)
             outputs.append(output)
             residuals.append(residual)
@@ -98,7 +99,7 @@ def _still_depth(
     """Gain after STILL_FRAMES live frames of one still picture vs. a STILL_FRAMES-step cold dream."""
     live = make_dreamer(params.replace(warm_start="flow"))
     for _ in range(STILL_FRAMES):
-        residual = live.dream_frame(image)
+        residual = residual_array(live.residual(image))
     plain = _tensor(image)
     live_gain = live.backend.objective_value(_tensor(np.clip(image + residual, 0, 255).astype(np.uint8)))
     cold = make_dreamer(params.replace(warm_start="off"))

@@ -21,9 +21,10 @@ import numpy as np
 
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.frames import residual_array
 from realtime.errors import SourceError
 from realtime.io.sinks import IMAGE_EXTS, VIDEO_EXTS, check_output_path
-from realtime.loop.compose import compose
+from realtime.loop.compose import add_upscaled
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def zoom_frames(image: np.ndarray, count: int, zoom: float, dreamer: FrameDreame
         crop_w, crop_h = int(round(width / zoom)), int(round(height / zoom))
         x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
         zoomed = cv2.resize(frame[y0 : y0 + crop_h, x0 : x0 + crop_w], (width, height), cv2.INTER_LINEAR)
-        frame = compose(zoomed, dreamer.dream_frame(zoomed))
+        frame = add_upscaled(zoomed, residual_array(dreamer.residual(zoomed)))
         yield frame
 
 
@@ -102,7 +103,7 @@ def render(
             if frames and written >= frames:
                 break
             if not is_still:
-                image = compose(image, dreamer.dream_frame(image))
+                image = add_upscaled(image, residual_array(dreamer.residual(image)))
             if writer is None:
                 writer = _open_writer(partial, fps, image.shape[1], image.shape[0])
             writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

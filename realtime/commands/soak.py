@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.dreamer import build_dreamer
 from realtime.io.sources import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
@@ -55,13 +55,13 @@ def run_soak(
     progress=None,
 ) -> dict:
     rng = random.Random(seed)
-    dreamer = FrameDreamer(params, dream_size, device, seed=seed)
+    dreamer = build_dreamer(params, dream_size, device, seed=seed)
     state = ShowState(params, dreamer.network.spec.layers)
     with SyntheticSource((dream_size[0] * 2, dream_size[1] * 2), paced=False) as source:
-        pipeline = Pipeline(source, dreamer, state, live=True)
+        pipeline = Pipeline(source, dreamer, state, threaded=True)
         pipeline.start_worker()
         try:
-            pipeline.show_tick()
+            pipeline.tick()
             warmup = min(WARMUP_FRAMES, frames // 10)
             rss_start = rss_mb()
             started = time.perf_counter()
@@ -70,7 +70,7 @@ def run_soak(
                     rss_start = rss_mb()
                 if not state.frozen:  # a dream per frame, as fast as the dream goes
                     pipeline.worker.wait_for(pipeline.stats.dreams + 1, timeout=10.0)
-                pipeline.show_tick()
+                pipeline.tick()
                 if n % CHANGE_EVERY == 0:
                     apply_action(state, rng.choice(SOAK_ACTIONS))
                     pipeline.apply_params()

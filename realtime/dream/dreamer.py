@@ -1,9 +1,10 @@
-"""FrameDreamer: one live frame in, its dream residual out.
+"""FrameDreamer: one camera frame in, its dream residual out.
 
-Glues the pieces of one frame's dream: resize the camera frame to dream size, start from the
-warm-start image, run the backend's k steps (over 1-2 octaves), keep the residual for the next
-frame. Changing the model or layer rebuilds the truncated network and backend; every other
-parameter is read live.
+Per frame: the frame becomes a tensor at dream size, the warm start gives the image to start from,
+the engine's backend runs the frame's steps over the octaves, and the residual is kept for the
+next frame. The parameters it holds are the ones asked for (by keys, OSC, presets); the quality
+governor only sets a cap (fewer steps, a smaller size) that is applied on top, so the next key
+press cannot undo it, and `effective` says what the last frame really ran with.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import torch
 
-from models.registry import Network, get_spec, load_network
-from realtime.dream import kernel
-from realtime.dream.backends import Backend, check_backend_name, create_backend
-from realtime.dream.objectives import Objective, parse_objective
+from models.registry import Network
+from realtime.dream import frames, kernel
+from realtime.dream.engine import DreamEngine, EngineRecipe
 from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
 
@@ -28,118 +27,111 @@ WARM_STEP_FACTOR = 0.35
 
 
 class FrameDreamer:
-    def __init__(
-        self,
-        params: DreamParams,
-        dream_size: tuple[int, int],
-        device: torch.device,
-        backend: str = "eager",
-        weights: str | None = None,
-        seed: int | None = None,
-        network: Network | None = None,
-        progress: Callable[[str], None] | None = None,
-    ):
-        self.dream_size = dream_size  # (width, height)
-        self.device = device
-        check_backend_name(backend)
-        self.backend_request = backend
-        self.progress = progress
-        self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-        self.network = network or load_network(params.model, weights, device)
-        self.weights = weights
+    def __init__(self, engine: DreamEngine, params: DreamParams):
+        self.engine = engine
+        self.params = params  # as asked for; the governor never writes here
+        self.requested_size = engine.size  # (width, height)
+        self.cap_steps: int | None = None  # the governor's cap, None: no cap
+        self.cap_size: tuple[int, int] | None = None
         self.warm = WarmStart()
-        self.params = params
-        self.objective: Objective = parse_objective(params.layer, self.network.spec)
-        self.backend = self._build_backend()
+        self.effective = params  # what the last frame ran with (capped steps, scaled lr)
 
-    # --- parameters -------------------------------------------------------------------------
+    # --- what it dreams with ------------------------------------------------------------------
 
-    def spawn(self) -> FrameDreamer:
-        """A fresh dreamer on the same loaded network (the watchdog's restart): new backend,
-        new warm-start state, nothing shared that a hung predecessor might still be touching."""
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
-        return FrameDreamer(
-            self.params,
-            self.dream_size,
-            self.device,
-            self.backend_request,
-            self.weights,
-            seed,
-            network=self.network,
-            progress=self.progress,
-        )
+    @property
+    def dream_size(self) -> tuple[int, int]:
+        """(width, height) the frames are dreamt at: the requested size or the governor's cap."""
+        return self.cap_size or self.requested_size
 
-    def check(self, params: DreamParams) -> None:
-        """Raise the DreamcamError `set_params` would raise, without building anything."""
-        parse_objective(params.layer, get_spec(params.model))
+    @property
+    def device(self) -> torch.device:
+        return self.engine.device
 
-    def set_params(self, params: DreamParams) -> None:
-        """Apply new parameters between frames; rebuilds only what the change requires."""
-        if params.model != self.network.spec.name:
-            self.network = load_network(params.model, self.weights, self.device)
-            self.warm.reset()
-        objective = parse_objective(params.layer, self.network.spec)
-        rebuild = params.model != self.params.model or str(objective) != str(self.objective)
-        self.params, self.objective = params, objective
-        if rebuild:
-            self.backend = self._build_backend()
-        else:
-            self.backend.params = params
+    @property
+    def backend(self):
+        return self.engine.backend
 
-    def set_dream_size(self, size: tuple[int, int]) -> None:
-        """Dream at another size from the next frame on; the warm residual is resized, not lost."""
-        if size == self.dream_size:
-            return
-        self.dream_size = size
-        if self.warm.residual is not None:
-            width, height = size
-            self.warm.residual = kernel.resize(self.warm.residual, (height, width))
+    @property
+    def network(self) -> Network:
+        return self.engine.network
 
     @property
     def layer_name(self) -> str:
-        return str(self.objective)
+        return self.engine.layer_name
 
-    def _build_backend(self) -> Backend:
-        return create_backend(
-            self.backend_request,
-            self.network,
-            self.objective,
-            self.params,
-            self.generator,
-            self.dream_size,
-            self.progress,
-        )
+    def check(self, params: DreamParams) -> None:
+        """Raise the DreamcamError `set_params` would raise, without building anything."""
+        self.engine.check(params)
+
+    def set_params(self, params: DreamParams) -> None:
+        """Apply new parameters between frames; rebuilds only what a model or layer change needs."""
+        model_changed = params.model != self.network.spec.name
+        self.engine.use(params)
+        self.params = params
+        if model_changed:
+            self.warm.reset()
+
+    def set_cap(self, steps: int | None, size: tuple[int, int] | None) -> None:
+        """The governor's cap: at most `steps` steps, dreamt at `size`; the warm residual is
+        resized, not lost."""
+        before = self.dream_size
+        self.cap_steps = steps
+        self.cap_size = None if size == self.requested_size else size
+        width, height = self.dream_size
+        if self.dream_size != before and self.warm.residual is not None:
+            self.warm.residual = kernel.resize(self.warm.residual, (height, width))
+
+    def frame_params(self) -> DreamParams:
+        """The parameters this frame runs with: the cap applied, the warm-start step scale."""
+        p = self.params
+        if self.cap_steps is not None and self.cap_steps < p.steps:
+            p = p.replace(steps=self.cap_steps)
+        if p.warm_start != "off":
+            # a warm-started dream accumulates over frames, so each frame takes a third-size step:
+            # as deep within a few frames, and far less flicker than full steps every frame
+            p = p.replace(lr=min(1.0, p.lr * WARM_STEP_FACTOR * self.warm.step_scale(p)))
+        return p
 
     # --- one frame ----------------------------------------------------------------------------
 
-    def to_tensor(self, frame: np.ndarray) -> torch.Tensor:
-        """An RGB uint8 frame at any size -> 1x3xHxW float in [0, 1] at dream size."""
-        width, height = self.dream_size
-        if frame.shape[1] != width or frame.shape[0] != height:
-            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(frame).to(self.device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-        if self.device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+    def source_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """The camera frame as the dream sees it: 1x3xhxw in [0, 1] at dream size."""
+        return frames.image_tensor(image, self.dream_size, self.device)
 
-    def dream_tensor(self, source: torch.Tensor) -> torch.Tensor:
-        """Warm start, k steps over the octaves, remember the residual; returns the dream."""
-        p = self.params
-        start = self.warm.initial(source, p)
-        # a warm-started dream accumulates over frames, so each frame takes a third-size step: as deep
-        # within a few frames, and far less flicker than full steps in a new direction every frame
-        scale = WARM_STEP_FACTOR * self.warm.step_scale(p) if p.warm_start != "off" else 1.0
-        self.backend.params = p.replace(lr=min(1.0, p.lr * scale)) if scale != 1.0 else p
+    def dream(self, source: torch.Tensor) -> torch.Tensor:
+        """Warm start, the frame's steps over the octaves, remember the residual; the dream image."""
+        start = self.warm.initial(source, self.params)
+        p = self.effective = self.frame_params()
+        self.backend.params = p
         dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
         return self.warm.update(source, dreamt)
 
-    def dream_residual(self, frame: np.ndarray) -> torch.Tensor:
-        """The residual (dream − source) of one frame: 1x3xhxw on the dream's device, in pixel
-        units (−255..255). It stays on the GPU there: the composer upscales and adds it there."""
-        source = self.to_tensor(frame)
-        dreamt = self.dream_tensor(source)
-        return (dreamt - source).mul_(255.0)
+    def residual(self, image: np.ndarray) -> torch.Tensor:
+        """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
+        pixel units (−255..255). It stays on the GPU there: the composer upscales and adds it."""
+        source = self.source_tensor(image)
+        return (self.dream(source) - source).mul_(255.0)
 
-    def dream_frame(self, frame: np.ndarray) -> np.ndarray:
-        """`dream_residual` as an HxWx3 float32 numpy array (for OpenCV's compose)."""
-        return self.dream_residual(frame).squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()
+
+def build_dreamer(
+    params: DreamParams,
+    dream_size: tuple[int, int],
+    device: torch.device,
+    backend: str = "eager",
+    weights: str | None = None,
+    seed: int | None = None,
+    network: Network | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FrameDreamer:
+    """Load (or reuse `network`), build the backend, and return a dreamer ready for frame one."""
+    recipe = EngineRecipe(device, backend, weights, progress)
+    return FrameDreamer(DreamEngine(recipe, params, dream_size, seed, network), params)
+
+
+def fresh_dreamer(dreamer: FrameDreamer) -> FrameDreamer:
+    """The watchdog's restart: a new dreamer with a new engine on the same loaded network, the
+    same requested parameters and cap, and a fresh warm start."""
+    engine = dreamer.engine.fresh(dreamer.params, dreamer.requested_size)
+    fresh = FrameDreamer(engine, dreamer.params)
+    fresh.set_cap(dreamer.cap_steps, dreamer.cap_size)
+    return fresh

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import torch
 
+from realtime.dream import frames
+
 CONSISTENCY_PX = 1.0  # forward-backward disagreement (px) beyond which a pixel counts as occluded
 OCCLUDED_KEEP = 0.2  # fraction of the residual kept where the flow check fails
 CUT_THRESHOLD = 40.0  # mean absolute grey change (0-255) that means a new scene, not motion
@@ -84,21 +86,14 @@ def warp_array(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
     """Move a 1x3xHxW residual along the flow; occluded pixels keep only OCCLUDED_KEEP of it."""
-    array = residual.detach()[0].permute(1, 2, 0).float().cpu().numpy()
-    moved = warp_array(np.ascontiguousarray(array), field.backward)
+    moved = warp_array(frames.residual_array(residual), field.backward)
     if field.valid is not None:
         moved *= (OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * field.valid)[..., None]
-    return torch.from_numpy(moved).permute(2, 0, 1).unsqueeze(0).to(residual.device, residual.dtype)
+    return frames.residual_tensor(moved, residual.device).to(residual.dtype)
 
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
     return float(np.abs(current.astype(np.float32) - previous.astype(np.float32)).mean()) > CUT_THRESHOLD
-
-
-def grey_thumbnail(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """HxWx3 uint8 RGB -> grey uint8 at `size` (width, height), the resolution flow runs at."""
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if image.shape[1::-1] != size else image
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
 class ResidualTracker:
@@ -117,14 +112,14 @@ class ResidualTracker:
 
     def new_dream(self, residual: torch.Tensor, dreamt_from: np.ndarray, frame_index: int) -> None:
         self.residual = residual
-        self._grey = grey_thumbnail(dreamt_from, self._tracking_size())
+        self._grey = frames.grey(dreamt_from, self._tracking_size())
         self._frame_index = frame_index
 
     def follow(self, image: np.ndarray, frame_index: int) -> torch.Tensor | None:
         """The residual moved onto camera frame `image` (computed once per new frame)."""
         if self.residual is None or frame_index == self._frame_index:
             return self.residual
-        grey = grey_thumbnail(image, self._tracking_size())
+        grey = frames.grey(image, self._tracking_size())
         if is_scene_cut(self._grey, grey):
             self.residual = None  # a new scene: the old dream does not belong on it
             return None

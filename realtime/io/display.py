@@ -19,6 +19,7 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
+from realtime.audio.hud import MeterLine  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 from realtime.show.control import Action, Command, Intent  # noqa: E402
 
@@ -50,6 +51,10 @@ HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between bo
 HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
 HUD_TEXT = (255, 255, 255)
 BLACK = (0, 0, 0)
+METER_LINES = 8  # the audio level bar is this many line heights long
+METER_FILL = (90, 220, 120)
+METER_EMPTY = (60, 60, 60)
+BEAT_LAMP = (255, 200, 40)
 
 
 class Window:
@@ -217,14 +222,32 @@ class Window:
             return
         texts = [font.render(line, True, HUD_TEXT) for line in lines]
         line_h = font.get_linesize()
-        box_w = max(t.get_width() for t in texts) + 2 * HUD_MARGIN
+        # an audio line gets a beat lamp and a level bar after its text
+        extra = [(2 + METER_LINES) * line_h if isinstance(line, MeterLine) else 0 for line in lines]
+        box_w = max(t.get_width() + e for t, e in zip(texts, extra, strict=True)) + 2 * HUD_MARGIN
         box_h = line_h * len(texts) + 2 * HUD_MARGIN
         if self._hud_box is None or self._hud_box.get_size() != (box_w, box_h):
             self._hud_box = pygame.Surface((box_w, box_h), pygame.SRCALPHA)
             self._hud_box.fill((0, 0, 0, HUD_ALPHA))
         screen.blit(self._hud_box, (HUD_MARGIN, HUD_MARGIN))
         for i, text in enumerate(texts):
-            screen.blit(text, (2 * HUD_MARGIN, 2 * HUD_MARGIN + i * line_h))
+            y = 2 * HUD_MARGIN + i * line_h
+            screen.blit(text, (2 * HUD_MARGIN, y))
+            if isinstance(lines[i], MeterLine):
+                self._draw_meter(screen, lines[i], 2 * HUD_MARGIN + text.get_width() + line_h // 2, y, line_h)
+
+    @staticmethod
+    def _draw_meter(screen: pygame.Surface, line: MeterLine, x: int, y: int, line_h: int) -> None:
+        """The beat lamp (lit on a beat, fading) and the loudness bar of an audio HUD line."""
+        size = max(4, line_h * 3 // 4)
+        top = y + (line_h - size) // 2
+        lamp = tuple(round(c * line.flash + 50 * (1 - line.flash)) for c in BEAT_LAMP)
+        pygame.draw.rect(screen, lamp, (x, top, size, size))
+        bar_x, bar_w = x + line_h + line_h // 2, METER_LINES * line_h - line_h
+        pygame.draw.rect(screen, METER_EMPTY, (bar_x, top, bar_w, size))
+        filled = round(bar_w * line.level)
+        if filled > 0:
+            pygame.draw.rect(screen, METER_FILL, (bar_x, top, filled, size))
 
     def _hud_font(self, screen_height: int) -> pygame.font.Font | None:
         if self._font_px < 0:

@@ -122,6 +122,10 @@ def open_source(
         log.debug("size %s applies only to the synthetic source; ignored for %r", size, spec)
     if spec.isascii() and spec.isdigit():
         return CameraSource(int(spec), capture_factory=capture_factory)
+    if spec.lower().startswith("ndi:"):
+        from realtime.io.ndi import NdiSource  # the `ndi` extra: imported only when asked for
+
+        return NdiSource(spec[4:])
     if "://" in spec:
         return CameraSource(spec, capture_factory=capture_factory)
     path = Path(spec).expanduser()
@@ -546,9 +550,12 @@ class CameraSource(Source):
         retry_delay: float = 0.25,
         max_retry_delay: float = 5.0,
         stall_after: float = 2.0,
+        name: str | None = None,
+        fix: str | None = None,
     ) -> None:
         is_camera = isinstance(device, int)
-        name = f"camera {device}" if is_camera else f"stream '{_redact(str(device))}'"
+        if name is None:
+            name = f"camera {device}" if is_camera else f"stream '{_redact(str(device))}'"
         super().__init__(name, DEFAULT_FPS)
         self.device = device
         self._factory = capture_factory or _default_capture
@@ -570,11 +577,12 @@ class CameraSource(Source):
             # No join: the thread may be stuck in the driver; it releases the device when it returns.
             super().close()
             self._mailbox.close()
-            fix = (
-                "check it is connected and not used by another program"
-                if is_camera
-                else "check the URL and that the stream is running"
-            )
+            if fix is None:
+                fix = (
+                    "check it is connected and not used by another program"
+                    if is_camera
+                    else "check the URL and that the stream is running"
+                )
             raise SourceError(f"{name} does not answer; {fix}, or use --source synthetic / a video file")
         log.info("opened %s (%g fps)", self.name, self.fps)
 

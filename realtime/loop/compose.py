@@ -1,7 +1,8 @@
-"""Compose: the small dream residual, upscaled, on top of the full-resolution camera frame.
+"""Compose: the small dream residual, upscaled, added onto the full-resolution camera frame.
 
 Upscaling the residual rather than the dreamed image keeps the camera's detail sharp while the
-dream itself runs at a fraction of the resolution.
+dream itself runs at a fraction of the resolution. `Composer.compose` is the one entry point;
+`add_upscaled` (OpenCV, CPU) and `add_upscaled_tensor` (torch, the GPU path) do the arithmetic.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import cv2
 import numpy as np
 import torch
 
+from realtime.dream import frames
 
-def compose(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
+
+def add_upscaled(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     """frame: HxWx3 uint8; residual: hxwx3 float32 in pixel units. Returns HxWx3 uint8."""
     if residual is None:
         return frame
@@ -22,8 +25,8 @@ def compose(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     return cv2.add(frame, residual, dtype=cv2.CV_8U)
 
 
-def add_residual(frame: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """`compose` in torch: HxWx3 uint8 frame + 1x3xhxw residual, upscaled -> HxWx3 uint8."""
+def add_upscaled_tensor(frame: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """`add_upscaled` in torch: HxWx3 uint8 frame + 1x3xhxw residual, upscaled -> HxWx3 uint8."""
     height, width = frame.shape[:2]
     image = frame.permute(2, 0, 1).unsqueeze(0).float()
     big = torch.nn.functional.interpolate(residual, size=(height, width), mode="bilinear")
@@ -31,12 +34,12 @@ def add_residual(frame: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
 
 
 class Composer:
-    """Composes camera frames with the dream worker's residual tensor, on the dream's device.
+    """Composes camera frames with the dream's residual tensor, on the dream's device.
 
-    CPU: the residual is brought to numpy once per dream (the display reuses it for every camera
-    frame until the next one) and OpenCV adds it. GPU: frames go up and results come down through
-    pinned host buffers on a stream of their own, so the display never queues behind the dream,
-    and the upscale and add run on the GPU.
+    CPU: the residual is brought to numpy once per residual (the display reuses it for every
+    camera frame until the next one) and OpenCV adds it. GPU: frames go up and results come down
+    through pinned host buffers on a stream of their own, so the display never queues behind the
+    dream, and the upscale and add run on the GPU.
     """
 
     def __init__(self, device: torch.device):
@@ -47,15 +50,16 @@ class Composer:
         self._pinned: dict[tuple, torch.Tensor] = {}
 
     def compose(self, frame: np.ndarray, residual: torch.Tensor | None) -> np.ndarray:
+        """The camera frame (HxWx3 uint8) with the residual (1x3xhxw, pixel units) added."""
         if residual is None:
             return frame
         if self._stream is None:
-            return compose(frame, self._as_numpy(residual))
+            return add_upscaled(frame, self._as_numpy(residual))
         return self._compose_on_gpu(frame, residual)
 
     def _as_numpy(self, residual: torch.Tensor) -> np.ndarray:
         if residual is not self._residual_of:
-            self._residual_np = residual.squeeze(0).permute(1, 2, 0).contiguous().cpu().numpy()
+            self._residual_np = frames.residual_array(residual)
             self._residual_of = residual
         return self._residual_np
 
@@ -66,13 +70,12 @@ class Composer:
         return self._pinned[key]
 
     def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor) -> np.ndarray:
-        height, width = frame.shape[:2]
         upload = self._pinned_like("in", frame.shape)
         download = self._pinned_like("out", frame.shape)
         upload.numpy()[...] = frame
         with torch.cuda.stream(self._stream):
             self._stream.wait_stream(torch.cuda.default_stream(self.device))  # the residual is ready
-            out = add_residual(upload.to(self.device, non_blocking=True), residual)
+            out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual)
             download.copy_(out, non_blocking=True)
         self._stream.synchronize()
         return download.numpy().copy()

@@ -1,8 +1,10 @@
-"""Timing statistics for the HUD and `dreamcam bench`: rolling percentiles and event rates."""
+"""Timing statistics for the HUD and `dreamcam bench`: rolling percentiles and event rates, and
+the bundle of them one run of the loop keeps."""
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,3 +44,15 @@ class RateMeter:
         if len(self.times) < 2 or self.times[-1] <= self.times[0]:
             return 0.0
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
+
+
+@dataclass
+class PipelineStats:
+    frames: int = 0  # composed frames delivered
+    dreams: int = 0  # dreams finished (in step mode, one per frame)
+    dream_ms: Rolling = field(default_factory=Rolling)  # the kernel's time per dream
+    frame_ms: Rolling = field(default_factory=Rolling)  # interval between delivered frames
+    latency_ms: Rolling = field(default_factory=Rolling)  # capture to display, new frames only
+    dream_latency_ms: Rolling = field(default_factory=Rolling)  # capture to first display of its dream
+    output_rate: RateMeter = field(default_factory=RateMeter)  # display fps
+    dream_rate: RateMeter = field(default_factory=RateMeter)  # dream fps

@@ -1,9 +1,11 @@
-"""The dream worker: a thread that dreams the newest camera frame it was handed, over and over.
+"""The dream worker: a thread that dreams the newest camera frame it was handed, over and over,
+and the supervisor that replaces it when it hangs or keeps failing.
 
 The display loop never waits for it. It hands in each new camera frame (a one-slot mailbox: a
 slow dream skips frames rather than queueing them) and composes every frame it shows with the
 newest residual the worker has published, so the window moves at the camera's rate even when the
-dream updates at 10 Hz. Parameter changes are applied by the worker itself, between dreams.
+dream updates at 10 Hz. Parameter changes and the governor's cap are applied by the worker
+itself, between dreams.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass
 
 import torch
 
-from realtime.dream.dreamer import FrameDreamer
-from realtime.errors import DreamcamError
+from realtime.dream.dreamer import FrameDreamer, fresh_dreamer
 from realtime.io.sources import Frame
 from realtime.loop.governor import QualityGovernor
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
+
+WATCHDOG_S = 2.0  # a dream worker without a finished dream for this long (hung or failing) is replaced
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,7 +126,7 @@ class DreamWorker:
         self.rebuilding = True
         try:
             self.dreamer.set_params(params)
-        except DreamcamError as exc:
+        except Exception as exc:  # a rejected look or a failed build: keep dreaming the last one
             log.warning("parameter change rejected: %s", exc)
         finally:
             self.rebuilding = False
@@ -133,7 +136,7 @@ class DreamWorker:
         started = self.clock()
         self._busy = True
         try:
-            residual = self.dreamer.dream_residual(frame.image)
+            residual = self.dreamer.residual(frame.image)
         except Exception as exc:  # a failing dream must never take the show down with it
             self.error = f"dream failed: {type(exc).__name__}: {exc}"
             log.exception("dream failed; showing the camera until the next frame")
@@ -156,8 +159,55 @@ class DreamWorker:
 
     def _govern(self, seconds: float) -> None:
         quality = self.governor.update(seconds * 1000.0)
-        if quality is None:
+        if quality is not None:
+            log.info("%s", self.governor.last_change)
+            self.dreamer.set_cap(quality.steps, quality.size)
+
+
+class DreamSupervisor:
+    """Keeps one dream worker running: starts it, and replaces it when it stalls (a hung driver)
+    or keeps failing; the show goes on with the camera meanwhile, and the new worker gets a
+    fresh dreamer on the same network."""
+
+    def __init__(
+        self,
+        dreamer: FrameDreamer,
+        on_dream: Callable[[DreamResult], None],
+        clock: Callable[[], float] = time.perf_counter,
+        governor: QualityGovernor | None = None,
+        watchdog_s: float = WATCHDOG_S,
+        respawn: Callable[[FrameDreamer], FrameDreamer] = fresh_dreamer,
+    ):
+        self.dreamer, self.on_dream, self.clock = dreamer, on_dream, clock
+        self.governor, self.watchdog_s, self.respawn = governor, watchdog_s, respawn
+        self.restarts = 0
+        self.worker: DreamWorker | None = None
+
+    def start(self) -> DreamWorker:
+        if self.worker is None:
+            self.worker = DreamWorker(self.dreamer, self.clock, self.on_dream, self.governor)
+        return self.worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def watch(self) -> None:
+        """Replace the worker if it has stalled for longer than the watchdog allows."""
+        stalled = self.worker.stalled_for(self.clock())
+        if stalled <= self.watchdog_s:
             return
-        log.info("%s", self.governor.last_change)
-        self.dreamer.set_dream_size(quality.size)
-        self._apply(self.dreamer.params.replace(steps=quality.steps))
+        self.restarts += 1
+        log.error(
+            "dream worker stalled for %.1f s (%s); restarting it (restart %d)",
+            stalled,
+            self.worker.error or "no dream finished",
+            self.restarts,
+        )
+        self.worker.abandon()
+        try:
+            self.dreamer = self.respawn(self.dreamer)
+        except Exception as exc:  # cannot rebuild now: keep showing the camera, try again later
+            log.error("could not rebuild the dreamer: %s", exc)
+        self.worker = DreamWorker(self.dreamer, self.clock, self.on_dream, self.governor)

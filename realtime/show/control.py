@@ -38,6 +38,7 @@ class Action(enum.Enum):
     SET = "set"  # Command value: {field: value} for DreamParams.replace (OSC, MIDI, playlists)
     TOGGLE_RECORD = "toggle_record"  # Command value: None toggles, True/False starts/stops
     MIDI_LEARN = "midi_learn"
+    AUDIO = "audio"  # Command value: (key, value) of the look's [audio] table, set live (docs/AUDIO.md)
 
 
 @dataclass(frozen=True)

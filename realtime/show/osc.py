@@ -1,22 +1,28 @@
-"""OSC input: a UDP server on its own thread that turns OSC messages into validated intents.
+"""OSC both ways: input (a UDP server turning messages into validated intents) and feedback.
 
 The server thread never touches the show: it checks each message (address, argument types,
 ranges) and queues an intent; the live loop drains the queue between frames (`drain`). Anything
-malformed is ignored and counted for the HUD, never raised. Address space: docs/OSC.md.
+malformed is ignored and counted for the HUD, never raised. `OscFeedback` sends the live state
+back, in the same address space, so a controller's faders follow keys, MIDI and playlists.
+Address space: docs/OSC.md.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
 
+from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, clamp
 from realtime.show.control import Action, Command, Intent
@@ -35,7 +41,10 @@ TRIGGERS = {
     "prev_layer": Action.PREV_LAYER,
 }
 SWITCHES = {"freeze": Action.FREEZE, "record": Action.TOGGLE_RECORD, "hud": Action.TOGGLE_HUD}
+AUDIO_PREFIX = "audio/"  # /dreamcam/audio/KEY: one key of the look's [audio] mapping (docs/AUDIO.md)
 QUEUE_SIZE = 256  # a flood of messages drops the excess (counted) instead of growing without bound
+FEEDBACK_EVERY_S = 1.0  # the whole state again, for a controller that started after the show
+FEEDBACK_ONLY_PERIODIC = ("fps",)  # changes every frame: sent with the once-a-second state only
 
 
 class Rejected(Exception):
@@ -135,6 +144,12 @@ class OscControl:
             if not low <= value <= high:
                 log.info("osc: %s %s is out of range %s..%s; clamped to %s", name, value, low, high, clamped)
             return Command(Action.SET, {field_name: clamped}, "osc")
+        if name.startswith(AUDIO_PREFIX):
+            try:
+                entry = osc_entry(name[len(AUDIO_PREFIX) :], args)
+            except DreamcamError as exc:
+                raise Rejected(str(exc)) from None
+            return Command(Action.AUDIO, entry, "osc")
         if name == "layer":
             layer = _one(args, str, "a layer name such as 'block5'")
             try:
@@ -205,3 +220,60 @@ class _CountingServer(BlockingOSCUDPServer):
             return True
         self.on_reject(len(request[0]) if request and request[0] is not None else 0)
         return False
+
+
+def parse_host_port(flag: str, text: str) -> tuple[str, int]:
+    """'192.168.1.20:9000' -> ('192.168.1.20', 9000); a one-line ConfigError otherwise."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ConfigError(
+            f"{flag} must be HOST:PORT with a port of 1-65535 (e.g. 127.0.0.1:9001), got '{text}'"
+        )
+    return host.strip("[]"), int(port_text)
+
+
+class OscFeedback:
+    """Sends the show's state to a controller at host:port: each value when it changes, and all of
+    them once a second. UDP from a non-blocking socket: a controller that is gone costs nothing."""
+
+    def __init__(self, host: str, port: int, clock: Callable[[], float] = time.monotonic):
+        try:
+            self._client = SimpleUDPClient(host, port)  # python-osc makes the socket non-blocking
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot send OSC feedback to {host}:{port} ({exc}); check --osc-feedback"
+            ) from None
+        self.host, self.port = host, port
+        self.clock = clock
+        self.sent = 0
+        self.failed = 0  # sends the network refused (nobody listening, no route): counted, never raised
+        self._last: dict[str, object] = {}
+        self._last_full = -math.inf
+
+    def update(self, state: Mapping[str, object]) -> None:
+        """Send what changed since the last call (everything, once every FEEDBACK_EVERY_S)."""
+        now = self.clock()
+        full = now - self._last_full >= FEEDBACK_EVERY_S
+        for name, value in state.items():
+            changed = name not in FEEDBACK_ONLY_PERIODIC and self._last.get(name) != value
+            if full or changed:
+                self._send(PREFIX + name, value)
+        self._last = dict(state)
+        if full:
+            self._last_full = now
+
+    def _send(self, address: str, value: object) -> None:
+        try:
+            self._client.send_message(address, value)
+            self.sent += 1
+        except OSError as exc:  # ECONNREFUSED from an earlier datagram, EAGAIN, no route...
+            if not self.failed:
+                log.warning("OSC feedback to %s:%d failed (%s); still trying", self.host, self.port, exc)
+            self.failed += 1
+
+    def hud_line(self) -> str:
+        failed = f"  {self.failed} failed" if self.failed else ""
+        return f"osc feedback → {self.host}:{self.port}  {self.sent} sent{failed}"
+
+    def close(self) -> None:
+        self._client._sock.close()  # python-osc has no close(); the socket is all it holds

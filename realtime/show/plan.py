@@ -2,7 +2,8 @@
 
 It gathers intents from OSC, MIDI and a playlist, carries out the intents with side effects
 (recording toggle, saving a preset, MIDI learn), feeds the composed output to the recording
-switch and the virtual camera, and adds their lines to the HUD. Each part is optional.
+switch and the video links (virtual camera, NDI, Spout, Syphon), sends the live state back over
+OSC, and adds their lines to the HUD. Each part is optional.
 """
 
 from __future__ import annotations
@@ -11,21 +12,26 @@ import argparse
 import dataclasses
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.registry import ModelSpec
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
+from realtime.audio.show import AudioShow
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.links import Link, check_link_name, require_platform
 from realtime.io.recording import RecordingSwitch
 from realtime.io.virtualcam import VirtualCamera
+from realtime.loop.stats import RateMeter
 from realtime.params import DreamParams, parse_size
 from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
-from realtime.show.osc import OscControl
+from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_folder, load_preset, save_preset
+from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_preset, save_preset
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +48,21 @@ class ShowControl:
         osc: OscControl | None = None,
         midi: MidiInput | None = None,
         midi_mapper: MidiMapper | None = None,
-        virtual_cam: VirtualCamera | None = None,
+        links: list[Link] | None = None,
+        feedback: OscFeedback | None = None,
+        default_layer: str = "",
+        audio: AudioShow | None = None,
     ):
         self.state = state
         self.preset_save_dir, self.preset_dir = preset_save_dir, preset_dir
         self.recording, self.playlist = recording, playlist
-        self.osc, self.midi, self.virtual_cam = osc, midi, virtual_cam
+        self.osc, self.midi = osc, midi
+        self.links: list[Link] = links or []  # virtual camera, NDI, Spout, Syphon: each on its own thread
+        self.feedback, self.default_layer = feedback, default_layer
+        self.audio = audio
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
+        self.output_rate = RateMeter()  # the show's frame rate, for the OSC feedback
 
     # --- the pipeline's hooks -----------------------------------------------------------------
 
@@ -67,16 +80,39 @@ class ShowControl:
                 self._playlist_params = params
                 changes = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
                 intents.insert(0, Command(Action.SET, changes, "playlist"))  # live input comes after it
+        if self.audio is not None:
+            intents.extend(self.audio.intents(self.state))  # "every N beats": next layer or preset
         return intents
+
+    def dream_params(self, params: DreamParams) -> DreamParams:
+        """What the dream runs with: the look, modulated by the sound when audio is on."""
+        return params if self.audio is None else self.audio.dream_params(params)
 
     def residual(self, residual: np.ndarray) -> np.ndarray:
         return residual if self.playlist is None else self.playlist.residual(residual)
 
     def output(self, image: np.ndarray) -> None:
+        self.output_rate.tick(time.perf_counter())
         if self.recording is not None:
             self.recording.write(image)
-        if self.virtual_cam is not None:
-            self.virtual_cam.send(image)
+        for link in self.links:
+            link.send(image)  # never blocks: the link's thread takes the newest frame
+        if self.feedback is not None:
+            self.feedback.update(self.live_state())
+
+    def live_state(self) -> dict[str, object]:
+        """What OSC feedback reports, under the input's addresses (docs/OSC.md)."""
+        p, s = self.state.params, self.state
+        preset = s.presets[s.preset_index].name if 0 <= s.preset_index < len(s.presets) else ""
+        return {
+            "layer": p.layer or self.default_layer,
+            "strength": p.lr,
+            "steps": p.steps,
+            "persistence": p.persistence,
+            "preset": preset,
+            "record": int(self.recording is not None and self.recording.recording),
+            "fps": round(self.output_rate.rate, 1),
+        }
 
     def handle(self, intent: Intent) -> None:
         action = action_of(intent)
@@ -93,6 +129,11 @@ class ShowControl:
                 log.warning("MIDI learn needs a controller: start with --midi PORT")
             else:
                 self.midi_mapper.start_learn()
+        elif action is Action.AUDIO:
+            if self.audio is None:
+                log.warning("audio mapping change ignored: start with --audio to listen")
+            else:
+                self.audio.change(*value)
 
     def hud_lines(self) -> list[str]:
         lines = []
@@ -107,8 +148,11 @@ class ShowControl:
             lines.append(self.osc.hud_line())
         if self.midi_mapper is not None and (line := self.midi_mapper.hud_line()):
             lines.append(line)
-        if self.virtual_cam is not None:
-            lines.append(f"virtual camera {self.virtual_cam.device}")
+        lines.extend(link.hud_line() for link in self.links)
+        if self.feedback is not None:
+            lines.append(self.feedback.hud_line())
+        if self.audio is not None:
+            lines.extend(self.audio.hud_lines())
         return lines
 
     # --- side effects -------------------------------------------------------------------------
@@ -127,7 +171,7 @@ class ShowControl:
 
     def close(self) -> None:
         """Stop listening and finish every file (safe to call once at the end of the show)."""
-        for part in (self.osc, self.midi, self.virtual_cam):
+        for part in (self.osc, self.midi, self.feedback, *self.links, self.audio):
             if part is not None:
                 part.close()
         if self.recording is not None:
@@ -157,11 +201,22 @@ class ShowPlan:
     midi_port: str | None
     midi_map: dict[int, Mapping]
     virtual_cam_size: tuple[int, int] | None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (flag, name): --ndi-out, --spout...
+    ndi_format: str = "uyvy"
+    osc_feedback: tuple[str, int] | None = None
+    audio_input: str | None = None  # --audio DEVICE ("default": the default input); None: no audio
+    audio_mappings: dict[str, AudioMapping] = field(default_factory=dict)  # preset path ->
+    audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
 
     def start(self, state: ShowState, spec: ModelSpec, fps: float) -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
         state.presets = self.presets
-        show = ShowControl(state, preset_save_dir=self.preset_save_dir, preset_dir=self.preset_dir)
+        show = ShowControl(
+            state,
+            preset_save_dir=self.preset_save_dir,
+            preset_dir=self.preset_dir,
+            default_layer=spec.default_layer,
+        )
         try:
             show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
             if self.midi_port is not None:
@@ -170,10 +225,22 @@ class ShowPlan:
                 host, port = self.osc
                 show.osc = OscControl(port, host, check_layer=lambda layer: parse_objective(layer, spec))
             if self.virtual_cam_size is not None:
-                show.virtual_cam = VirtualCamera(*self.virtual_cam_size, fps)
+                show.links.append(VirtualCamera(*self.virtual_cam_size, fps))
+            for flag, name in self.links:
+                show.links.append(open_link(flag, name, fps, self.ndi_format))
+            if self.osc_feedback is not None:
+                show.feedback = OscFeedback(*self.osc_feedback)
             if self.playlist is not None:
                 show.playlist = PlaylistPlayer(self.playlist)
             show.recording = RecordingSwitch(self.record_dir, fps, self.record_first)
+            if self.audio_input is not None:
+                from realtime.audio.live import open_live_audio  # PortAudio only when asked for
+
+                live = open_live_audio(
+                    self.audio_input
+                )  # None: one line said why; no sound, the show goes on
+                if live is not None:
+                    show.audio = AudioShow(live, self.audio_mappings, self.audio_start)
         except BaseException:
             show.close()
             raise
@@ -195,6 +262,13 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         osc = (args.osc_host, args.osc_port)
     if args.midi_map and not args.midi:
         raise ConfigError("--midi-map needs --midi PORT (the controller to read)")
+    links = plan_links(args)
+    audio_input = getattr(args, "audio", None)
+    audio_mappings, audio_start = {}, DEFAULT_MAPPING
+    if audio_input is not None:
+        audio_mappings = {p.path: load_audio_mapping(p.path) or DEFAULT_MAPPING for p in presets}
+        if args.preset:
+            audio_start = load_audio_mapping(args.preset) or DEFAULT_MAPPING
     return ShowPlan(
         params=params,
         presets=presets,
@@ -208,4 +282,36 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         midi_port=args.midi,
         midi_map=load_mapping(args.midi_map) if args.midi_map else {},
         virtual_cam_size=parse_size(args.virtual_cam_size) if args.virtual_cam else None,
+        links=links,
+        ndi_format=args.ndi_format,
+        osc_feedback=parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None,
+        audio_input=audio_input,
+        audio_mappings=audio_mappings,
+        audio_start=audio_start,
     )
+
+
+def plan_links(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The video links asked for, names and platforms checked (one line, exit 2, before the camera)."""
+    links = []
+    for flag, value in (("--ndi-out", args.ndi_out), ("--spout", args.spout), ("--syphon", args.syphon)):
+        if value is None:
+            continue
+        require_platform(flag)
+        links.append((flag, check_link_name(flag, value)))
+    return links
+
+
+def open_link(flag: str, name: str, fps: float, ndi_format: str = "uyvy") -> Link:
+    """Open one video link; its library is imported only here (they are optional extras)."""
+    if flag == "--ndi-out":
+        from realtime.io.ndi import NdiSender
+
+        return NdiSender(name, fps, ndi_format)
+    if flag == "--spout":
+        from realtime.io.spout import SpoutSender
+
+        return SpoutSender(name, fps)
+    from realtime.io.syphon import SyphonSender
+
+    return SyphonSender(name, fps)

@@ -17,6 +17,7 @@ import tomllib
 from importlib import resources
 
 from models.registry import get_spec
+from realtime.audio.mapping import AudioMapping
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
@@ -26,7 +27,7 @@ from realtime.show.control import Preset
 log = logging.getLogger(__name__)
 
 FIELDS = tuple(f.name for f in dataclasses.fields(DreamParams))
-META_KEYS = ("description",)  # allowed besides the fields; ignored by the dream
+META_KEYS = ("description", "audio")  # allowed besides the fields; [audio]: realtime.audio.mapping
 _ORDER_PREFIX = re.compile(r"^\d+[-_ ]")  # "2-eyes.toml" sorts second and is called "eyes"
 
 
@@ -81,8 +82,17 @@ def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -
 
 
 def load_preset(path: str) -> DreamParams:
-    """The look stored in a preset file."""
-    return params_from_dict(read_toml(path, "preset"), f"preset '{path}'")
+    """The look stored in a preset file (its [audio] table is checked too: see `load_audio_mapping`)."""
+    data = read_toml(path, "preset")
+    if "audio" in data:
+        AudioMapping.parse(data["audio"], f"preset '{path}'")
+    return params_from_dict(data, f"preset '{path}'")
+
+
+def load_audio_mapping(path: str) -> AudioMapping | None:
+    """The preset's [audio] table (None: it has none, and gets the default mapping)."""
+    data = read_toml(path, "preset")
+    return AudioMapping.parse(data["audio"], f"preset '{path}'") if "audio" in data else None
 
 
 def dumps(params: DreamParams, description: str = "") -> str:

@@ -1,0 +1,2 @@
+"""Audio-reactive dreaming: features of live or recorded sound (loudness, onsets, beat, tempo), and
+the mapping from those features to `DreamParams` that a look's `[audio]` table describes."""

@@ -1,0 +1,99 @@
+"""DreamEngine: the loaded network, the parsed objective and the backend built for them.
+
+Its one job is to have a backend ready for the current model and layer: a change of either
+loads or truncates the network and builds a new backend (an export or capture on some
+backends); nothing else rebuilds anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from models.registry import Network, get_spec, load_network
+from realtime.dream.backends import Backend, check_backend_name, create_backend
+from realtime.dream.objectives import Objective, parse_objective
+from realtime.params import DreamParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineRecipe:
+    """How to build an engine: enough to build a fresh one (the watchdog's restart)."""
+
+    device: torch.device
+    backend: str = "eager"
+    weights: str | None = None
+    progress: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        check_backend_name(self.backend)
+
+
+class DreamEngine:
+    def __init__(
+        self,
+        recipe: EngineRecipe,
+        params: DreamParams,
+        size: tuple[int, int],
+        seed: int | None = None,
+        network: Network | None = None,
+    ):
+        self.recipe = recipe
+        self.size = size  # (width, height) the backend is prepared for
+        self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.network = network or load_network(params.model, recipe.weights, recipe.device)
+        self.objective: Objective = parse_objective(params.layer, self.network.spec)
+        self.backend: Backend = self._build(params)
+
+    @property
+    def device(self) -> torch.device:
+        return self.recipe.device
+
+    @property
+    def layer_name(self) -> str:
+        return str(self.objective)
+
+    @staticmethod
+    def check(params: DreamParams) -> None:
+        """Raise the DreamcamError `use` would raise, without loading or building anything."""
+        parse_objective(params.layer, get_spec(params.model))
+
+    def use(self, params: DreamParams) -> bool:
+        """Be ready for `params`' model and layer; True when something was rebuilt.
+
+        The objective is parsed and the backend built before either replaces the current one,
+        so a failed build leaves the engine as it was.
+        """
+        network = self.network
+        if params.model != network.spec.name:
+            network = load_network(params.model, self.recipe.weights, self.device)
+        objective = parse_objective(params.layer, network.spec)
+        if network is self.network and str(objective) == str(self.objective):
+            return False
+        backend = self._build(params, network, objective)
+        self.network, self.objective, self.backend = network, objective, backend
+        return True
+
+    def fresh(self, params: DreamParams, size: tuple[int, int]) -> DreamEngine:
+        """A new engine on the same loaded network with a new seed and backend: nothing shared
+        that a hung predecessor might still be touching."""
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        return DreamEngine(self.recipe, params, size, seed, network=self.network)
+
+    def _build(
+        self, params: DreamParams, network: Network | None = None, objective: Objective | None = None
+    ) -> Backend:
+        return create_backend(
+            self.recipe.backend,
+            network or self.network,
+            objective or self.objective,
+            params,
+            self.generator,
+            self.size,
+            self.recipe.progress,
+        )

@@ -1,0 +1,241 @@
+"""NDI in and out through cyndilib (its wheels bundle the NDI runtime): the `ndi` extra.
+
+- `NdiSender` (`--ndi-out NAME`) is a `Link`: it publishes the composed output as an NDI source at
+  the output's size and the show's frame rate, in UYVY (NDI's native 4:2:2, the cheapest to encode)
+  or RGBA. NDI converts to whatever colour format each receiver asks for.
+- `NdiSource` (`--source ndi:NAME`) is a camera-like `Source`: a reader thread keeps only the newest
+  frame, and a feed that disappears is found and reconnected with back-off, exactly as a camera is.
+
+Discovery uses mDNS; where multicast does not pass (other subnets, containers, some Wi-Fi), NDI's
+own config file names the senders' IPs or a discovery server: see docs/VJ.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from fractions import Fraction
+
+import numpy as np
+
+from realtime.io.links import Link, LinkError, check_link_name
+from realtime.io.sources import CameraSource
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'dreamcam[ndi]' (cyndilib, which bundles the NDI runtime)"
+FORMATS = ("uyvy", "rgba")
+FIND_TIMEOUT_S = 3.0  # per attempt: how long to look for the named sender on the network
+FRAME_TIMEOUT_S = 2.0  # a connected feed with no frame for this long counts as lost (then reconnected)
+
+
+def import_cyndilib():
+    """The cyndilib package, or one line saying how to install it."""
+    try:
+        import cyndilib  # noqa: F401
+        from cyndilib import finder, receiver, sender, video_frame  # noqa: F401
+        from cyndilib.wrapper import ndi_recv, ndi_structs  # noqa: F401
+    except ImportError as exc:
+        raise LinkError(f"NDI needs cyndilib ({exc}): {INSTALL_HINT}") from None
+    return cyndilib
+
+
+# ---------------------------------------------------------------------------------------------------
+# Out
+
+
+def rgb_to_uyvy(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB -> HxWx2 uint8 UYVY (4:2:2, BT.709, studio range 16-235).
+
+    BT.709 at every size: NDI's receivers decode with it even below 720 lines (measured on loopback:
+    BT.601 there came back 15 levels off). Chroma is the mean of each horizontal pixel pair, so W
+    must be even.
+    """
+    height, width = image.shape[:2]
+    if width % 2:
+        raise ValueError(f"UYVY needs an even width, got {width}")
+    kr, kb = 0.2126, 0.0722
+    rgb = image.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = kr * r + (1.0 - kr - kb) * g + kb * b
+    pair = (rgb[:, 0::2] + rgb[:, 1::2]) * 0.5
+    y_pair = kr * pair[..., 0] + (1.0 - kr - kb) * pair[..., 1] + kb * pair[..., 2]
+    u = (pair[..., 2] - y_pair) / (2.0 * (1.0 - kb))
+    v = (pair[..., 0] - y_pair) / (2.0 * (1.0 - kr))
+    out = np.empty((height, width, 2), np.uint8)
+    out[:, :, 1] = np.clip(16.0 + y * (219.0 / 255.0) + 0.5, 0, 255)
+    out[:, 0::2, 0] = np.clip(128.0 + u * (224.0 / 255.0) + 0.5, 0, 255)
+    out[:, 1::2, 0] = np.clip(128.0 + v * (224.0 / 255.0) + 0.5, 0, 255)
+    return out
+
+
+class NdiSender(Link):
+    """`--ndi-out NAME`: the composed output as the NDI source "MACHINE (NAME)"."""
+
+    kind = "NDI"
+
+    def __init__(self, name: str, fps: float, pixel_format: str = "uyvy"):
+        name = check_link_name("--ndi-out", name)
+        if pixel_format not in FORMATS:
+            raise LinkError(f"--ndi-format must be one of {', '.join(FORMATS)}, got '{pixel_format}'")
+        import_cyndilib()  # a missing package is a start-up error, not a silent link
+        self.pixel_format = pixel_format
+        self._sender = None
+        self._buffer: np.ndarray | None = None
+        super().__init__(name, fps)  # opens at the first frame: the output's size is known then
+
+    def _open(self, width: int, height: int) -> None:
+        from cyndilib.sender import Sender
+        from cyndilib.video_frame import VideoSendFrame
+        from cyndilib.wrapper.ndi_structs import FourCC
+
+        width -= width % 2  # UYVY pairs pixels; one column less is invisible, a refused stream is not
+        self.size = (width, height)
+        frame = VideoSendFrame()
+        frame.set_resolution(width, height)
+        frame.set_frame_rate(Fraction(self.fps).limit_denominator(1001))
+        frame.set_fourcc(FourCC.UYVY if self.pixel_format == "uyvy" else FourCC.RGBA)
+        # clock_video=False: the show paces the frames; the link must never sleep on NDI's clock
+        sender = Sender(self.name, clock_video=False)
+        sender.set_video_frame(frame)
+        sender.open()
+        self._sender = sender
+        channels = 2 if self.pixel_format == "uyvy" else 4
+        self._buffer = np.empty((height, width, channels), np.uint8)
+        if channels == 4:
+            self._buffer[..., 3] = 255
+
+    def _publish(self, image: np.ndarray) -> None:
+        buffer = self._buffer
+        if self.pixel_format == "uyvy":
+            buffer[...] = rgb_to_uyvy(image)
+        else:
+            buffer[..., :3] = image
+        if not self._sender.write_video_async(buffer.reshape(-1)):
+            raise LinkError("NDI refused the frame")
+
+    def _poll(self) -> str:
+        count = self._sender.get_num_connections(0.0)
+        return f"{count} receiver{'s' if count != 1 else ''}" if count else "no receiver yet"
+
+    def _close(self) -> None:
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+
+
+# ---------------------------------------------------------------------------------------------------
+# In
+
+
+class NdiCapture:
+    """One connection to a named NDI sender, shaped like cv2.VideoCapture (what CameraSource reads).
+
+    `read()` waits for the next frame (newest first: anything NDI buffered meanwhile is skipped) and
+    hands it out as BGRA, which the camera source turns into RGB like any OpenCV frame.
+    """
+
+    def __init__(self, name: str, stop: threading.Event, find_timeout: float, frame_timeout: float):
+        from cyndilib.finder import Finder
+        from cyndilib.receiver import Receiver
+        from cyndilib.video_frame import VideoRecvFrame
+        from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
+
+        self._stop, self._frame_timeout = stop, frame_timeout
+        self._receiver = None
+        self._finder = Finder()
+        self._finder.open()  # kept open while connected: the source it found belongs to it
+        source = self._find(name, find_timeout)
+        if source is None:
+            return
+        self._frame = VideoRecvFrame()
+        receiver = Receiver(color_format=RecvColorFormat.BGRX_BGRA, bandwidth=RecvBandwidth.highest)
+        receiver.set_video_frame(self._frame)
+        receiver.set_source(source)
+        self._receiver = receiver
+        self.fps = 0.0
+
+    def _find(self, name: str, timeout: float):
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            for source in self._finder.iter_sources():
+                if name in (source.name, source.stream_name):
+                    return source
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.debug("NDI '%s' not found; visible: %s", name, self._finder.get_source_names())
+                return None
+            self._finder.wait(min(left, 0.25))
+        return None
+
+    def isOpened(self) -> bool:  # noqa: N802  (cv2.VideoCapture's spelling)
+        return self._receiver is not None
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        from cyndilib.receiver import ReceiveFrameType
+
+        if self._receiver is None:
+            return False, None
+        deadline = time.monotonic() + self._frame_timeout
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            got = self._receiver.receive(ReceiveFrameType.recv_video, 100)
+            if got & ReceiveFrameType.recv_video and (image := self._take()) is not None:
+                return True, image
+        return False, None
+
+    def _take(self) -> np.ndarray | None:
+        frame = self._frame
+        while frame.get_buffer_depth() > 1:  # keep only the newest buffered frame
+            frame.skip_frames(False)  # (skip_frames(True) would drop the last one too when it is alone)
+        width, height = frame.get_resolution()
+        rate = frame.get_frame_rate()
+        self.fps = float(rate) if rate else 0.0
+        data = np.empty(frame.get_buffer_size(), np.uint8)
+        if not frame.fill_p_data(data):
+            return None
+        stride = frame.get_line_stride() or width * 4
+        return data[: stride * height].reshape(height, stride)[:, : width * 4].reshape(height, width, 4)
+
+    def get(self, prop_id: int) -> float:
+        import cv2
+
+        return self.fps if prop_id == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        if self._receiver is not None:
+            self._receiver.disconnect()
+            self._receiver = None
+        self._finder.close()
+
+
+class NdiSource(CameraSource):
+    """`--source ndi:NAME`: dream on an NDI feed ("Resolume Arena" or "MACHINE (Resolume Arena)")."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        find_timeout: float = FIND_TIMEOUT_S,
+        frame_timeout: float = FRAME_TIMEOUT_S,
+        retry_delay: float = 0.25,
+        max_retry_delay: float = 5.0,
+    ):
+        name = check_link_name("--source ndi:", name)
+        import_cyndilib()
+
+        def connect(_device: str) -> NdiCapture:
+            return NdiCapture(name, self._closed, find_timeout, frame_timeout)
+
+        super().__init__(
+            f"ndi:{name}",
+            capture_factory=connect,
+            open_timeout=find_timeout + frame_timeout + 1.0,
+            retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
+            name=f"NDI '{name}'",
+            fix=(
+                "check the sender is running and its name (NDI Studio Monitor lists them); across "
+                "subnets name its IP in NDI's config (docs/VJ.md)"
+            ),
+        )
