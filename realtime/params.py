@@ -23,6 +23,7 @@ RANGES: dict[str, tuple[float, float, type]] = {
     "tv_weight": (0.0, 100.0, float),
     "persistence": (0.0, 1.0, float),
     "stillness_boost": (0.0, 4.0, float),
+    "depth": (0.01, 1.0, float),
 }
 
 
@@ -39,6 +40,7 @@ class DreamParams:
     warm_start: str = "flow"  # keeps the dream on moving things; ~1/5 of the dream rate on 2 CPU cores
     persistence: float = 0.9  # fraction of the last frame's dream carried into the next
     stillness_boost: float = 0.5  # how much stillness deepens the dream (and motion clears it); 0: off
+    depth: float = 1.0  # warm frames stop stepping where the carried dream is this deep (mean |residual|)
 
     def __post_init__(self) -> None:
         for name, (low, high, kind) in RANGES.items():
