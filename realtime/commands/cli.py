@@ -100,14 +100,20 @@ def _add_preset_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+DEPTH_HELP = (
+    f"how deep a warm dream grows: mean residual (0-1) where it stops stepping (default {DreamParams.depth})"
+)
+
+
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
-    _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(p, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     _add_preset_option(p)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
+    p.add_argument("--depth", type=finite, default=DreamParams.depth, help=DEPTH_HELP)
     p.add_argument("--backend", default="auto", choices=BACKENDS)
 
 
@@ -122,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="dream live (camera, video, image, synthetic)")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
-    _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(run, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     run.add_argument(
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
@@ -134,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
+    run.add_argument("--depth", type=finite, default=DreamParams.depth, help=DEPTH_HELP)
     run.add_argument("--backend", default="auto", choices=BACKENDS)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
@@ -292,7 +299,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\n".join(describe_inputs()))
         return 0
     params = _params(
-        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+        args,
+        warm_start=args.warm_start,
+        persistence=args.persistence,
+        stillness_boost=args.stillness_boost,
+        depth=args.depth,
     )
     device, dream_size = _device_and_size(args)
     if args.frames is not None and args.frames < 1:
@@ -486,7 +497,11 @@ def _offline_dreamer(args: argparse.Namespace):
     from realtime.dream.dreamer import FrameDreamer, build_dreamer
 
     params = _params(
-        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+        args,
+        warm_start=args.warm_start,
+        persistence=args.persistence,
+        stillness_boost=args.stillness_boost,
+        depth=args.depth,
     )
     device, size = _device_and_size(args)
     network = None

@@ -121,7 +121,9 @@ class FrameDreamer:
         size = sizes[self.frames % len(sizes)]
         at_scale = kernel.resize(start, size)
         change = kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
-        return (start + change * depth_gate(start - source, p.depth)).clamp_(0.0, 1.0)
+        if p.depth < 1.0:  # 1: no limit
+            change = change * depth_gate(start - source, p.depth)
+        return (start + change).clamp_(0.0, 1.0)
 
     def residual(self, image: np.ndarray) -> torch.Tensor:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
