@@ -41,9 +41,12 @@ def run_bench(
     weights: str | None = None,
     seed: int | None = 0,
     camera_fps: float | None = None,
+    precision: str = "auto",
 ) -> dict:
     camera_fps = camera_fps or (GPU_CAMERA_FPS if device.type == "cuda" else CPU_CAMERA_FPS)
-    dreamer = build_dreamer(params, dream_size, device, backend, weights, seed, progress=print_progress)
+    dreamer = build_dreamer(
+        params, dream_size, device, backend, weights, seed, progress=print_progress, precision=precision
+    )
     with SyntheticSource(SOURCE_SIZE, paced=True, fps=camera_fps) as source:
         pipeline = Pipeline(source, dreamer, ShowState(params, dreamer.network.spec.layers), threaded=True)
         pipeline.start_worker()

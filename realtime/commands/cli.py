@@ -18,7 +18,7 @@ import torch
 
 from models.registry import get_spec, list_specs
 from realtime.commands.signals import Interrupted, stop_on_signals
-from realtime.dream.backends import BACKENDS
+from realtime.dream.backends import BACKENDS, DEVICES, PRECISION_CHOICES
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
 from realtime.io.videofile import CODECS
@@ -57,7 +57,18 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--lr", type=finite, default=lr, help=f"step size (default {lr})")
     p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
     p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: cuda, then mps, then cpu")
+
+
+def _add_backend_options(p: argparse.ArgumentParser, choices: Sequence[str] = BACKENDS) -> None:
+    help_all = "; all: each in turn" if "all" in choices else ""
+    p.add_argument("--backend", default="auto", choices=choices, help=f"how the step runs{help_all}")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="the network's precision; auto: fp32, or on cudagraph half where a probe finds it as good",
+    )
 
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
@@ -108,7 +119,7 @@ def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
-    p.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
-    run.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
@@ -164,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
     _add_preset_option(bench)
     bench.add_argument("--dream-size", default=None)
-    bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
+    _add_backend_options(bench, (*BACKENDS, "all"))
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
         "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
@@ -329,7 +340,14 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
     window = show = attract = attract_source = None
     try:
         dreamer = build_dreamer(
-            params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+            params,
+            dream_size,
+            device,
+            args.backend,
+            args.weights,
+            args.seed,
+            progress=print_progress,
+            precision=args.precision,
         )
         if not args.headless:
             from realtime.io.display import Window
@@ -446,6 +464,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             weights=args.weights,
             seed=args.seed,
             camera_fps=args.camera_fps,
+            precision=args.precision,
         )
         for backend in backends
     ]
@@ -489,7 +508,7 @@ def _offline_dreamer(args: argparse.Namespace):
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
         dreamer = build_dreamer(
-            p, size, device, args.backend, args.weights, args.seed, network, print_progress
+            p, size, device, args.backend, args.weights, args.seed, network, print_progress, args.precision
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run
         return dreamer
