@@ -77,9 +77,26 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the dream's maths (default: torch's choice, one per core)",
+    )
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is None:
+        return
+    if not 1 <= args.threads <= 256:
+        raise DreamcamError(f"--threads must be 1..256, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
-    _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(p, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=float, default=DreamParams.persistence)
@@ -98,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="dream live (camera, video, image, synthetic)")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
-    _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(run, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     run.add_argument(
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
@@ -111,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="0 turns motion reaction off",
     )
     run.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_threads_option(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
@@ -130,9 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", required=True, metavar="OUT")
     _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
 
-    bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
-    _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    bench = sub.add_parser("bench", parents=[common], help="time the live window's loop; prints JSON")
+    _add_dream_options(bench, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     bench.add_argument("--dream-size", default=None)
+    bench.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
+    bench.add_argument("--persistence", type=float, default=DreamParams.persistence)
+    bench.add_argument("--stillness-boost", type=float, default=DreamParams.stillness_boost)
+    bench.add_argument(
+        "--window",
+        default="1920x1080",
+        metavar="WxH|none",
+        help="the show window's size (off-screen without a display; default 1920x1080); none: no window",
+    )
+    _add_threads_option(bench)
     bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
@@ -250,6 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
     device, dream_size = _device_and_size(args)
+    _set_threads(args)
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
@@ -353,8 +382,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
-    params = _params(args)
+    params = _params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
     device, dream_size = _device_and_size(args)
+    window = None if args.window.lower() == "none" else parse_size(args.window)
+    _set_threads(args)
     backends = bench_backends(device) if args.backend == "all" else [args.backend]
     rows = [
         run_bench(
@@ -367,6 +400,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             weights=args.weights,
             seed=args.seed,
             camera_fps=args.camera_fps,
+            window_size=window,
         )
         for backend in backends
     ]

@@ -98,9 +98,10 @@ class FrameDreamer:
         """The camera frame as the dream sees it: 1x3xhxw in [0, 1] at dream size."""
         return frames.image_tensor(image, self.dream_size, self.device)
 
-    def dream(self, source: torch.Tensor) -> torch.Tensor:
-        """Warm start, the frame's steps over the octaves, remember the residual; the dream image."""
-        start = self.warm.initial(source, self.params)
+    def dream(self, source: torch.Tensor, grey: np.ndarray | None = None) -> torch.Tensor:
+        """Warm start, the frame's steps over the octaves, remember the residual; the dream image.
+        `grey`: the frame in grey at dream size, for the flow (computed from the numpy frame)."""
+        start = self.warm.initial(source, self.params, grey)
         p = self.effective = self.frame_params()
         self.backend.params = p
         dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
@@ -110,7 +111,8 @@ class FrameDreamer:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
         pixel units (−255..255). It stays on the GPU there: the composer upscales and adds it."""
         source = self.source_tensor(image)
-        return (self.dream(source) - source).mul_(255.0)
+        grey = frames.grey(image, self.dream_size) if self.params.warm_start != "off" else None
+        return (self.dream(source, grey) - source).mul_(255.0)
 
 
 def build_dreamer(

@@ -49,10 +49,13 @@ class Composer:
         self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self._pinned: dict[tuple, torch.Tensor] = {}
 
-    def compose(self, frame: np.ndarray, residual: torch.Tensor | None) -> np.ndarray:
-        """The camera frame (HxWx3 uint8) with the residual (1x3xhxw, pixel units) added."""
+    def compose(self, frame: np.ndarray, residual: torch.Tensor | np.ndarray | None) -> np.ndarray:
+        """The camera frame (HxWx3 uint8) with the residual (1x3xhxw tensor or, on the CPU, the
+        tracker's hxwx3 array; pixel units) added."""
         if residual is None:
             return frame
+        if isinstance(residual, np.ndarray):
+            return add_upscaled(frame, residual)
         if self._stream is None:
             return add_upscaled(frame, self._as_numpy(residual))
         return self._compose_on_gpu(frame, residual)

@@ -73,11 +73,13 @@ class Pipeline:
         self.threaded, self.attract, self.clock = threaded, attract, clock
         self.dreams = DreamSupervisor(dreamer, self._on_dream, clock, governor, watchdog_s)
         self.composer = Composer(dreamer.device)
-        self.tracker = ResidualTracker()  # threaded: moves the shown residual with each camera frame
+        self.tracker = ResidualTracker(
+            dreamer.device
+        )  # threaded: moves the shown residual with each camera frame
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
-        self.residual: torch.Tensor | None = None
+        self.residual: torch.Tensor | np.ndarray | None = None  # an array: the CPU tracker's
         self._shown_dream = 0  # count of the newest dream already on screen
         self._last_delivery: float | None = None
         self._sent: DreamParams = dreamer.params  # what the dreamer was last handed
@@ -103,6 +105,7 @@ class Pipeline:
                 self.tick()
         finally:
             self.stop_worker()
+            log.info("%s", "; ".join(hud.figures_lines(self.stats)))
 
     def start_worker(self) -> None:
         self.threaded = True
@@ -114,6 +117,7 @@ class Pipeline:
     def tick(self) -> np.ndarray | None:
         """One display turn; returns the composed frame (None before any frame arrived)."""
         frame = self.source.read(timeout=READ_TIMEOUT_S)
+        started = self.clock()
         fresh = frame is not None
         frame = frame or self.last_frame
         if frame is None:  # nothing ever arrived yet: stay responsive
@@ -127,6 +131,7 @@ class Pipeline:
         else:
             self._dream_then_show(frame, fresh)
         self._deliver(self.last_output, frame, fresh)
+        self.stats.display_ms.add((self.clock() - started) * 1000.0)
         return self.last_output
 
     def _show_newest_dream(self, frame: Frame) -> None:
@@ -163,7 +168,7 @@ class Pipeline:
             self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
 
     def _on_dream(self, result: DreamResult) -> None:  # on the worker's thread
-        self.stats.dreams = result.count
+        self.stats.dreams += 1  # counted here, not copied from the worker: the stats may be reset
         self.stats.dream_ms.add(result.dream_ms)
         self.stats.dream_rate.tick(result.finished)
 
