@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 WARM_STEP_FACTOR = 0.35
 
+Shape = tuple[int, int, int]
+"""(height, width, steps): what one backend run is specific to (the backend contract's Shape)."""
+
 
 class FrameDreamer:
     def __init__(self, engine: DreamEngine, params: DreamParams):
@@ -91,6 +94,34 @@ class FrameDreamer:
             # as deep within a few frames, and far less flicker than full steps every frame
             p = p.replace(lr=min(1.0, p.lr * WARM_STEP_FACTOR * self.warm.step_scale(p)))
         return p
+
+    # --- building ahead -----------------------------------------------------------------------
+
+    def frame_shapes(self, size: tuple[int, int] | None = None, steps: int | None = None) -> list[Shape]:
+        """The backend runs one frame needs (one per octave) at `size` and `steps` (default:
+        the next frame's)."""
+        p = self.params
+        width, height = size or self.dream_size
+        if steps is None:
+            steps = min(p.steps, self.cap_steps) if self.cap_steps is not None else p.steps
+        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
+        return [(h, w, steps) for h, w in sizes]
+
+    def reachable_shapes(self, sizes: list[tuple[int, int]], steps: range) -> list[Shape]:
+        """Every run the show can reach over these dream sizes and step counts (the governor's)."""
+        shapes = {s for size in sizes for k in steps for s in self.frame_shapes(size, k)}
+        return sorted(shapes)
+
+    def needs_build(self) -> bool:
+        """Whether the next frame's runs start with a build (an export, a capture, a first run)."""
+        is_prepared = getattr(self.backend, "is_prepared", None)
+        return is_prepared is not None and not all(is_prepared(s) for s in self.frame_shapes())
+
+    def prepare(self, shapes: list[Shape]) -> None:
+        """Build every shape now (on the caller's thread: the dream worker's, under its lock)."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:
+            prepare(shapes)
 
     # --- one frame ----------------------------------------------------------------------------
 
