@@ -403,3 +403,46 @@ def _features(**changes):
     from realtime.audio.analysis import AudioFeatures
 
     return AudioFeatures(**changes)
+
+
+def test_the_running_show_dreams_with_the_sound(lite0):
+    """Through the real pipeline: the loudness sets the step size the dreamer runs with, a beat
+    pulses it, every 2nd beat moves to the next layer, and the HUD shows the meter."""
+    import torch
+
+    from realtime.audio.hud import MeterLine
+    from realtime.dream.dreamer import build_dreamer
+    from realtime.io.sources import open_source
+    from realtime.loop.pipeline import Pipeline
+    from realtime.loop.showio import ShowIO
+    from realtime.show.plan import ShowControl
+
+    dreamer = build_dreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0, seed=0)
+    state = ShowState(dreamer.params, lite0.spec.layers)
+    live = _FakeInput()
+    mapping = AudioMapping.parse(
+        {
+            "lr": {"range": [0.01, 0.05]},
+            "pulse": {"field": "lr", "amount": 1.0, "decay": 0.5},
+            "every": {"beats": 2, "action": "next_layer"},
+        }
+    )
+    control = ShowControl(state, audio=AudioShow(live, start=mapping))
+    with open_source("synthetic", paced=False, size=(96, 54)) as source:
+        pipeline = Pipeline(source, dreamer, state, ShowIO(show=control))
+        live.latest = _features(t=1.0, level=0.5, beats=0)
+        pipeline.tick()
+        assert dreamer.params.lr == pytest.approx(0.03) and state.params.lr == DreamParams().lr
+        live.latest = _features(t=1.5, level=0.5, beats=1, last_beat_t=1.5)
+        pipeline.tick()
+        assert dreamer.params.lr == pytest.approx(0.06)  # x2 on the beat
+        assert state.params.layer == "block3"
+        live.latest = _features(t=2.0, level=0.5, beats=2, last_beat_t=2.0)
+        pipeline.tick()
+        assert state.params.layer == "block4" and dreamer.layer_name == "block4"  # the 2nd beat
+        meter = [line for line in pipeline.hud_lines() if isinstance(line, MeterLine)]
+        assert meter and meter[0].level == pytest.approx(0.5) and meter[0].flash == 1.0
+        live.latest = None  # the input is lost: the look's own values come back
+        pipeline.tick()
+        assert dreamer.params.lr == pytest.approx(DreamParams().lr)
+    control.close()

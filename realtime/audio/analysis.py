@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.errors import DreamcamError
+
 SAMPLE_RATE = 48_000
 HOP = 512  # samples per analysis step: 10.7 ms at 48 kHz
 # aubio's beat tracker with a 1024-sample window drops whole groups of beats on a steady click track
@@ -21,6 +23,10 @@ WINDOW = 2048
 ATTACK_S = 0.010  # loudness rises within ~a hop...
 RELEASE_S = 0.300  # ...and falls slowly, so the dream swells with the music rather than flickering
 FLOOR_DB = -60.0  # the level meter's bottom: quieter than this counts as silence
+
+
+class AudioUnavailable(DreamcamError):
+    """Sound cannot be had: aubio or PortAudio missing, or no such input device."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,12 @@ class FeatureAnalyzer:
     """Feed it hops of HOP mono float32 samples at `sample_rate`; `process` returns the new features."""
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop: int = HOP, window: int = WINDOW):
-        import aubio  # the native library: imported where it is needed, so `dreamcam --help` stays light
+        try:
+            import aubio  # the native library: imported where it is needed, so `dreamcam --help` stays light
+        except ImportError:
+            raise AudioUnavailable(
+                "audio analysis needs aubio: pip install 'dreamcam[audio]' (aubio-ledfx, sounddevice, av)"
+            ) from None
 
         self.sample_rate, self.hop = sample_rate, hop
         self._tempo = aubio.tempo("default", window, hop, sample_rate)
@@ -92,23 +103,33 @@ class FeatureAnalyzer:
         return self.features
 
 
+class FrameFeatures:
+    """Frame-exact features of a whole track for an offline render: `at(n)` is what the live show
+    would have had when frame n (shown at n / fps) appeared: every whole hop that ends by then.
+    Frames are asked for in order; the analysis runs only as far as needed. Past the end of the
+    track the sound is silence. Pure: the same samples give the same features every time."""
+
+    def __init__(self, samples: np.ndarray, fps: float, sample_rate: int = SAMPLE_RATE, hop: int = HOP):
+        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
+        self.fps, self.sample_rate, self.hop = fps, sample_rate, hop
+        self._analyzer = FeatureAnalyzer(sample_rate, hop)
+        self._hops = 0
+
+    def at(self, frame: int) -> AudioFeatures:
+        end_sample = int(math.floor(frame * self.sample_rate / self.fps + 1e-6))
+        hop = self.hop
+        while (self._hops + 1) * hop <= end_sample:
+            chunk = self.samples[self._hops * hop : (self._hops + 1) * hop]
+            if chunk.shape[0] < hop:
+                chunk = np.pad(chunk, (0, hop - chunk.shape[0]))
+            self._analyzer.process(chunk)
+            self._hops += 1
+        return self._analyzer.features
+
+
 def features_at_frames(
     samples: np.ndarray, fps: float, frames: int, sample_rate: int = SAMPLE_RATE, hop: int = HOP
 ) -> list[AudioFeatures]:
-    """Frame-exact features for an offline render: frame n (shown at n / fps) gets the features of
-    every whole hop of audio that ends by then, as the live show would have had them. Pure: the
-    same samples give the same list every time."""
-    analyzer = FeatureAnalyzer(sample_rate, hop)
-    padded = samples.astype(np.float32, copy=False)
-    result: list[AudioFeatures] = []
-    done = 0  # hops analysed
-    for n in range(frames):
-        end_sample = int(math.floor(n * sample_rate / fps + 1e-6))
-        while (done + 1) * hop <= end_sample:
-            chunk = padded[done * hop : (done + 1) * hop]
-            if chunk.shape[0] < hop:  # past the end of the track: silence
-                chunk = np.pad(chunk, (0, hop - chunk.shape[0]))
-            analyzer.process(chunk)
-            done += 1
-        result.append(analyzer.features)
-    return result
+    """`FrameFeatures.at` for frames 0..frames-1."""
+    track = FrameFeatures(samples, fps, sample_rate, hop)
+    return [track.at(n) for n in range(frames)]

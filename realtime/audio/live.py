@@ -20,18 +20,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from realtime.audio.analysis import HOP, SAMPLE_RATE, AudioFeatures, FeatureAnalyzer
-from realtime.errors import DreamcamError
+from realtime.audio.analysis import HOP, SAMPLE_RATE, AudioFeatures, AudioUnavailable, FeatureAnalyzer
 
 log = logging.getLogger(__name__)
 
 QUEUE_HOPS = 64  # 0.7 s of sound at 48 kHz: a stalled analysis drops (counted) rather than lags
 STALL_S = 1.0  # no samples for this long: the input is gone, reopen it
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reopen attempts
-
-
-class AudioUnavailable(DreamcamError):
-    """No audio input can be had: PortAudio is missing, or there is no such input device."""
 
 
 class Stream(Protocol):
@@ -276,7 +271,7 @@ def open_live_audio(spec: str | None) -> LiveAudio | None:
     """`--audio [DEVICE]`: the input, or None after one line saying why the show runs without sound."""
     try:
         device = resolve_input(spec)
+        return LiveAudio(device)
     except AudioUnavailable as exc:
         log.warning("%s; the show runs without audio", exc)
         return None
-    return LiveAudio(device)

@@ -114,14 +114,11 @@ class FrameDreamer:
 
     def needs_build(self) -> bool:
         """Whether the next frame's runs start with a build (an export, a capture, a first run)."""
-        is_prepared = getattr(self.backend, "is_prepared", None)
-        return is_prepared is not None and not all(is_prepared(s) for s in self.frame_shapes())
+        return not all(self.backend.is_prepared(s) for s in self.frame_shapes())
 
     def prepare(self, shapes: list[Shape]) -> None:
         """Build every shape now (on the caller's thread: the dream worker's, under its lock)."""
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is not None:
-            prepare(shapes)
+        self.backend.prepare(shapes)
 
     # --- one frame ----------------------------------------------------------------------------
 
