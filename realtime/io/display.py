@@ -57,6 +57,15 @@ METER_EMPTY = (60, 60, 60)
 BEAT_LAMP = (255, 200, 40)
 
 
+# pygame's built-in font (FreeSans) has no arrows: the HUD's "NDI → stage", "lr 0.04→0.02" would draw
+# a box; these read the same in ASCII
+HUD_FALLBACKS = str.maketrans({"→": "->", "←": "<-"})
+
+
+def _drawable(line: str) -> str:
+    return line if line.isascii() else line.translate(HUD_FALLBACKS)
+
+
 class Window:
     """A pygame window (fullscreen on a chosen display, or a resizable window) that shows RGB frames."""
 
@@ -220,7 +229,7 @@ class Window:
         font = self._hud_font(screen.get_height())
         if font is None:
             return
-        texts = [font.render(line, True, HUD_TEXT) for line in lines]
+        texts = [font.render(_drawable(line), True, HUD_TEXT) for line in lines]
         line_h = font.get_linesize()
         # an audio line gets a beat lamp and a level bar after its text
         extra = [(2 + METER_LINES) * line_h if isinstance(line, MeterLine) else 0 for line in lines]
