@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("input", metavar="IN.mp4")
     _add_live_dream_options(evaluate)
     evaluate.add_argument("--frames", type=int, default=None, help="use the first N frames")
+    evaluate.add_argument(
+        "--modes",
+        default="flow,residual,off",
+        help="warm-start modes to measure, comma-separated (default flow,residual,off)",
+    )
     evaluate.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
 
     export = sub.add_parser("export", parents=[common], help="export the gradient step to ONNX")
@@ -532,11 +537,17 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from realtime.commands.evaluate import evaluate
+    from realtime.params import WARM_START_MODES
 
     if args.frames is not None and args.frames < 2:
-        raise DreamcamError(f"--frames must be at least 2 to measure flicker, got {args.frames}")
+        raise DreamcamError(f"--frames must be at least 2 to measure the warping error, got {args.frames}")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in WARM_START_MODES]
+    if bad or not modes:
+        choices = ", ".join(WARM_START_MODES)
+        raise DreamcamError(f"--modes '{args.modes}': choose from {choices}, comma-separated")
     params, size, make = _offline_dreamer(args)
-    print(json.dumps(evaluate(args.input, make, params, size, args.frames)))
+    print(json.dumps(evaluate(args.input, make, params, size, args.frames, modes)))
     return 0
 
 

@@ -1,11 +1,6 @@
-"""Compute backends: interchangeable engines behind one contract.
+"""Compute backends: interchangeable engines behind one contract (`Backend`, in base.py).
 
-A backend is built for one DreamNet and objective and offers:
-    step(x) -> x          one gradient step (jitter, forward, backward, normalised update, clamp)
-    run(x, steps) -> x    k steps, the unit a frame needs
-    objective_value(x)    the objective at x, for HUDs and tests
-Step size, jitter and TV weight are read from the current DreamParams on every call, so changing
-them never rebuilds anything.
+Every backend runs the kernel's one step (realtime.dream.kernel.step), in its own way:
 
     eager   plain PyTorch autograd, any device: the reference
     onnx    the whole step exported to ONNX and run by onnxruntime (TensorRT, CUDA or CPU provider)
@@ -20,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from models.registry import Network
+from realtime.dream.backends.base import Backend, Shape
 from realtime.dream.backends.cudagraph import CudaGraphBackend
 from realtime.dream.backends.eager import EagerBackend
 from realtime.dream.backends.onnx import OnnxBackend
@@ -30,7 +26,6 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "eager", "onnx", "cudagraph")
-Backend = EagerBackend | OnnxBackend | CudaGraphBackend
 
 
 def resolve_device(name: str) -> torch.device:
@@ -84,7 +79,7 @@ def create_backend(
         return _ready_cudagraph(net, objective, params, generator, size)
     if request == "onnx":
         backend = OnnxBackend(network, net, objective, params, generator, progress)
-        backend.session_for(size[1], size[0])  # export (or load the cached export) now, not mid-show
+        backend.prepare([(size[1], size[0], params.steps)])  # export (or load the export) now, not mid-show
         return backend
     return EagerBackend(net, objective, params, generator)
 
@@ -111,4 +106,5 @@ __all__ = [
     "check_backend_name",
     "create_backend",
     "resolve_device",
+    "Shape",
 ]

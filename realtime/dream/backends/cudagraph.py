@@ -14,13 +14,20 @@ fp32 on a probe image; the image and its update stay fp32 either way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
 from models.registry import DreamNet
 from realtime.dream import kernel
-from realtime.dream.backends.base import pinned_jitter_table
+from realtime.dream.backends.base import (
+    Shape,
+    objective_value,
+    pinned_jitter_table,
+    precision_name,
+    random_shifts,
+)
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -96,7 +103,22 @@ class CudaGraphBackend:
 
     @property
     def provider(self) -> str:
-        return f"cuda graph ({str(self.dtype).removeprefix('torch.')})"
+        return "cuda graph"
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.dtype)
+
+    def prepare(self, shapes: Iterable[Shape]) -> None:
+        """Capture a graph for every (height, width, steps) at the chosen precision."""
+        for height, width, steps in sorted(set(shapes)):
+            self._capture_for(height, width, steps)
+
+    def is_prepared(self, shape: Shape) -> bool:
+        return capture_key(self.objective, *shape, self.dtype) in self._captures
+
+    def close(self) -> None:
+        self._captures.clear()
 
     def choose_precision(self, probe: torch.Tensor, steps: int) -> torch.dtype:
         """bf16 (or fp16) when its objective gain on `probe` is within 5 % of fp32's, else fp32."""
@@ -128,12 +150,7 @@ class CudaGraphBackend:
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         p = self.params
         capture = self._capture_for(x.shape[-2], x.shape[-1], steps)
-        shifts = [kernel.random_shift(self.generator, p.jitter) for _ in range(steps)]
-        return capture.replay(x, shifts, p.lr, p.tv_weight)
+        return capture.replay(x, random_shifts(self.generator, p.jitter, steps), p.lr, p.tv_weight)
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x, 1)
-
-    @torch.no_grad()
     def objective_value(self, x: torch.Tensor) -> float:
-        return float(self.objective(self.net(x)))
+        return objective_value(self.net, self.objective, x)
