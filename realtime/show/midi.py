@@ -105,7 +105,7 @@ def load_mapping(path: str) -> dict[int, Mapping]:
                 raise ConfigError(f'{where}: write {{target = "lr", min = 0.0, max = 0.1}}')
             bounds = [value.get("min"), value.get("max")]
             if any(b is not None and not _finite_number(b) for b in bounds):
-                raise ConfigError(f"{where}: min and max must be finite numbers, got {bounds}")
+                raise ConfigError(f"{where}: min and max must be numbers (finite ones), got {bounds}")
             target = _check_target(value["target"], where)
             mappings[int(key)] = make_mapping(target, *bounds)
         else:
