@@ -247,3 +247,10 @@ def test_bad_link_options_are_one_line_and_exit_2(capsys, args):
     assert main(["--source", "synthetic", "--headless", "--frames", "1", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dreamcam: error: ") and err.count("\n") == 1
+
+
+def test_the_hud_writes_link_arrows_its_font_can_draw():
+    from realtime.io.display import _drawable
+
+    assert _drawable("NDI → stage 2 receivers") == "NDI -> stage 2 receivers"  # FreeSans has no arrow
+    assert _drawable("steps 2  lr 0.04") == "steps 2  lr 0.04"

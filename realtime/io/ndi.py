@@ -17,6 +17,7 @@ import threading
 import time
 from fractions import Fraction
 
+import cv2
 import numpy as np
 
 from realtime.io.links import Link, LinkError, check_link_name
@@ -46,28 +47,38 @@ def import_cyndilib():
 # Out
 
 
+def _bt709_studio() -> np.ndarray:
+    """The 3x4 matrix RGB (0-255) -> Y'CbCr BT.709, studio range (Y 16-235, Cb/Cr 16-240 about 128)."""
+    kr, kb = 0.2126, 0.0722
+    kg = 1.0 - kr - kb
+    y = np.array([kr, kg, kb])
+    cb = (np.array([0.0, 0.0, 1.0]) - y) / (2.0 * (1.0 - kb))
+    cr = (np.array([1.0, 0.0, 0.0]) - y) / (2.0 * (1.0 - kr))
+    scale = np.array([219.0, 224.0, 224.0])[:, None] / 255.0
+    return np.hstack([np.stack([y, cb, cr]) * scale, np.array([[16.0], [128.0], [128.0]])])
+
+
+_RGB_TO_YCBCR = _bt709_studio()
+
+
 def rgb_to_uyvy(image: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB -> HxWx2 uint8 UYVY (4:2:2, BT.709, studio range 16-235).
+    """HxWx3 uint8 RGB -> HxWx2 uint8 UYVY (4:2:2, BT.709, studio range).
 
     BT.709 at every size: NDI's receivers decode with it even below 720 lines (measured on loopback:
     BT.601 there came back 15 levels off). Chroma is the mean of each horizontal pixel pair, so W
-    must be even.
+    must be even. OpenCV does the arithmetic: 1280x720 in ~24 ms on a loaded 2-core CPU, a third
+    of the same sums in numpy, and on the link's thread, never the show's.
     """
     height, width = image.shape[:2]
     if width % 2:
         raise ValueError(f"UYVY needs an even width, got {width}")
-    kr, kb = 0.2126, 0.0722
-    rgb = image.astype(np.float32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = kr * r + (1.0 - kr - kb) * g + kb * b
-    pair = (rgb[:, 0::2] + rgb[:, 1::2]) * 0.5
-    y_pair = kr * pair[..., 0] + (1.0 - kr - kb) * pair[..., 1] + kb * pair[..., 2]
-    u = (pair[..., 2] - y_pair) / (2.0 * (1.0 - kb))
-    v = (pair[..., 0] - y_pair) / (2.0 * (1.0 - kr))
+    ycbcr = cv2.transform(image, _RGB_TO_YCBCR)  # rounds and saturates to uint8
+    # Cb and Cr are linear in RGB: the mean of a pair's Cb is the Cb of the pair's mean
+    chroma = cv2.resize(ycbcr, (width // 2, height), interpolation=cv2.INTER_AREA)
     out = np.empty((height, width, 2), np.uint8)
-    out[:, :, 1] = np.clip(16.0 + y * (219.0 / 255.0) + 0.5, 0, 255)
-    out[:, 0::2, 0] = np.clip(128.0 + u * (224.0 / 255.0) + 0.5, 0, 255)
-    out[:, 1::2, 0] = np.clip(128.0 + v * (224.0 / 255.0) + 0.5, 0, 255)
+    out[..., 1] = ycbcr[..., 0]
+    out[:, 0::2, 0] = chroma[..., 1]
+    out[:, 1::2, 0] = chroma[..., 2]
     return out
 
 
