@@ -246,6 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_opencv()
     logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
+    # Python warnings (torch's about a pickle's protocol, a library's deprecations) are not ours to
+    # show before our one-line error: they go to the log, shown with --log-level debug only
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.log_level == "debug" else logging.ERROR)
     for chatty in ("onnxscript", "onnx_ir", "torch.onnx"):  # the exporter's internals, not ours
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:

@@ -18,6 +18,7 @@ import torch
 from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
+from realtime.dream.health import dream_fault
 from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
 
@@ -38,6 +39,8 @@ class FrameDreamer:
         self.cap_size: tuple[int, int] | None = None
         self.warm = WarmStart()
         self.effective = params  # what the last frame ran with (capped steps, scaled lr)
+        self.faults = 0  # dreams thrown away as non-finite or collapsed (see realtime.dream.health)
+        self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
 
     # --- what it dreams with ------------------------------------------------------------------
 
@@ -133,6 +136,15 @@ class FrameDreamer:
         p = self.effective = self.frame_params()
         self.backend.params = p
         dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        fault = dream_fault(dreamt, source)
+        if fault is not None:  # show the camera and start the next frame clean
+            self.faults += 1
+            if not self._faulty:
+                log.warning("%s (layer %s); dropped it and the carried dream", fault, self.layer_name)
+            self._faulty = True
+            self.warm.reset()
+            return source
+        self._faulty = False
         return self.warm.update(source, dreamt)
 
     def residual(self, image: np.ndarray) -> torch.Tensor:
