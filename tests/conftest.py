@@ -36,3 +36,27 @@ def chelsea_small(chelsea) -> torch.Tensor:
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A factory for small RAM disks: `tmpfs("256k")` is an empty folder that fills after 256 KiB,
+    `tmpfs("64k", read_only=True)` one that refuses every write. Needs root (skipped otherwise)."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounts = []
+
+    def mount(size: str, read_only: bool = False):
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+        mounts.append(folder)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -10,6 +10,7 @@ import pytest
 
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.display import Window
+from realtime.io.hud import alert
 from realtime.show.control import Action, Command
 
 SIZE = (320, 180)  # 16:9
@@ -93,6 +94,17 @@ def test_hud_draws_in_the_top_left_only_when_visible(window: Window) -> None:
     window.hud_visible = False
     window.show(image, lines)
     np.testing.assert_array_equal(screen_pixels(), image)
+
+
+def test_alert_lines_are_drawn_red_and_status_lines_white(window: Window) -> None:
+    image = np.zeros((SIZE[1], SIZE[0], 3), np.uint8)
+    window.hud_visible = True
+    window.show(image, ["REC 00:03"])
+    white = screen_pixels()[:40, :160].astype(int)
+    window.show(image, [alert("REC 00:03")])
+    red = screen_pixels()[:40, :160].astype(int)
+    assert (white[..., 1] > 200).any() and not (red[..., 1] > 200).any()  # no white text left
+    assert (red[..., 0] > 200).any()  # the text, in red, without its mark
 
 
 def test_keys_map_to_actions_in_order(window: Window) -> None:

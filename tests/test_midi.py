@@ -7,6 +7,7 @@ import pytest
 mido = pytest.importorskip("mido")
 
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+from realtime.io.hud import is_alert  # noqa: E402
 from realtime.params import DreamParams  # noqa: E402
 from realtime.show.control import Action, Command, ShowState, apply_action  # noqa: E402
 from realtime.show.midi import MidiMapper, dumps_mapping, load_mapping, make_mapping, open_port  # noqa: E402
@@ -125,3 +126,11 @@ def test_midi_without_the_vj_extra_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "rtmidi", None)  # import rtmidi now raises ImportError
     with pytest.raises(DreamcamError, match=r"MIDI input needs .*dreamcam\[vj\]"):
         open_port("any controller")
+
+
+def test_l_without_a_controller_says_there_is_none(caplog):
+    show = ShowControl(ShowState(DreamParams(), LAYERS))  # started without --midi
+    show.handle(Action.MIDI_LEARN)
+    alerts = [line for line in show.hud_lines() if is_alert(line)]
+    assert len(alerts) == 1 and "no MIDI controller" in alerts[0] and "--midi" in alerts[0]
+    assert any("no MIDI controller" in r.getMessage() for r in caplog.records)

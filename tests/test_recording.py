@@ -1,11 +1,15 @@
 """The recording switch: toggles make separate playable files; a slow disk drops frames, never stalls."""
 
+import logging
 import os
 import threading
 import time
 
+import av
 import numpy as np
 
+from realtime.commands.cli import main
+from realtime.io.hud import is_alert
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder, unique_path
 from realtime.params import DreamParams
@@ -130,3 +134,93 @@ def test_a_path_promised_to_a_writer_is_not_handed_out_again(tmp_path):
     first = unique_path(str(tmp_path), "dreamcam", ".mp4")
     second = unique_path(str(tmp_path), "dreamcam", ".mp4", taken=[first])
     assert not os.path.exists(first) and second != first
+
+
+def decoded_frames(path) -> list[np.ndarray]:
+    """Every frame PyAV decodes, stopping at a packet cut short (a take killed mid-fragment)."""
+    frames = []
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(video=0):
+                frames.extend(f.to_ndarray(format="rgb24") for f in packet.decode())
+        except av.error.InvalidDataError:
+            pass
+    return frames
+
+
+def test_recordings_are_fragmented_h264_that_play_up_to_a_cut(tmp_path):
+    recorder = VideoRecorder(str(tmp_path / "take.mp4"), fps=5)
+    for i in range(12):
+        recorder.write(frame(20 * i))
+    recorder.close()
+    data = (tmp_path / "take.mp4").read_bytes()
+    assert b"moof" in data and data.count(b"moof") >= 2  # a fragment a second (5 frames)
+    with av.open(str(tmp_path / "take.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    # cut where a power cut might: the fragments before the cut still play
+    (tmp_path / "cut.mp4").write_bytes(data[: data.rindex(b"moof") - 4])
+    assert 5 <= len(decoded_frames(tmp_path / "cut.mp4")) < 12
+
+
+def test_a_full_disk_stops_the_take_with_a_red_hud_line_and_the_show_goes_on(tmpfs, caplog):
+    disk = tmpfs("192k")
+    switch = RecordingSwitch(
+        str(disk), fps=10, recorder_factory=lambda path, fps: VideoRecorder(path, fps, queue_size=512)
+    )
+    show = ShowControl(ShowState(DreamParams(), ()), recording=switch)
+    show.quit_on_record_failure = True  # as headless runs do
+    show.handle(Action.TOGGLE_RECORD)
+    recorder = switch.recorder
+    noise = np.random.default_rng(0)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(60):  # noise does not compress: ~30 kB a frame, the disk takes a few
+            show.output(noise.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+        recorder.wait_until_written()
+        show.output(frame(1))  # the switch sees the failure at the next frame
+    assert not switch.recording and switch.failures == 1
+    alerts = [line for line in show.hud_lines() if is_alert(line)]
+    assert len(alerts) == 1 and "disk full" in alerts[0] and "REC 00" not in " ".join(show.hud_lines())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "disk full" in errors[0]
+    assert Action.QUIT in show.intents([])  # headless: the run ends (and exits non-zero)
+    show.output(frame(2))  # the show goes on
+    show.close()
+
+
+def test_recording_into_a_read_only_folder_says_so_and_does_not_pretend(tmpfs, capsys):
+    folder = tmpfs("64k", read_only=True)
+    switch = RecordingSwitch(str(folder), fps=10)
+    show = ShowControl(ShowState(DreamParams(), ()), recording=switch)
+    show.handle(Action.TOGGLE_RECORD)
+    for _ in range(5):
+        show.output(frame(3))
+    lines = show.hud_lines()
+    assert not switch.recording and not any("REC 00" in line or "dropped" in line for line in lines)
+    assert any(is_alert(line) and "read-only" in line for line in lines)
+    show.close()
+    # --record at launch: one line before anything opens
+    assert main(["--source", "synthetic", "--headless", "--record", str(folder / "x.mp4")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "read-only" in error[0]
+
+
+def test_a_one_pixel_picture_records_padded_to_two(tmp_path):
+    recorder = VideoRecorder(str(tmp_path / "dot.mp4"), fps=10)
+    for value in (10, 200, 90):
+        recorder.write(np.full((1, 1, 3), value, np.uint8))
+    recorder.close()
+    assert recorder.failure is None
+    frames = decoded_frames(tmp_path / "dot.mp4")
+    assert len(frames) == 3 and frames[1].shape == (2, 2, 3) and abs(int(frames[1].mean()) - 200) < 8
+
+
+def test_prores_for_editing_goes_into_a_mov(tmp_path, capsys):
+    recorder = VideoRecorder(str(tmp_path / "take.mov"), fps=10, codec="prores")
+    recorder.write(frame(100))
+    recorder.close()
+    with av.open(str(tmp_path / "take.mov")) as container:
+        assert container.streams.video[0].codec_context.name == "prores"
+    args = ["--headless", "--record", str(tmp_path / "take.mp4"), "--record-codec", "prores"]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and ".mov" in error[0]

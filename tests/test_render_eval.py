@@ -1,14 +1,21 @@
 """`dreamcam render` and `dreamcam eval` on clips the tests make themselves."""
 
+import io
 import json
+import logging
 import os
+import signal
+import threading
+import time
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from realtime.commands.cli import main
-from tests.videofiles import read_video
+from realtime.commands.progress import ProgressLine
+from tests.videofiles import read_video, write_clip_with_sound
 from tools.make_clip import write_clip
 
 SMALL = ["--dream-size", "96x54", "--layer", "block3"]
@@ -64,3 +71,80 @@ def test_eval_reports_less_flicker_with_flow_than_cold_dreams(tmp_path, capsys):
     for key in ("residual_error_warped", "residual_error_unwarped"):
         assert report["flow"][key] > 0
     assert report["still"]["warm_vs_cold"] > 0
+
+
+def test_render_keeps_odd_sizes_says_so_and_copies_the_sound(tmp_path, caplog):
+    clip = write_clip_with_sound(tmp_path / "odd.mkv", frames=6, size=(451, 300))
+    out = tmp_path / "out.mp4"
+    env_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = str(tmp_path)  # no ffmpeg on the PATH: PyAV copies the sound itself
+    try:
+        assert main(["render", clip, "-o", str(out), *SMALL]) == 0
+    finally:
+        os.environ["PATH"] = env_path
+    with av.open(str(out)) as container:
+        kinds = [s.type for s in container.streams]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert kinds == ["video", "audio"]
+    assert len(frames) == 6 and frames[0].shape == (300, 452, 3)
+    assert any("451x300 padded to 452x300" in r.getMessage() for r in caplog.records)
+
+
+def test_the_progress_bar_ends_its_line_before_any_message():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        with ProgressLine(stream) as bar:
+            bar.update("rendering ### 3/9")
+            logging.getLogger("realtime.test").warning("a warning")
+            bar.update("rendering ###### 6/9")
+        stream.write("dreamcam: error: after the bar\n")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert stream.getvalue() == (
+        "\rrendering ### 3/9\na warning\n\rrendering ###### 6/9\ndreamcam: error: after the bar\n"
+    )
+
+
+def test_render_onto_a_full_disk_leaves_nothing_and_says_why(tmpfs, tmp_path, capsys):
+    disk = tmpfs("160k")
+    clip = write_clip_with_sound(tmp_path / "noise.mkv", frames=20, size=(160, 120), noise=True)
+    assert main(["render", clip, "-o", str(disk / "out.mp4"), *SMALL]) == 2
+    err = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    errors = [line for line in err if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("dreamcam: error:") and "disk full" in errors[0]
+    assert "Traceback" not in "\n".join(err)
+    assert list(disk.iterdir()) == []  # neither the output nor its temporary file
+
+
+def test_render_into_a_read_only_folder_is_one_line(tmpfs, tmp_path, capsys):
+    folder = tmpfs("64k", read_only=True)
+    clip = write_clip(str(tmp_path / "in.mp4"), "pan", frames=3, size=(64, 48))
+    assert main(["render", clip, "-o", str(folder / "out.mp4"), *SMALL]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "read-only" in error[0]
+
+
+def test_sigterm_during_a_render_removes_its_temporary_file(tmp_path, capsys):
+    clip = write_clip(str(tmp_path / "in.mp4"), "pan", frames=300, size=(64, 48))
+    out = tmp_path / "out.mp4"
+    partial = tmp_path / ".out.partial.mp4"
+    done = threading.Event()
+
+    def terminate_once_writing() -> None:  # as `systemctl stop` would, mid-render
+        while not done.is_set() and not (partial.exists() and partial.stat().st_size > 0):
+            time.sleep(0.02)
+        if not done.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=terminate_once_writing)
+    watcher.start()
+    try:
+        rc = main(["render", clip, "-o", str(out), *SMALL])
+    finally:
+        done.set()
+        watcher.join()
+    assert rc == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

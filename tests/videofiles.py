@@ -16,3 +16,33 @@ def read_video(path) -> tuple[list[np.ndarray], float]:
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     capture.release()
     return frames, fps
+
+
+def write_clip_with_sound(path, frames: int, size: tuple[int, int], fps: int = 25, noise=False) -> str:
+    """A clip with a 440 Hz tone: lossless FFV1 frames in Matroska (any size, odd ones too) and AAC.
+    Frames are a moving bar, or random noise (which no codec can compress) with `noise`."""
+    import av
+
+    width, height = size
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv444p"
+        audio = container.add_stream("aac", rate=44100)
+        for n in range(frames):
+            if noise:
+                image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            else:
+                image = np.full((height, width, 3), 60, np.uint8)
+                image[:, (n * 7) % width :][:, :20] = 220
+            container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        samples = int(frames / fps * 44100)
+        for start in range(0, samples, 1024):
+            t = (start + np.arange(1024)) / 44100
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 44100, start
+            container.mux(audio.encode(chunk))
+        container.mux(video.encode())
+        container.mux(audio.encode())
+    return str(path)

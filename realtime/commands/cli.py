@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -16,16 +17,29 @@ from typing import NoReturn
 import torch
 
 from models.registry import get_spec, list_specs
+from realtime.commands.signals import Interrupted, stop_on_signals
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
+from realtime.io.videofile import CODECS
 from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models")
+COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
+
+
+def finite(text: str) -> float:
+    """argparse's float, without nan and inf (which float() accepts and every range check lets by)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -40,7 +54,7 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--layer", default=None, help="layer, layer:channel, class:NAME, or a+0.5*b")
     p.add_argument("--steps", type=int, default=steps, help=f"gradient steps per octave (default {steps})")
     p.add_argument("--octaves", type=int, default=octaves, help=f"octaves (default {octaves})")
-    p.add_argument("--lr", type=float, default=lr, help=f"step size (default {lr})")
+    p.add_argument("--lr", type=finite, default=lr, help=f"step size (default {lr})")
     p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
     p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -48,7 +62,7 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
     """Show control and outputs (realtime.show.plan): presets, playlists, OSC, MIDI, recording, vcam."""
-    run.add_argument("--preset", default=None, metavar="FILE", help="start with the look in a preset file")
+    _add_preset_option(run)
     run.add_argument(
         "--preset-dir", default=None, metavar="DIR", help="presets for keys 1-9 (default: bundled)"
     )
@@ -77,13 +91,23 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_preset_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME|FILE",
+        help="a look: a bundled name (see 'dreamcam looks') or a preset file; replaces the dream options",
+    )
+
+
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
     _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_preset_option(p)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
-    p.add_argument("--persistence", type=float, default=DreamParams.persistence)
-    p.add_argument("--stillness-boost", type=float, default=DreamParams.stillness_boost)
+    p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
+    p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
     p.add_argument("--backend", default="auto", choices=BACKENDS)
 
 
@@ -103,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
     run.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
-    run.add_argument("--persistence", type=float, default=DreamParams.persistence)
+    run.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     run.add_argument(
         "--stillness-boost",
-        type=float,
+        type=finite,
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
@@ -117,10 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
     run.add_argument(
+        "--record-codec",
+        default="h264",
+        choices=tuple(CODECS),
+        help="h264 (default, .mp4), prores or dnxhr (.mov, for editing), h264_nvenc (NVIDIA GPU)",
+    )
+    run.add_argument(
         "--kiosk", action="store_true", help="unattended: fullscreen, no HUD, Ctrl+Shift+Q quits"
     )
-    run.add_argument("--attract-after", type=float, default=5.0, help="kiosk: minutes without motion (5)")
-    run.add_argument("--target-fps", type=float, default=None, help="hold this dream rate (live window)")
+    run.add_argument("--attract-after", type=finite, default=5.0, help="kiosk: minutes without motion (5)")
+    run.add_argument("--target-fps", type=finite, default=None, help="hold this dream rate (live window)")
     run.add_argument("--min-steps", type=int, default=1, help="governor floor for --steps (default 1)")
     run.add_argument("--min-dream-size", default="160x90", help="governor floor for --dream-size")
     _add_show_options(run)
@@ -132,11 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
     _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_preset_option(bench)
     bench.add_argument("--dream-size", default=None)
     bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
-        "--camera-fps", type=float, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
+        "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
     )
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
@@ -146,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
     _add_live_dream_options(render)
     render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
-    render.add_argument("--zoom", type=float, default=None, help="a still's zoom per frame, e.g. 1.02")
+    render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
+    render.add_argument("--codec", default="h264", choices=tuple(CODECS), help="h264 (default), prores")
 
     evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
     evaluate.add_argument("input", metavar="IN.mp4")
@@ -168,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--frames", type=int, default=10_000)
 
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
+    sub.add_parser("looks", parents=[common], help="list the bundled looks (for --preset NAME)")
     return parser
 
 
@@ -192,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "export": cmd_export,
             "soak": cmd_soak,
             "models": cmd_models,
+            "looks": cmd_looks,
         }
         return commands[args.command](args)
     except DreamcamError as exc:
@@ -199,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Interrupted as exc:  # SIGTERM/SIGHUP where the command cannot finish its work (render)
+        print(f"dreamcam: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:  # `dreamcam models | head`: the reader left, nothing is wrong
         sys.stderr.close()
         return 0
@@ -214,6 +251,12 @@ def _quiet_opencv() -> None:
 
 
 def _params(args: argparse.Namespace, **extra) -> DreamParams:
+    """The look from the options, or from --preset NAME|FILE where it is given (the same look live
+    and offline: a preset is every DreamParams field)."""
+    if getattr(args, "preset", None):
+        from realtime.show.presets import load_look
+
+        return load_look(args.preset)
     spec = get_spec(args.model)
     return DreamParams(
         model=spec.name,
@@ -234,11 +277,8 @@ def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from realtime.dream.dreamer import build_dreamer
     from realtime.io.sinks import check_output_path
-    from realtime.loop.pipeline import AttractLoop, Pipeline
-    from realtime.loop.showio import ShowIO
-    from realtime.show.control import ShowState
+    from realtime.io.videofile import check_codec
     from realtime.show.plan import plan_show
 
     if args.audio == "list":
@@ -254,17 +294,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
         check_output_path(args.record)
+        check_codec(args.record_codec, args.record)
     plan = plan_show(args, params)  # reads presets, playlist, MIDI map: mistakes show before the camera
-    params = plan.params
-    governor = _governor(args, params, dream_size)
+    governor = _governor(args, plan.params, dream_size)
     if args.attract_after <= 0:
         raise DreamcamError(f"--attract-after must be a positive number of minutes, got {args.attract_after}")
+    # SIGTERM/SIGHUP end the show the way Q does: between frames, recordings finished, exit 0
+    stop = ShowStop()
+    with stop_on_signals(stop.request):
+        return _run_show(args, plan, device, dream_size, governor, stop)
+
+
+class ShowStop:
+    """A stop asked for by a signal: ends the show's loop (or keeps it from starting)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.state = None  # the ShowState, once there is one
+
+    def request(self, signum: int = 0) -> None:
+        self.requested = True
+        if self.state is not None:
+            self.state.quit = True
+
+
+def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
+    from realtime.dream.dreamer import build_dreamer
+    from realtime.loop.pipeline import AttractLoop, Pipeline
+    from realtime.loop.showio import ShowIO
+    from realtime.show.control import ShowState
+
+    params = plan.params
     source = _open_live_source(args.source)
-    dreamer = build_dreamer(
-        params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
-    )
     window = show = attract = attract_source = None
     try:
+        dreamer = build_dreamer(
+            params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+        )
         if not args.headless:
             from realtime.io.display import Window
 
@@ -272,7 +338,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 fullscreen=args.kiosk or not args.windowed, display=args.display, kiosk=args.kiosk
             )
         state = ShowState(params, dreamer.network.spec.layers, hud=not args.kiosk)
-        show = plan.start(state, dreamer.network.spec, source.fps)
+        stop.state, state.quit = state, stop.requested
+        show = plan.start(state, dreamer.network.spec, source.fps, record_codec=args.record_codec)
+        # a headless run records or counts frames: a recording the disk refuses ends it (exit 1)
+        show.quit_on_record_failure = args.headless
         if args.kiosk:
             from realtime.io.sources import open_source
             from realtime.show.attract import AttractMode
@@ -290,6 +359,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             governor=governor,
             attract=AttractLoop(attract, attract_source) if attract is not None else None,
         )
+        if args.headless and not args.record and args.frames is None:
+            print(
+                "dreamcam: --headless without --record or --frames: frames go nowhere (no window, "
+                "no file); stop with Ctrl+C or SIGTERM",
+                file=sys.stderr,
+            )
         pipeline.run(args.frames)
     finally:
         source.close()
@@ -299,6 +374,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             show.close()
         if window is not None:
             window.close()
+    recording = show.recording
+    if args.headless and recording is not None and recording.failures:
+        print(f"dreamcam: error: {recording.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -419,6 +498,7 @@ def _offline_dreamer(args: argparse.Namespace):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from realtime.commands.progress import ProgressLine
     from realtime.commands.render import render
 
     if args.frames is not None and args.frames < 1:
@@ -429,18 +509,20 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.zoom is not None:
         params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
 
-    def progress(done: int, total: int, elapsed: float) -> None:
-        rate = done / elapsed if elapsed > 0 else 0.0
-        if total:
-            eta = (total - done) / rate if rate else 0.0
-            bar = "#" * (24 * done // total)
-            line = f"\rrendering {bar:<24} {done}/{total} frames  {rate:4.1f} fps  ETA {eta:4.0f} s"
-        else:
-            line = f"\rrendering {done} frames  {rate:4.1f} fps"
-        print(line, end="", file=sys.stderr, flush=True)
+    # SIGTERM/SIGHUP abort the render (Interrupted): render's cleanup removes its temporary file
+    with stop_on_signals(), ProgressLine() as bar:
 
-    written = render(args.input, args.output, make(params), args.frames, args.zoom, progress)
-    print(f"\ndreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
+        def progress(done: int, total: int, elapsed: float) -> None:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            if total:
+                eta = (total - done) / rate if rate else 0.0
+                filled = "#" * (24 * done // total)
+                bar.update(f"rendering {filled:<24} {done}/{total} frames  {rate:4.1f} fps  ETA {eta:4.0f} s")
+            else:
+                bar.update(f"rendering {done} frames  {rate:4.1f} fps")
+
+        written = render(args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec)
+    print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -483,6 +565,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"  weights: {state} ({spec.weights.description}; {spec.licence})")
         print(f"  default layer: {spec.default_layer}")
         print(f"  layers: {' '.join(spec.layers)}")
+    return 0
+
+
+def cmd_looks(args: argparse.Namespace) -> int:
+    from realtime.show.presets import bundled_looks, load_preset
+
+    for number, (name, description, path) in enumerate(bundled_looks(), start=1):
+        p = load_preset(path)
+        print(f"{name}: {description}")
+        print(f"  key {number}  {p.model} {p.layer}  steps {p.steps}  lr {p.lr:g}  warm start {p.warm_start}")
     return 0
 
 

@@ -1,17 +1,16 @@
 """`dreamcam render`: a video file (or a zooming still) through the live kernel, frame-exact.
 
 Every frame of the input is dreamed with the same kernel and warm start as the live show, none
-dropped, at the input's size and frame rate. The output is written under a temporary name in the
-target folder and renamed only when complete, so a failure never leaves a half-written file.
-Audio is copied from the input when ffmpeg is installed.
+dropped, at the input's size and frame rate (odd sides are padded by one pixel: H.264 needs even
+ones). The output is written through PyAV under a temporary name in the target folder, read back,
+and renamed only when complete and playable; every other ending (an error, a full disk, Ctrl+C,
+SIGTERM) removes the temporary file. The input's sound is copied through PyAV too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.frames import residual_array
 from realtime.errors import SourceError
 from realtime.io.sinks import IMAGE_EXTS, VIDEO_EXTS, check_output_path
+from realtime.io.videofile import RecordingError, VideoFileWriter, check_codec
 from realtime.loop.compose import add_upscaled
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,11 @@ def render(
     frames: int | None = None,
     zoom: float | None = None,
     progress: Progress | None = None,
+    codec: str = "h264",
 ) -> int:
     """Render and return the number of frames written."""
     check_output_path(output_path, VIDEO_EXTS)
+    check_codec(codec, output_path)
     is_still = zoom is not None or Path(input_path).suffix.lower() in IMAGE_EXTS
     if is_still:
         if not frames or frames < 1:
@@ -99,53 +101,53 @@ def render(
     started = time.perf_counter()
     writer = None
     try:
+        writer = VideoFileWriter(
+            str(partial), fps, codec, live=False, audio_from=None if is_still else input_path
+        )
         for image in source:
             if frames and written >= frames:
                 break
             if not is_still:
                 image = add_upscaled(image, residual_array(dreamer.residual(image)))
-            if writer is None:
-                writer = _open_writer(partial, fps, image.shape[1], image.shape[0])
-            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            writer.write(image)
             written += 1
             if progress is not None:
                 progress(written, total, time.perf_counter() - started)
-        if writer is not None:
-            writer.release()
-            writer = None
         if written == 0:
             raise SourceError(f"'{input_path}' gave no frames to render")
-        final = _with_audio(partial, input_path) if not is_still else partial
-        os.replace(final, output)
+        writer.close()
+        _check_playable(partial, written, output)
+        os.replace(partial, output)
+        if writer.note:
+            log.warning("%s: %s", output_path, writer.note)
+    except RecordingError as exc:
+        raise RecordingError(str(exc).replace(str(partial), output_path)) from None
     finally:
         if writer is not None:
-            writer.release()
-        for leftover in (partial, partial.with_name(partial.stem + ".audio" + partial.suffix)):
-            leftover.unlink(missing_ok=True)
+            writer.abort()
+        _remove(partial)
     return written
 
 
-def _open_writer(path: Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() in (".avi", ".mkv") else "mp4v"))
-    writer = cv2.VideoWriter(str(path), fourcc, fps, (width, height))
-    if not writer.isOpened():
-        raise SourceError(
-            f"cannot write '{path.with_name(path.name.replace('.partial', ''))}'; check the folder"
-        )
-    return writer
+def _check_playable(path: Path, expected: int, final: Path) -> None:
+    """Read the file back: every frame's packet is there and the first frame decodes."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = sum(1 for packet in container.demux(stream) if packet.size)
+            container.seek(0)
+            next(container.decode(video=0))
+    except Exception as exc:
+        raise RecordingError(f"the render of '{final}' does not read back ({exc}); nothing written") from None
+    if packets != expected:
+        raise RecordingError(f"the render of '{final}' reads back {packets} of {expected} frames; not kept")
 
 
-def _with_audio(video: Path, original: str) -> Path:
-    """The rendered video with the original's audio track when ffmpeg is present (else as is)."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        log.warning("ffmpeg not found: the render has no audio (install ffmpeg to copy the sound)")
-        return video
-    muxed = video.with_name(video.stem + ".audio" + video.suffix)
-    command = [ffmpeg, "-y", "-loglevel", "error", "-i", str(video), "-i", original]
-    command += ["-map", "0:v:0", "-map", "1:a?", "-c:v", "copy", "-c:a", "copy", "-shortest", str(muxed)]
-    if subprocess.run(command, capture_output=True).returncode != 0:
-        log.warning("ffmpeg could not copy the audio; the render has none")
-        return video
-    video.unlink(missing_ok=True)
-    return muxed
+def _remove(path: Path) -> None:
+    """Remove a temporary file; a folder that turned read-only or vanished is said, not raised."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove the temporary file %s (%s); delete it by hand", path, exc.strerror)

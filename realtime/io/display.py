@@ -21,6 +21,7 @@ import pygame  # noqa: E402  (must follow the environment tweak above)
 
 from realtime.audio.hud import MeterLine  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
 from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ KEY_ACTIONS: dict[int, Intent] = {
 HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
 HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
 HUD_TEXT = (255, 255, 255)
+HUD_ALERT = (255, 64, 64)  # a line the operator must act on (a recording that stopped...)
 BLACK = (0, 0, 0)
 METER_LINES = 8  # the audio level bar is this many line heights long
 METER_FILL = (90, 220, 120)
@@ -220,7 +222,10 @@ class Window:
         font = self._hud_font(screen.get_height())
         if font is None:
             return
-        texts = [font.render(line, True, HUD_TEXT) for line in lines]
+        texts = [
+            font.render(line.removeprefix(ALERT_MARK), True, HUD_ALERT if is_alert(line) else HUD_TEXT)
+            for line in lines
+        ]
         line_h = font.get_linesize()
         # an audio line gets a beat lamp and a level bar after its text
         extra = [(2 + METER_LINES) * line_h if isinstance(line, MeterLine) else 0 for line in lines]

@@ -28,6 +28,7 @@ INSTALL_HINT = "pip install 'dreamcam[ndi]' (cyndilib, which bundles the NDI run
 FORMATS = ("uyvy", "rgba")
 FIND_TIMEOUT_S = 3.0  # per attempt: how long to look for the named sender on the network
 FRAME_TIMEOUT_S = 2.0  # a connected feed with no frame for this long counts as lost (then reconnected)
+CONNECT_TIMEOUT_S = 3.0  # a new connection's first frame may take this long (NDI negotiates first)
 
 
 def import_cyndilib():
@@ -154,6 +155,7 @@ class NdiCapture:
         receiver.set_video_frame(self._frame)
         receiver.set_source(source)
         self._receiver = receiver
+        self._connecting = True
         self.fps = 0.0
 
     def _find(self, name: str, timeout: float):
@@ -177,10 +179,12 @@ class NdiCapture:
 
         if self._receiver is None:
             return False, None
-        deadline = time.monotonic() + self._frame_timeout
+        timeout = max(self._frame_timeout, CONNECT_TIMEOUT_S) if self._connecting else self._frame_timeout
+        deadline = time.monotonic() + timeout
         while not self._stop.is_set() and time.monotonic() < deadline:
             got = self._receiver.receive(ReceiveFrameType.recv_video, 100)
             if got & ReceiveFrameType.recv_video and (image := self._take()) is not None:
+                self._connecting = False
                 return True, image
         return False, None
 
@@ -230,7 +234,7 @@ class NdiSource(CameraSource):
         super().__init__(
             f"ndi:{name}",
             capture_factory=connect,
-            open_timeout=find_timeout + frame_timeout + 1.0,
+            open_timeout=find_timeout + max(frame_timeout, CONNECT_TIMEOUT_S) + 1.0,
             retry_delay=retry_delay,
             max_retry_delay=max_retry_delay,
             name=f"NDI '{name}'",

@@ -3,7 +3,8 @@
 Each start opens a new timestamped file in the record folder (never overwriting); `--record FILE`
 is the first recording, started at launch. Stopping hands the old recorder to a closing thread,
 so finishing its queue on a slow disk never stalls the show; frames the disk could not take are
-dropped by the recorder and counted here.
+dropped by the recorder and counted here. A recording the disk refuses (full, read-only, gone)
+is stopped here and stays on the HUD as a red line until the next take starts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from realtime.errors import DreamcamError
+from realtime.io.hud import alert
 from realtime.io.sinks import VideoRecorder, unique_path
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ class RecordingSwitch:
         self._finished: list[VideoRecorder] = []
         self._closing: list[threading.Thread] = []
         self._started_at = 0.0
+        self.failure: str | None = None  # why the last recording ended on its own (disk full...)
+        self._start_failures = 0
         if first_path is not None:
             self.start(first_path)
 
@@ -58,10 +63,20 @@ class RecordingSwitch:
         elif not want and self.recording:
             self.stop()
 
-    def start(self, path: str | None = None) -> str:
-        # a take stopped and restarted within a second: its file may not be on disk yet
-        path = path or unique_path(self.folder, "dreamcam", RECORD_EXT, taken=self.paths)
-        self.recorder = self.factory(path, self.fps)
+    def start(self, path: str | None = None) -> str | None:
+        """Start a take (at launch, `path` from --record: a failure raises; later ones are logged)."""
+        first = path is not None and not self.paths
+        try:
+            # a take stopped and restarted within a second: its file may not be on disk yet
+            path = path or unique_path(self.folder, "dreamcam", RECORD_EXT, taken=self.paths)
+            self.recorder = self.factory(path, self.fps)
+        except (OSError, DreamcamError) as exc:
+            if first:
+                raise
+            why = str(exc) if isinstance(exc, DreamcamError) else f"cannot record into '{self.folder}': {exc}"
+            self._failed(why)
+            return None
+        self.failure = None
         self.paths.append(path)
         self._started_at = self.clock()
         log.info("recording to %s", path)
@@ -79,8 +94,26 @@ class RecordingSwitch:
         log.info("recording stopped: %s", recorder.path)
 
     def write(self, image: np.ndarray) -> None:
-        if self.recorder is not None:
-            self.recorder.write(image)
+        if self.recorder is None:
+            return
+        if self.recorder.failure is not None:  # the disk refused it: logged by the recorder
+            failure = self.recorder.failure
+            self.stop()
+            self._failed(failure, logged=True)
+            return
+        self.recorder.write(image)
+
+    def _failed(self, message: str, logged: bool = False) -> None:
+        self.failure = message
+        if not logged:
+            self._start_failures += 1
+            log.error("%s; not recording (the show goes on)", message)
+
+    @property
+    def failures(self) -> int:
+        """Recordings of this show that failed (could not start, or the disk refused them)."""
+        recorders = [*self._finished, *([self.recorder] if self.recorder else [])]
+        return self._start_failures + sum(r.failure is not None for r in recorders)
 
     def close(self) -> None:
         """Stop and wait until every file is complete (at the end of the show)."""
@@ -88,8 +121,13 @@ class RecordingSwitch:
         for thread in self._closing:
             thread.join()
         self._closing.clear()
+        failed = [r.failure for r in self._finished if r.failure is not None]
+        if failed and self.failure is None:  # the disk refused the last bytes, at the very end
+            self.failure = failed[-1]
 
     def hud_line(self) -> str | None:
+        if self.failure is not None and not self.recording:
+            return alert(f"REC STOPPED: {self.failure}")
         dropped = self.frames_dropped
         dropped_text = f"  {dropped} dropped" if dropped else ""
         if self.recording:

@@ -1,7 +1,8 @@
 """Outputs besides the window: a video recorder and PNG snapshots.
 
 A slow disk must never stall the dream loop, so the recorder encodes on its own thread from a
-bounded queue and counts the frames it had to drop when the queue was full.
+bounded queue and counts the frames it had to drop when the queue was full. A disk that refuses
+the file (full, read-only, gone) ends that recording: `failure` names the cause, once, in the log.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import cv2
 import numpy as np
 
 from realtime.errors import ConfigError
+from realtime.io.videofile import VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
 
 log = logging.getLogger(__name__)
 
-_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_EXTS = tuple(sorted(_FOURCC))
 
 
 def check_output_path(path: str, extensions: tuple[str, ...] = VIDEO_EXTS) -> None:
@@ -34,26 +32,47 @@ def check_output_path(path: str, extensions: tuple[str, ...] = VIDEO_EXTS) -> No
         raise ConfigError(f"output folder '{folder}' does not exist; create it or choose another path")
     if os.path.splitext(path)[1].lower() not in extensions:
         raise ConfigError(f"cannot write '{path}': use one of {', '.join(extensions)}")
+    if not os.access(folder, os.W_OK):
+        why = "is read-only" if _read_only_mount(folder) else "is not writable for this user"
+        raise ConfigError(f"output folder '{folder}' {why}; choose another path")
+
+
+def _read_only_mount(folder: str) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 class VideoRecorder:
-    """Writes RGB frames to a video file from a background thread."""
+    """Writes RGB frames to a video file (PyAV, `realtime.io.videofile`) from a background thread.
 
-    def __init__(self, path: str, fps: float, queue_size: int = 64):
+    The file is opened at once, so a folder that cannot take it fails here with a RecordingError.
+    """
+
+    def __init__(self, path: str, fps: float, queue_size: int = 64, codec: str = "h264"):
         check_output_path(path)
-        self.path, self.fps = path, fps
-        self.frames_written = 0
+        check_codec(codec, path)
+        self.path, self.fps, self.codec = path, fps, codec
         self.frames_dropped = 0
+        self.failure: str | None = None  # why the file stopped taking frames (disk full...), or None
+        self._file = VideoFileWriter(path, fps, codec, live=True)
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_size)
-        self._writer: cv2.VideoWriter | None = None
         self._thread = threading.Thread(target=self._encode, name="recorder", daemon=True)
         self._thread.start()
 
+    @property
+    def frames_written(self) -> int:
+        return self._file.frames_written
+
     def write(self, image: np.ndarray) -> None:
+        if self.failure is not None:
+            return  # the recording has ended; the switch stops it
         try:
             self._queue.put_nowait(image)
         except queue.Full:
             self.frames_dropped += 1
+
+    def wait_until_written(self) -> None:
+        """Block until every frame queued so far is encoded (or dropped by a failure)."""
+        self._queue.join()
 
     def close(self) -> None:
         """Finish writing every queued frame, then close the file."""
@@ -62,26 +81,35 @@ class VideoRecorder:
             self._thread.join()
         if self.frames_dropped:
             log.warning("recorder dropped %d frames (disk too slow)", self.frames_dropped)
-        log.info("recorded %d frames to %s", self.frames_written, self.path)
+        if self.failure is None:
+            log.info("recorded %d frames to %s", self.frames_written, self.path)
 
     def _encode(self) -> None:
-        while (image := self._queue.get()) is not None:
-            if self._writer is None:
-                height, width = image.shape[:2]
-                fourcc = cv2.VideoWriter_fourcc(*_FOURCC[os.path.splitext(self.path)[1].lower()])
-                self._writer = cv2.VideoWriter(self.path, fourcc, self.fps, (width, height))
-                if not self._writer.isOpened():
-                    log.error("cannot open %s for writing; recording stopped", self.path)
-                    self._drain()
-                    return
-            self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-            self.frames_written += 1
-        if self._writer is not None:
-            self._writer.release()
+        closing = False
+        try:
+            while (image := self._queue.get()) is not None:
+                self._file.write(image)
+                self._queue.task_done()
+            closing = True
+            self._file.close()
+        except RecordingError as exc:
+            self._fail(str(exc), closing)
+        except Exception as exc:  # an encoder fault must not kill the show either
+            self._fail(f"recording '{self.path}' failed: {type(exc).__name__}: {exc}", closing)
+        finally:
+            if closing:
+                self._queue.task_done()
 
-    def _drain(self) -> None:
-        while self._queue.get() is not None:
-            self.frames_dropped += 1
+    def _fail(self, message: str, closing: bool) -> None:
+        self.failure = message
+        self._file.abort()
+        log.error("%s; recording stopped after %d frames (the show goes on)", message, self.frames_written)
+        if closing:
+            return
+        self._queue.task_done()  # the frame that failed
+        while self._queue.get() is not None:  # let queued frames go until close() sends None
+            self._queue.task_done()
+        self._queue.task_done()
 
 
 def unique_path(folder: str, stem: str, ext: str, taken: Collection[str] = ()) -> str:

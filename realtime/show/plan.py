@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -22,8 +23,10 @@ from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
 from realtime.audio.show import AudioShow
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.hud import alert
 from realtime.io.links import Link, check_link_name, require_platform
 from realtime.io.recording import RecordingSwitch
+from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
 from realtime.loop.stats import RateMeter
 from realtime.params import DreamParams, parse_size
@@ -31,7 +34,7 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_preset, save_preset
+from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_look, save_preset
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class ShowControl:
         self.audio = audio
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
+        self.quit_on_record_failure = False  # headless: a recording the disk refused ends the run
+        self._notice = ""  # a one-off red HUD line (L with no controller)
         self.output_rate = RateMeter()  # the show's frame rate, for the OSC feedback
 
     # --- the pipeline's hooks -----------------------------------------------------------------
@@ -74,6 +79,8 @@ class ShowControl:
             intents.extend(self.osc.drain())
         if self.midi is not None:
             intents.extend(self.midi.drain())
+        if self.quit_on_record_failure and self.recording is not None and self.recording.failure:
+            intents.append(Action.QUIT)
         if self.playlist is not None:
             params = self.playlist.update()
             if params is not self._playlist_params:
@@ -126,8 +133,10 @@ class ShowControl:
             self._save_preset()
         elif action is Action.MIDI_LEARN:
             if self.midi_mapper is None:
-                log.warning("MIDI learn needs a controller: start with --midi PORT")
+                self._notice = "no MIDI controller: L (MIDI learn) needs --midi PORT"
+                log.warning("%s", self._notice)
             else:
+                self._notice = ""
                 self.midi_mapper.start_learn()
         elif action is Action.AUDIO:
             if self.audio is None:
@@ -136,7 +145,7 @@ class ShowControl:
                 self.audio.change(*value)
 
     def hud_lines(self) -> list[str]:
-        lines = []
+        lines = [alert(self._notice)] if self._notice else []
         if self.state.preset_index >= 0 and self.state.presets:
             preset = self.state.presets[self.state.preset_index]
             lines.append(f"preset {self.state.preset_index + 1} {preset.name}")
@@ -208,7 +217,7 @@ class ShowPlan:
     audio_mappings: dict[str, AudioMapping] = field(default_factory=dict)  # preset path ->
     audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
 
-    def start(self, state: ShowState, spec: ModelSpec, fps: float) -> ShowControl:
+    def start(self, state: ShowState, spec: ModelSpec, fps: float, record_codec: str = "h264") -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
         state.presets = self.presets
         show = ShowControl(
@@ -218,8 +227,8 @@ class ShowPlan:
             default_layer=spec.default_layer,
         )
         try:
-            show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
-            if self.midi_port is not None:
+            if self.midi_port is not None:  # without a controller there is nothing to map or learn
+                show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
                 show.midi = MidiInput(self.midi_port, show.midi_mapper)
             if self.osc is not None:
                 host, port = self.osc
@@ -232,7 +241,8 @@ class ShowPlan:
                 show.feedback = OscFeedback(*self.osc_feedback)
             if self.playlist is not None:
                 show.playlist = PlaylistPlayer(self.playlist)
-            show.recording = RecordingSwitch(self.record_dir, fps, self.record_first)
+            recorder = functools.partial(VideoRecorder, codec=record_codec)
+            show.recording = RecordingSwitch(self.record_dir, fps, self.record_first, recorder)
             if self.audio_input is not None:
                 from realtime.audio.live import open_live_audio  # PortAudio only when asked for
 
@@ -251,7 +261,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     preset_dir = args.preset_dir or bundled_dir()
     presets = load_folder(preset_dir)
     if args.preset:
-        params = load_preset(args.preset)
+        params = load_look(args.preset)
     playlist = load_playlist(args.playlist, presets) if args.playlist else None
     if playlist:
         params = playlist[0].params

@@ -95,6 +95,32 @@ def load_audio_mapping(path: str) -> AudioMapping | None:
     return AudioMapping.parse(data["audio"], f"preset '{path}'") if "audio" in data else None
 
 
+def bundled_looks() -> list[tuple[str, str, str]]:
+    """(name, description, path) of every look that ships with dreamcam, in key order."""
+    folder = bundled_dir()
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".toml"))
+    return [(preset_name(p), str(read_toml(p, "preset").get("description", "")), p) for p in paths]
+
+
+def look_path(name_or_file: str) -> str:
+    """`--preset NAME|FILE`: a preset file, or the name of a bundled look ("eyes"); one line if neither."""
+    if os.path.isfile(name_or_file) or name_or_file.endswith(".toml") or os.sep in name_or_file:
+        return name_or_file  # a file: a missing one is load_preset's "does not exist; check the path"
+    for name, _, path in bundled_looks():
+        if name == name_or_file:
+            return path
+    names = ", ".join(name for name, _, _ in bundled_looks())
+    raise ConfigError(
+        f"--preset '{name_or_file}' is neither a preset file nor a bundled look; bundled: {names} "
+        "(see 'dreamcam looks')"
+    )
+
+
+def load_look(name_or_file: str) -> DreamParams:
+    """The look of `--preset NAME|FILE`."""
+    return load_preset(look_path(name_or_file))
+
+
 def dumps(params: DreamParams, description: str = "") -> str:
     """A preset file's text: every field, in the dataclass's order."""
     lines = [f"description = {json.dumps(description)}"] if description else []

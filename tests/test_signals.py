@@ -1,0 +1,76 @@
+"""SIGTERM and SIGHUP end a run the way Q does (recordings finished, exit 0); a second signal exits
+at once; a take cut by SIGKILL still plays up to its last fragment. Real subprocesses, real files."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import av
+import pytest
+
+from realtime.commands.signals import stop_on_signals
+from tests.test_recording import decoded_frames
+
+ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+TINY = ["--source", "synthetic", "--headless", "--dream-size", "32x18", "--layer", "block3"]
+
+
+def start(*args: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "realtime.commands.cli", *TINY, *args]
+    return subprocess.Popen(command, env=ENV, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_fragments(process: subprocess.Popen, path, count: int, timeout: float = 120.0) -> None:
+    """Until the recording holds `count` fragments (a fragment a second): the run is well under way."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_bytes().count(b"moof") >= count):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the recording did not grow"
+        time.sleep(0.1)  # another process's file: nothing to wait on but its size
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_recording_and_exits_0(tmp_path):
+    out = tmp_path / "take.mp4"
+    process = start("--record", str(out), "--log-level", "info")
+    wait_for_fragments(process, out, 2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    with av.open(str(out)) as container:  # complete: every packet decodes, none cut short
+        frames = [f for f in container.decode(video=0)]
+    assert len(frames) >= 30
+    assert f"recorded {len(frames)} frames" in err
+
+
+@pytest.mark.slow
+def test_a_take_cut_by_sigkill_plays_up_to_its_last_fragment(tmp_path):
+    out = tmp_path / "take.mp4"
+    process = start("--record", str(out))
+    wait_for_fragments(process, out, 3)
+    process.kill()
+    process.communicate(timeout=60)
+    assert len(decoded_frames(out)) >= 30  # at least the fragments before the last one
+
+
+@pytest.mark.slow
+def test_headless_alone_says_where_frames_go_and_sighup_ends_it(tmp_path):
+    process = start()
+    line = process.stderr.readline()
+    assert "frames go nowhere" in line and "SIGTERM" in line
+    process.send_signal(signal.SIGHUP)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+
+
+def test_the_first_signal_asks_to_stop_and_a_second_exits_at_once(monkeypatch):
+    asked, exits = [], []
+    monkeypatch.setattr(os, "_exit", lambda status: exits.append(status))
+    with stop_on_signals(asked.append):
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert asked == [signal.SIGHUP] and exits == []
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert exits == [128 + signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after the run
