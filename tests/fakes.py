@@ -16,7 +16,7 @@ class SlowDreamer:
         self.seconds, self.fail_on, self.calls = seconds, fail_on, 0
         self.params = DreamParams()
         self.layer_name = "block5"
-        self.backend = SimpleNamespace(name="fake")
+        self.backend = SimpleNamespace(name="fake", provider="fake", precision="fp32")
         self.device = torch.device("cpu")
         self.dream_size = self.requested_size = (32, 18)
         self.effective = self.params
@@ -32,6 +32,15 @@ class SlowDreamer:
 
     def check(self, params: DreamParams) -> None:
         pass
+
+    def needs_build(self) -> bool:
+        return False
+
+    def prepare(self, shapes) -> None:
+        pass
+
+    def frame_shapes(self) -> list:
+        return [(18, 32, self.params.steps)]
 
     def set_params(self, params: DreamParams) -> None:
         self.params = self.effective = params

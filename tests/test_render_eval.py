@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from realtime.commands.cli import main
+from realtime.commands.evaluate import FlowMotion, motion_path, read_known_motion, warping_error
 from realtime.commands.progress import ProgressLine
 from tests.videofiles import read_video, write_clip_with_sound
 from tools.make_clip import write_clip
@@ -57,20 +58,46 @@ def test_bad_render_inputs_are_one_line_errors_and_leave_no_file(tmp_path, capsy
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("dreamcam: error:")
     assert not out.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name != "in.mp4"] == []
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("in.mp4")] == []
 
 
 @pytest.mark.slow
-def test_eval_reports_less_flicker_with_flow_than_cold_dreams(tmp_path, capsys):
-    clip = write_clip(str(tmp_path / "pan.mp4"), "pan", frames=12, size=(160, 96))
-    assert main(["eval", clip, "--json", *SMALL]) == 0
+def test_eval_warping_error_is_lower_for_a_flow_carried_dream_than_a_cold_one(tmp_path, capsys):
+    clip = write_clip(str(tmp_path / "pan.mp4"), "pan", frames=10, size=(160, 96))
+    assert main(["eval", clip, "--json", "--modes", "flow,off", *SMALL]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["frames"] == 12
-    assert report["flow"]["flicker_ratio"] < report["off"]["flicker_ratio"]
-    assert report["flow"]["objective_gain"] > 1.0
-    for key in ("residual_error_warped", "residual_error_unwarped"):
-        assert report["flow"][key] > 0
-    assert report["still"]["warm_vs_cold"] > 0
+    assert report["frames"] == 10 and report["motion"].startswith("known")
+    assert 0 < report["input"]["warping_error"] < 2.0  # codec noise only: the pan is whole pixels
+    assert report["input"]["warping_error"] < report["flow"]["warping_error"] < report["off"]["warping_error"]
+    assert report["flow"]["gain"] > 1.0 and report["flow"]["gain_kept"] > 0
+    assert report["still"]["final_gain"] > 1.0 and "residual" not in report
+
+
+def test_known_motion_and_flow_estimates_agree_on_a_generated_pan(tmp_path):
+    clip = write_clip(str(tmp_path / "pan.mp4"), "pan", frames=6, size=(240, 136))
+    frames, _ = read_video(clip)
+    known = read_known_motion(clip, len(frames), (240, 136))
+    assert known is not None and motion_path(clip).is_file()
+    flow = FlowMotion()
+    estimated = [flow(a, b) for a, b in zip(frames, frames[1:], strict=False)]
+    for truth, guess in zip(known, estimated, strict=True):
+        assert np.abs(truth.backward - guess.backward)[truth.valid & guess.valid].mean() < 0.25  # px
+    # a dream-like output: the scene plus a pattern that does not move with it
+    rng = np.random.default_rng(0)
+    outputs = [np.clip(f + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    for images in (frames, outputs):
+        assert warping_error(images, estimated) == pytest.approx(warping_error(images, known), rel=0.15)
+    assert warping_error(outputs, known) > 3 * warping_error(frames, known)
+
+
+def test_without_recorded_motion_eval_falls_back_to_flow(tmp_path):
+    clip = write_clip(str(tmp_path / "pan.mp4"), "pan", frames=3, size=(64, 48))
+    assert read_known_motion(clip, 3, (64, 48)) is not None
+    assert read_known_motion(clip, 3, (128, 96)) is None  # another size: not this clip's motion
+    motion_path(clip).unlink()
+    assert read_known_motion(clip, 3, (64, 48)) is None
+    object_clip = write_clip(str(tmp_path / "object.mp4"), "object", frames=3, size=(64, 48))
+    assert read_known_motion(object_clip, 3, (64, 48)) is None  # not one transform per frame
 
 
 def test_render_keeps_odd_sizes_says_so_and_copies_the_sound(tmp_path, caplog):
@@ -147,4 +174,4 @@ def test_sigterm_during_a_render_removes_its_temporary_file(tmp_path, capsys):
         watcher.join()
     assert rc == 128 + signal.SIGTERM
     assert "stopped by SIGTERM" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "in.mp4.motion.json"]

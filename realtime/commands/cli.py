@@ -18,7 +18,7 @@ import torch
 
 from models.registry import get_spec, list_specs
 from realtime.commands.signals import Interrupted, stop_on_signals
-from realtime.dream.backends import BACKENDS
+from realtime.dream.backends import BACKENDS, DEVICES, PRECISION_CHOICES
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
 from realtime.io.videofile import CODECS
@@ -57,7 +57,18 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--lr", type=finite, default=lr, help=f"step size (default {lr})")
     p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
     p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: cuda, then mps, then cpu")
+
+
+def _add_backend_options(p: argparse.ArgumentParser, choices: Sequence[str] = BACKENDS) -> None:
+    help_all = "; all: each in turn" if "all" in choices else ""
+    p.add_argument("--backend", default="auto", choices=choices, help=f"how the step runs{help_all}")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="the network's precision; auto: fp32, or on cudagraph half where a probe finds it as good",
+    )
 
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
@@ -91,6 +102,23 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the dream's maths (default: torch's choice, one per core)",
+    )
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is None:
+        return
+    if not 1 <= args.threads <= 256:
+        raise DreamcamError(f"--threads must be 1..256, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
 def _add_preset_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
@@ -102,13 +130,13 @@ def _add_preset_option(p: argparse.ArgumentParser) -> None:
 
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
-    _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(p, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     _add_preset_option(p)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
-    p.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="dream live (camera, video, image, synthetic)")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
-    _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(run, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     run.add_argument(
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
@@ -134,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
-    run.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(run)
+    _add_threads_option(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
@@ -160,11 +189,21 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", required=True, metavar="OUT")
     _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
 
-    bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
-    _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    bench = sub.add_parser("bench", parents=[common], help="time the live window's loop; prints JSON")
+    _add_dream_options(bench, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     _add_preset_option(bench)
     bench.add_argument("--dream-size", default=None)
-    bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
+    bench.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
+    bench.add_argument("--persistence", type=finite, default=DreamParams.persistence)
+    bench.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
+    bench.add_argument(
+        "--window",
+        default="1920x1080",
+        metavar="WxH|none",
+        help="the show window's size (off-screen without a display; default 1920x1080); none: no window",
+    )
+    _add_threads_option(bench)
+    _add_backend_options(bench, (*BACKENDS, "all"))
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
         "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
@@ -187,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("input", metavar="IN.mp4")
     _add_live_dream_options(evaluate)
     evaluate.add_argument("--frames", type=int, default=None, help="use the first N frames")
+    evaluate.add_argument(
+        "--modes",
+        default="flow,residual,off",
+        help="warm-start modes to measure, comma-separated (default flow,residual,off)",
+    )
     evaluate.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
 
     export = sub.add_parser("export", parents=[common], help="export the gradient step to ONNX")
@@ -216,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_opencv()
     logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
+    # Python warnings (torch's about a pickle's protocol, a library's deprecations) are not ours to
+    # show before our one-line error: they go to the log, shown with --log-level debug only
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.log_level == "debug" else logging.ERROR)
     for chatty in ("onnxscript", "onnx_ir", "torch.onnx"):  # the exporter's internals, not ours
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
@@ -293,6 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
     device, dream_size = _device_and_size(args)
+    _set_threads(args)
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
@@ -332,7 +381,14 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
     window = show = attract = attract_source = None
     try:
         dreamer = build_dreamer(
-            params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+            params,
+            dream_size,
+            device,
+            args.backend,
+            args.weights,
+            args.seed,
+            progress=print_progress,
+            precision=args.precision,
         )
         if not args.headless:
             from realtime.io.display import Window
@@ -435,8 +491,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
-    params = _params(args)
+    params = _params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
     device, dream_size = _device_and_size(args)
+    window = None if args.window.lower() == "none" else parse_size(args.window)
+    _set_threads(args)
     backends = bench_backends(device) if args.backend == "all" else [args.backend]
     rows = [
         run_bench(
@@ -449,6 +509,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             weights=args.weights,
             seed=args.seed,
             camera_fps=args.camera_fps,
+            precision=args.precision,
+            window_size=window,
         )
         for backend in backends
     ]
@@ -492,7 +554,7 @@ def _offline_dreamer(args: argparse.Namespace):
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
         dreamer = build_dreamer(
-            p, size, device, args.backend, args.weights, args.seed, network, print_progress
+            p, size, device, args.backend, args.weights, args.seed, network, print_progress, args.precision
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run
         return dreamer
@@ -553,11 +615,17 @@ def _render_audio(args: argparse.Namespace, params: DreamParams):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from realtime.commands.evaluate import evaluate
+    from realtime.params import WARM_START_MODES
 
     if args.frames is not None and args.frames < 2:
-        raise DreamcamError(f"--frames must be at least 2 to measure flicker, got {args.frames}")
+        raise DreamcamError(f"--frames must be at least 2 to measure the warping error, got {args.frames}")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in WARM_START_MODES]
+    if bad or not modes:
+        choices = ", ".join(WARM_START_MODES)
+        raise DreamcamError(f"--modes '{args.modes}': choose from {choices}, comma-separated")
     params, size, make = _offline_dreamer(args)
-    print(json.dumps(evaluate(args.input, make, params, size, args.frames)))
+    print(json.dumps(evaluate(args.input, make, params, size, args.frames, modes)))
     return 0
 
 

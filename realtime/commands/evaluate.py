@@ -1,17 +1,26 @@
 """`dreamcam eval`: how good is a dream over time? Quality figures for a clip, side by side.
 
-For each warm-start mode (flow, residual, and off = the cold start per frame, for reference),
-the clip is dreamed frame by frame at dream size and measured:
-- objective gain: the target layer's objective on the dreamed frame over the plain frame's;
-- flicker ratio: mean |out_t − out_t−1| over the same on the input (1 = no added flicker);
-- for flow: how well the carried residual predicts the next one, warped and unwarped (error
-  between residual_t and residual_t−1 moved along the flow, and not moved);
-- still-scene depth: the gain after 10 frames of the first frame, against a 10-step cold dream.
+The clip is dreamed frame by frame as the live loop would (the residual at dream size, upscaled onto
+the full-size frame), once per warm-start mode (flow, residual, and off = a cold start per frame),
+and measured:
+- warping error (Lai et al., ECCV 2018): undo the scene's motion between frames t-1 and t and take
+  the mean |out_t − warp(out_t−1)| in grey levels (0-255) over the pixels seen in both frames.
+  The same figure for the input says how much of it the clip itself brings (codec noise). The motion
+  is the true one when tools/make_clip.py made the clip (its `.motion.json`), else DIS optical flow
+  of the input, with pixels whose forward and backward flows disagree (occlusions) left out;
+- gain: the target layer's objective on the output over the plain frame's, mean over the clip;
+- gain_kept: that gain over the gain of the first frame held still for as many frames: how much of
+  its strength the dream keeps while the scene moves;
+- still: the gain after those frames held still, against a 10-step cold dream of the same frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,16 +29,122 @@ import torch
 from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
-from realtime.dream.flow import FlowEstimator, to_grey, warp_residual
-from realtime.dream.frames import residual_array
+from realtime.dream.flow import warp_array
+from realtime.dream.frames import residual_array, resized
+from realtime.errors import SourceError
+from realtime.loop.compose import add_upscaled
 from realtime.params import DreamParams
 
+log = logging.getLogger(__name__)
+
 MODES = ("flow", "residual", "off")
-STILL_FRAMES = 10
+COLD_STEPS = 10
+# forward-backward check of the evaluation's flow (Sundaram et al. 2010, as Ruder et al. 2016 use it):
+# a pixel is occluded when |f + b|² > CHECK_RELATIVE · (|f|² + |b|²) + CHECK_ABSOLUTE
+CHECK_RELATIVE, CHECK_ABSOLUTE = 0.01, 0.5
+
+
+def motion_path(clip_path: str | Path) -> Path:
+    """Where a clip's true motion is recorded (tools/make_clip.py writes it): `.motion.json` appended."""
+    return Path(f"{clip_path}.motion.json")
+
+
+@dataclass
+class Motion:
+    """How frame t-1 maps onto frame t: for each pixel of frame t where it was in frame t-1."""
+
+    backward: np.ndarray  # HxWx2 float32 offsets (x, y)
+    valid: np.ndarray  # HxW bool: seen in both frames (inside the old frame, not occluded)
+
+
+def _inside(where_from: np.ndarray, width: int, height: int) -> np.ndarray:
+    x, y = where_from[..., 0], where_from[..., 1]
+    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+
+
+def _grid(height: int, width: int) -> np.ndarray:
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return np.dstack([xs, ys])
+
+
+def known_motion(affine: Sequence[Sequence[float]], width: int, height: int) -> Motion:
+    """The motion of a 2x3 backward affine matrix (frame t pixel -> frame t-1 pixel)."""
+    grid = _grid(height, width)
+    matrix = np.asarray(affine, np.float32)
+    where_from = grid @ matrix[:, :2].T + matrix[:, 2]
+    return Motion(where_from - grid, _inside(where_from, width, height))
+
+
+class FlowMotion:
+    """The motion between input frames from DIS optical flow, with occluded pixels marked invalid."""
+
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def __call__(self, previous: np.ndarray, current: np.ndarray) -> Motion:
+        previous = cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY)
+        current = cv2.cvtColor(current, cv2.COLOR_RGB2GRAY)
+        backward = self._dis.calc(current, previous, None)
+        forward = self._dis.calc(previous, current, None)
+        height, width = current.shape
+        where_from = _grid(height, width) + backward
+        forward_there = warp_array(forward, backward)
+        mismatch = ((forward_there + backward) ** 2).sum(-1)
+        magnitude = (forward_there**2).sum(-1) + (backward**2).sum(-1)
+        consistent = mismatch <= CHECK_RELATIVE * magnitude + CHECK_ABSOLUTE
+        return Motion(backward, consistent & _inside(where_from, width, height))
+
+
+def read_known_motion(path: str, frames: int, size: tuple[int, int]) -> list[Motion] | None:
+    """The true motion tools/make_clip.py recorded beside the clip, or None (none recorded, another
+    size, or a clip whose motion is not one transform per frame)."""
+    record_path = motion_path(path)
+    if not record_path.is_file():
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+        affines = record["backward_affine"][:frames]
+        recorded_size = tuple(record["size"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SourceError(
+            f"motion file '{record_path}' is unreadable ({exc}); delete it or remake the clip"
+        ) from None
+    if recorded_size != size or len(affines) < frames or any(a is None for a in affines[1:]):
+        return None
+    return [known_motion(a, *size) for a in affines[1:]]
+
+
+def warping_error(frames: Sequence[np.ndarray], motions: Sequence[Motion]) -> float:
+    """Mean over frame pairs of mean |I_t − warp(I_t−1)| over valid pixels, grey levels 0-255."""
+    errors = []
+    for previous, current, motion in zip(frames, frames[1:], motions, strict=False):
+        if not motion.valid.any():
+            continue
+        warped = warp_array(previous.astype(np.float32), motion.backward)
+        difference = np.abs(current.astype(np.float32) - warped).mean(-1)
+        errors.append(float(difference[motion.valid].mean()))
+    return float(np.mean(errors)) if errors else 0.0
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def _gain(dreamer: FrameDreamer, small: np.ndarray, residual: np.ndarray) -> float:
+    """The objective of the dreamed frame (quantised as shown) over the plain frame's, at dream size."""
+    dreamt = np.clip(small.astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
+    return dreamer.backend.objective_value(_tensor(dreamt)) / dreamer.backend.objective_value(_tensor(small))
+
+
+def dream_clip(dreamer: FrameDreamer, frames: Sequence[np.ndarray], dream_size: tuple[int, int]):
+    """The live loop's outputs (full size) and gains for each frame of a clip."""
+    outputs, gains = [], []
+    for image in frames:
+        residual = residual_array(dreamer.residual(image))
+        outputs.append(add_upscaled(image, residual))
+        small = resized(image, dream_size)
+        gains.append(_gain(dreamer, small, residual))
+    return outputs, gains
 
 
 def evaluate(
@@ -38,77 +153,61 @@ def evaluate(
     params: DreamParams,
     dream_size: tuple[int, int],
     max_frames: int | None = None,
+    modes: Sequence[str] = MODES,
 ) -> dict:
-    frames_iter, fps, _ = video_frames(path)
+    frames_iter, _, _ = video_frames(path)
     frames = []
     for image in frames_iter:
-        frames.append(cv2.resize(image, dream_size, interpolation=cv2.INTER_AREA))
+        frames.append(image)
         if max_frames and len(frames) >= max_frames:
             break
-    result: dict = {"clip": path, "frames": len(frames), "dream_size": f"{dream_size[0]}x{dream_size[1]}"}
-    input_change = _mean_change(frames)
-    for mode in MODES:
-        dreamer = make_dreamer(params.replace(warm_start=mode))
-        outputs, residuals, gains = [], [], []
-        for image in frames:
-            residual = residual_array(dreamer.residual(image))
-            output = np.clip(image + residual, 0, 255).astype(np.uint8)
-            outputs.append(output)
-            residuals.append(residual)
-            gains.append(
-                dreamer.backend.objective_value(_tensor(output))
-                / dreamer.backend.objective_value(_tensor(image))
-            )
+    height, width = frames[0].shape[:2]
+    motions = read_known_motion(path, len(frames), (width, height))
+    source = "known (tools/make_clip.py)" if motions is not None else "DIS flow, occlusions left out"
+    if motions is None:
+        flow = FlowMotion()
+        motions = [flow(a, b) for a, b in zip(frames, frames[1:], strict=False)]
+    result: dict = {
+        "clip": path,
+        "frames": len(frames),
+        "size": f"{width}x{height}",
+        "dream_size": f"{dream_size[0]}x{dream_size[1]}",
+        "motion": source,
+        "input": {"warping_error": round(warping_error(frames, motions), 3)},
+    }
+    still = _held_still(frames[0], len(frames), make_dreamer, params, dream_size)
+    for mode in modes:
+        log.info("eval: dreaming %d frames with warm start %s", len(frames), mode)
+        outputs, gains = dream_clip(make_dreamer(params.replace(warm_start=mode)), frames, dream_size)
+        gain = float(np.mean(gains))
         result[mode] = {
-            "objective_gain": round(float(np.mean(gains)), 3),
-            "flicker_ratio": round(_mean_change(outputs) / input_change, 3) if input_change else None,
+            "warping_error": round(warping_error(outputs, motions), 3),
+            "gain": round(gain, 3),
+            "gain_kept": round(gain / still["gain"], 3),
         }
-        if mode == "flow":
-            result[mode].update(_residual_prediction(frames, residuals))
-    result["still"] = _still_depth(frames[0], make_dreamer, params)
+    result["still"] = still
     return result
 
 
-def _mean_change(frames: list[np.ndarray]) -> float:
-    if len(frames) < 2:
-        return 0.0
-    return float(
-        np.mean([np.abs(b.astype(np.float32) - a).mean() for a, b in zip(frames, frames[1:], strict=False)])
-    )
-
-
-def _residual_prediction(frames: list[np.ndarray], residuals: list[np.ndarray]) -> dict:
-    """Mean |r_t − warp(r_t−1)| and |r_t − r_t−1|: does moving the old dream with the scene help?"""
-    estimator = FlowEstimator()
-    warped_errors, plain_errors = [], []
-    for t in range(1, len(frames)):
-        field = estimator.estimate(to_grey(_tensor(frames[t - 1])), to_grey(_tensor(frames[t])))
-        previous = torch.from_numpy(residuals[t - 1]).permute(2, 0, 1).unsqueeze(0)
-        warped = warp_residual(previous, field)[0].permute(1, 2, 0).numpy()
-        warped_errors.append(np.abs(residuals[t] - warped).mean())
-        plain_errors.append(np.abs(residuals[t] - residuals[t - 1]).mean())
-    return {
-        "residual_error_warped": round(float(np.mean(warped_errors)), 3) if warped_errors else None,
-        "residual_error_unwarped": round(float(np.mean(plain_errors)), 3) if plain_errors else None,
-    }
-
-
-def _still_depth(
-    image: np.ndarray, make_dreamer: Callable[[DreamParams], FrameDreamer], params: DreamParams
+def _held_still(
+    image: np.ndarray,
+    frames: int,
+    make_dreamer: Callable[[DreamParams], FrameDreamer],
+    params: DreamParams,
+    dream_size: tuple[int, int],
 ) -> dict:
-    """Gain after STILL_FRAMES live frames of one still picture vs. a STILL_FRAMES-step cold dream."""
-    live = make_dreamer(params.replace(warm_start="flow"))
-    for _ in range(STILL_FRAMES):
-        residual = residual_array(live.residual(image))
-    plain = _tensor(image)
-    live_gain = live.backend.objective_value(_tensor(np.clip(image + residual, 0, 255).astype(np.uint8)))
+    """The first frame held still for as many frames as the clip: its mean gain (the reference of
+    gain_kept), its gain at the end, and a COLD_STEPS-step cold dream's gain for comparison."""
+    log.info("eval: the first frame held still for %d frames", frames)
+    _, gains = dream_clip(make_dreamer(params), [image] * frames, dream_size)
+    small = _tensor(resized(image, dream_size))
     cold = make_dreamer(params.replace(warm_start="off"))
-    cold_dream = kernel.dream(plain, cold.backend.run, STILL_FRAMES)
-    base = cold.backend.objective_value(plain)
-    cold_gain = cold.backend.objective_value(cold_dream)
+    base = cold.backend.objective_value(small)
+    cold_gain = cold.backend.objective_value(kernel.dream(small, cold.backend.run, COLD_STEPS)) / base
     return {
-        "frames": STILL_FRAMES,
-        "warm_gain": round(live_gain / base, 3),
-        "cold_gain_10_steps": round(cold_gain / base, 3),
-        "warm_vs_cold": round((live_gain / base) / (cold_gain / base), 3),
+        "frames": frames,
+        "gain": round(float(np.mean(gains)), 3),
+        "final_gain": round(gains[-1], 3),
+        f"cold_gain_{COLD_STEPS}_steps": round(cold_gain, 3),
+        "final_vs_cold": round(gains[-1] / cold_gain, 3),
     }

@@ -59,6 +59,15 @@ METER_EMPTY = (60, 60, 60)
 BEAT_LAMP = (255, 200, 40)
 
 
+# pygame's built-in font (FreeSans) has no arrows: the HUD's "NDI → stage", "lr 0.04→0.02" would draw
+# a box; these read the same in ASCII
+HUD_FALLBACKS = str.maketrans({"→": "->", "←": "<-"})
+
+
+def _drawable(line: str) -> str:
+    return line if line.isascii() else line.translate(HUD_FALLBACKS)
+
+
 class Window:
     """A pygame window (fullscreen on a chosen display, or a resizable window) that shows RGB frames."""
 
@@ -223,7 +232,9 @@ class Window:
         if font is None:
             return
         texts = [
-            font.render(line.removeprefix(ALERT_MARK), True, HUD_ALERT if is_alert(line) else HUD_TEXT)
+            font.render(
+                _drawable(line.removeprefix(ALERT_MARK)), True, HUD_ALERT if is_alert(line) else HUD_TEXT
+            )
             for line in lines
         ]
         line_h = font.get_linesize()

@@ -39,6 +39,6 @@ def dream_lines(asked: DreamParams, dreamer: FrameDreamer) -> list[str]:
         f"steps {_both(asked.steps, ran.steps)}  octaves {asked.octaves}"
         f"  lr {_both(asked.lr, ran.lr, '{:.3g}')}  warm {asked.warm_start}"
         f"  motion {dreamer.warm.motion:.1f}",
-        f"{backend.name} ({getattr(backend, 'provider', 'torch')}) on {dreamer.device.type}"
+        f"{backend.name} ({backend.provider}, {backend.precision}) on {dreamer.device.type}"
         f"  dream {_both(_size(dreamer.requested_size), _size(dreamer.dream_size))}",
     ]

@@ -51,6 +51,11 @@ def read_toml(path: str, what: str) -> dict:
         raise ConfigError(f"cannot read {what} '{path}': {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} '{path}' is not valid TOML ({exc}); fix the syntax") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition: Latin-1 text, or not text at all
+        raise ConfigError(
+            f"{what} '{path}' is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -> DreamParams:

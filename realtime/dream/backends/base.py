@@ -1,32 +1,75 @@
-"""What every backend shares: k steps are k calls of `step`, the objective for the HUD, and the
-jitter table moved to the image's device."""
+"""The backend contract, and what the backends share.
+
+A backend is built for one DreamNet and objective. Step size, jitter and TV weight are read from
+its `params` on every `run`, so changing them never rebuilds anything; only a new shape (image
+size, step count) may need building (an export, a capture), and `prepare` does that ahead of the
+show for every shape the show can reach.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from realtime.dream import kernel
+from realtime.dream.objectives import Objective
+from realtime.params import DreamParams
+
+Shape = tuple[int, int, int]
+"""(height, width, steps): what one `run` call is specific to."""
+
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
-class SteppingBackend:
-    """Backends that run a frame's steps one `step` call at a time (eager, onnx)."""
+@runtime_checkable
+class Backend(Protocol):
+    """What the dreamer, the bench and the HUD may ask of any backend."""
 
-    net: torch.nn.Module
-    objective: object
+    name: str  # "eager", "onnx", "cudagraph"
+    params: DreamParams  # read on every run: lr, jitter, tv_weight
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    @property
+    def provider(self) -> str:
+        """What really runs the step, for the HUD and bench JSON ("torch cpu", "CUDAExecutionProvider")."""
+        ...
+
+    @property
+    def precision(self) -> str:
+        """The precision the network runs in: one of PRECISIONS."""
+        ...
+
+    def prepare(self, shapes: Iterable[Shape]) -> None:
+        """Build (export, capture, first run) whatever `run` needs at each shape, now, so that no
+        frame of the show waits for a build. Idempotent."""
+        ...
+
+    def is_prepared(self, shape: Shape) -> bool:
+        """Whether `run` at `shape` starts at once; False means its first run builds (a watchdog
+        should report "building", not a stall)."""
+        ...
 
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
-        for _ in range(steps):
-            x = self.step(x)
-        return x
+        """`steps` gradient steps on x (1x3xHxW in [0, 1], on the network's device)."""
+        ...
 
-    @torch.no_grad()
     def objective_value(self, x: torch.Tensor) -> float:
-        return float(self.objective(self.net(x)))
+        """The objective at x, for HUDs and tests."""
+        ...
+
+    def close(self) -> None:
+        """Free what the backend holds (graphs, sessions); it is not used afterwards."""
+        ...
+
+
+@torch.no_grad()
+def objective_value(net: torch.nn.Module, objective: Objective, x: torch.Tensor) -> float:
+    return float(objective(net(x)))
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def pinned_jitter_table(shifts: Sequence[tuple[int, int]], height: int, width: int, device: torch.device):
@@ -45,3 +88,8 @@ def jitter_on(
 ) -> torch.Tensor:
     """The jitter table for `shifts` on `device` (one asynchronous copy on CUDA)."""
     return pinned_jitter_table(shifts, height, width, device).to(device, non_blocking=True)
+
+
+def random_shifts(generator: torch.Generator, max_px: int, steps: int) -> list[tuple[int, int]]:
+    """One jitter offset per step, drawn on the host from the backend's generator."""
+    return [kernel.random_shift(generator, max_px) for _ in range(steps)]

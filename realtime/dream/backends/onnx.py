@@ -12,14 +12,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 
 from models.registry import DreamNet, Network
 from realtime.dream import kernel
-from realtime.dream.backends.base import SteppingBackend
+from realtime.dream.backends.base import Shape, objective_value, random_shifts
 from realtime.dream.backends.onnx_export import cached_path, export_step
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
@@ -63,8 +63,9 @@ def _tensorrt_loads() -> bool:
     return False
 
 
-class OnnxBackend(SteppingBackend):
+class OnnxBackend:
     name = "onnx"
+    precision = "fp32"
 
     def __init__(
         self,
@@ -114,15 +115,27 @@ class OnnxBackend(SteppingBackend):
             self._sessions[(height, width)] = session
         return self._sessions[(height, width)]
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, shapes: Iterable[Shape]) -> None:
+        """Export (or load the cached export) and open a session for every image size; the
+        exported graph is one step, so the step count does not matter."""
+        for height, width in sorted({(h, w) for h, w, _ in shapes}):
+            self.session_for(height, width)
+
+    def is_prepared(self, shape: Shape) -> bool:
+        return shape[:2] in self._sessions
+
+    def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         p = self.params
         session = self.session_for(*x.shape[-2:])
-        shift = kernel.random_shift(self.generator, p.jitter)
-        feeds = {
-            "x": x.detach().float().contiguous().cpu().numpy(),
-            "jitter": kernel.jitter_table([shift], *x.shape[-2:]).numpy(),
-            "lr": np.array(p.lr, dtype=np.float32),
-            "tv_weight": np.array(p.tv_weight, dtype=np.float32),
-        }
-        x_new, _ = session.run(None, feeds)
-        return torch.from_numpy(x_new).to(x.device)
+        lr, tv_weight = np.array(p.lr, dtype=np.float32), np.array(p.tv_weight, dtype=np.float32)
+        x_host = x.detach().float().contiguous().cpu().numpy()
+        for shift in random_shifts(self.generator, p.jitter, steps):
+            feeds = {"x": x_host, "jitter": kernel.jitter_table([shift], *x.shape[-2:]).numpy()}
+            x_host, _ = session.run(None, {**feeds, "lr": lr, "tv_weight": tv_weight})
+        return torch.from_numpy(x_host).to(x.device)
+
+    def objective_value(self, x: torch.Tensor) -> float:
+        return objective_value(self.net, self.objective, x)
+
+    def close(self) -> None:
+        self._sessions.clear()  # onnxruntime frees a session with its last reference
