@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
     render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
     render.add_argument("--codec", default="h264", choices=tuple(CODECS), help="h264 (default), prores")
+    sound = render.add_mutually_exclusive_group()
+    sound.add_argument("--audio-react", action="store_true", help="the dream follows the input's own sound")
+    sound.add_argument("--audio", default=None, metavar="FILE", help="a sound track drives the dream (kept)")
 
     evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
     evaluate.add_argument("input", metavar="IN.mp4")
@@ -568,6 +571,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
         raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
     params, _, make = _offline_dreamer(args)
+    audio = _render_audio(args, params) if args.audio_react or args.audio else None
     if args.zoom is not None:
         params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
 
@@ -583,9 +587,30 @@ def cmd_render(args: argparse.Namespace) -> int:
             else:
                 bar.update(f"rendering {done} frames  {rate:4.1f} fps")
 
-        written = render(args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec)
+        written = render(
+            args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec, audio
+        )
     print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
     return 0
+
+
+def _render_audio(args: argparse.Namespace, params: DreamParams):
+    """The sound that drives a render: checked (aubio there, the file there) before any dreaming."""
+    from realtime.audio.analysis import FeatureAnalyzer
+    from realtime.audio.mapping import DEFAULT_MAPPING
+    from realtime.audio.offline import RenderAudioPlan
+    from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, look_path
+
+    FeatureAnalyzer()  # no aubio: one line saying what to install, before the network loads
+    if args.audio and not os.path.isfile(args.audio):
+        raise SourceError(f"audio file '{args.audio}' does not exist; check the path")
+    mapping = (load_audio_mapping(look_path(args.preset)) if args.preset else None) or DEFAULT_MAPPING
+    return RenderAudioPlan(
+        args.audio,
+        mapping,
+        get_spec(params.model).layers,
+        tuple(load_folder(bundled_dir())) if mapping.every else (),
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
