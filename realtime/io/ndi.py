@@ -20,6 +20,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from realtime.errors import SourceError
 from realtime.io.links import Link, LinkError, check_link_name
 from realtime.io.sources import CameraSource
 
@@ -148,13 +149,21 @@ class NdiCapture:
     hands it out as BGRA, which the camera source turns into RGB like any OpenCV frame.
     """
 
-    def __init__(self, name: str, stop: threading.Event, find_timeout: float, frame_timeout: float):
+    def __init__(
+        self,
+        name: str,
+        stop: threading.Event,
+        find_timeout: float,
+        frame_timeout: float,
+        seen: list[str] | None = None,
+    ):
         from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
         from cyndilib.video_frame import VideoRecvFrame
         from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
 
         self._stop, self._frame_timeout = stop, frame_timeout
+        self._seen = seen if seen is not None else []  # the names visible at the last look, for errors
         self._receiver = None
         self._finder = Finder()
         self._finder.open()  # kept open while connected: the source it found belongs to it
@@ -177,7 +186,8 @@ class NdiCapture:
                     return source
             left = deadline - time.monotonic()
             if left <= 0:
-                log.debug("NDI '%s' not found; visible: %s", name, self._finder.get_source_names())
+                self._seen[:] = self._finder.get_source_names()
+                log.debug("NDI '%s' not found; visible: %s", name, self._seen)
                 return None
             self._finder.wait(min(left, 0.25))
         return None
@@ -238,19 +248,24 @@ class NdiSource(CameraSource):
     ):
         name = check_link_name("--source ndi:", name)
         import_cyndilib()
+        seen: list[str] = []
 
         def connect(_device: str) -> NdiCapture:
-            return NdiCapture(name, self._closed, find_timeout, frame_timeout)
+            return NdiCapture(name, self._closed, find_timeout, frame_timeout, seen)
 
-        super().__init__(
-            f"ndi:{name}",
-            capture_factory=connect,
-            open_timeout=find_timeout + max(frame_timeout, CONNECT_TIMEOUT_S) + 1.0,
-            retry_delay=retry_delay,
-            max_retry_delay=max_retry_delay,
-            name=f"NDI '{name}'",
-            fix=(
-                "check the sender is running and its name (NDI Studio Monitor lists them); across "
-                "subnets name its IP in NDI's config (docs/VJ.md)"
-            ),
-        )
+        try:
+            super().__init__(
+                f"ndi:{name}",
+                capture_factory=connect,
+                open_timeout=find_timeout + max(frame_timeout, CONNECT_TIMEOUT_S) + 1.0,
+                retry_delay=retry_delay,
+                max_retry_delay=max_retry_delay,
+                name=f"NDI '{name}'",
+                fix=(
+                    "check the sender is running and its name (NDI Studio Monitor lists them); across "
+                    "subnets name its IP in NDI's config (docs/VJ.md)"
+                ),
+            )
+        except SourceError as exc:  # the names NDI does see are most of the fix
+            visible = ", ".join(f"'{n}'" for n in seen) or "none"
+            raise SourceError(f"{exc}; NDI sources visible now: {visible}") from None

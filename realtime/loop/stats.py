@@ -52,6 +52,7 @@ class PipelineStats:
     dreams: int = 0  # dreams finished (in step mode, one per frame)
     dream_ms: Rolling = field(default_factory=Rolling)  # the kernel's time per dream
     frame_ms: Rolling = field(default_factory=Rolling)  # interval between delivered frames
+    display_ms: Rolling = field(default_factory=Rolling)  # the display's work per frame (not waiting)
     latency_ms: Rolling = field(default_factory=Rolling)  # capture to display, new frames only
     dream_latency_ms: Rolling = field(default_factory=Rolling)  # capture to first display of its dream
     output_rate: RateMeter = field(default_factory=RateMeter)  # display fps
