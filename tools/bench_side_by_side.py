@@ -48,6 +48,11 @@ def run_once(checkout: str | None, args: list[str], frames: int) -> dict:
     return json.loads(out.stdout)
 
 
+def _median(values) -> str:
+    present = [v for v in values if v is not None]  # an older checkout may not report a figure
+    return f"{statistics.median(present):.1f}" if present else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,7 +77,7 @@ def main() -> None:
     print("| variant | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
     for label, results in runs.items():
-        cells = [f"{statistics.median(r[k] for r in results):.1f}" for k in KEYS]
+        cells = [_median(r.get(k) for r in results) for k in KEYS]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 
