@@ -235,6 +235,11 @@ class LiveAudio:
             self.counts.reopens += 1
         self._why = why
         self.latest = None  # stale features would keep pulsing to a beat nobody hears
+        while True:  # what the lost stream left in the queue belongs to no stream any more
+            try:
+                self._blocks.get_nowait()
+            except queue.Empty:
+                break
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None

@@ -116,10 +116,13 @@ class AudioMapping:
 
 
 # The mapping a look without an [audio] table gets: the step size swells with the loudness and
-# jumps on the beat. Gentle on purpose: it must suit every look.
+# jumps x4 on the beat. The persistence comes down from the look's ~0.9: a warm-started dream that
+# carries 90 % of itself sits at the contrast cap the anchor allows, where a beat cannot deepen it
+# (measured: beat frames 1 % deeper than the others); carrying 50-75 % it fades between beats and
+# swells on each (39 % deeper at 0.5, 18 % at 0.7; docs/BENCHMARKS.md).
 DEFAULT_MAPPING = AudioMapping(
-    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"),),
-    pulse=Pulse("lr", 1.0, 0.25, "beat"),
+    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"), FieldMap("persistence", "level", 0.5, 0.75)),
+    pulse=Pulse("lr", 3.0, 0.15, "beat"),
 )
 
 

@@ -66,9 +66,12 @@ def run_bench(
     seed: int | None = 0,
     camera_fps: float | None = None,
     window_size: tuple[int, int] | None = WINDOW_SIZE,
+    precision: str = "auto",
 ) -> dict:
     camera_fps = camera_fps or (GPU_CAMERA_FPS if device.type == "cuda" else CPU_CAMERA_FPS)
-    dreamer = build_dreamer(params, dream_size, device, backend, weights, seed, progress=print_progress)
+    dreamer = build_dreamer(
+        params, dream_size, device, backend, weights, seed, progress=print_progress, precision=precision
+    )
     state = ShowState(params, dreamer.network.spec.layers)
     with (
         SyntheticSource(SOURCE_SIZE, paced=True, fps=camera_fps) as source,

@@ -18,7 +18,7 @@ import torch
 
 from models.registry import get_spec, list_specs
 from realtime.commands.signals import Interrupted, stop_on_signals
-from realtime.dream.backends import BACKENDS
+from realtime.dream.backends import BACKENDS, DEVICES, PRECISION_CHOICES
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
 from realtime.io.videofile import CODECS
@@ -57,7 +57,18 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--lr", type=finite, default=lr, help=f"step size (default {lr})")
     p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
     p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: cuda, then mps, then cpu")
+
+
+def _add_backend_options(p: argparse.ArgumentParser, choices: Sequence[str] = BACKENDS) -> None:
+    help_all = "; all: each in turn" if "all" in choices else ""
+    p.add_argument("--backend", default="auto", choices=choices, help=f"how the step runs{help_all}")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="the network's precision; auto: fp32, or on cudagraph half where a probe finds it as good",
+    )
 
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
@@ -125,7 +136,7 @@ def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
-    p.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
-    run.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(run)
     _add_threads_option(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
@@ -192,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the show window's size (off-screen without a display; default 1920x1080); none: no window",
     )
     _add_threads_option(bench)
-    bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
+    _add_backend_options(bench, (*BACKENDS, "all"))
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
         "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
@@ -207,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
     render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
     render.add_argument("--codec", default="h264", choices=tuple(CODECS), help="h264 (default), prores")
+    sound = render.add_mutually_exclusive_group()
+    sound.add_argument("--audio-react", action="store_true", help="the dream follows the input's own sound")
+    sound.add_argument("--audio", default=None, metavar="FILE", help="a sound track drives the dream (kept)")
 
     evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
     evaluate.add_argument("input", metavar="IN.mp4")
@@ -367,7 +381,14 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
     window = show = attract = attract_source = None
     try:
         dreamer = build_dreamer(
-            params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+            params,
+            dream_size,
+            device,
+            args.backend,
+            args.weights,
+            args.seed,
+            progress=print_progress,
+            precision=args.precision,
         )
         if not args.headless:
             from realtime.io.display import Window
@@ -488,6 +509,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             weights=args.weights,
             seed=args.seed,
             camera_fps=args.camera_fps,
+            precision=args.precision,
             window_size=window,
         )
         for backend in backends
@@ -532,7 +554,7 @@ def _offline_dreamer(args: argparse.Namespace):
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
         dreamer = build_dreamer(
-            p, size, device, args.backend, args.weights, args.seed, network, print_progress
+            p, size, device, args.backend, args.weights, args.seed, network, print_progress, args.precision
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run
         return dreamer
@@ -549,6 +571,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
         raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
     params, _, make = _offline_dreamer(args)
+    audio = _render_audio(args, params) if args.audio_react or args.audio else None
     if args.zoom is not None:
         params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
 
@@ -564,9 +587,30 @@ def cmd_render(args: argparse.Namespace) -> int:
             else:
                 bar.update(f"rendering {done} frames  {rate:4.1f} fps")
 
-        written = render(args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec)
+        written = render(
+            args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec, audio
+        )
     print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
     return 0
+
+
+def _render_audio(args: argparse.Namespace, params: DreamParams):
+    """The sound that drives a render: checked (aubio there, the file there) before any dreaming."""
+    from realtime.audio.analysis import FeatureAnalyzer
+    from realtime.audio.mapping import DEFAULT_MAPPING
+    from realtime.audio.offline import RenderAudioPlan
+    from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, look_path
+
+    FeatureAnalyzer()  # no aubio: one line saying what to install, before the network loads
+    if args.audio and not os.path.isfile(args.audio):
+        raise SourceError(f"audio file '{args.audio}' does not exist; check the path")
+    mapping = (load_audio_mapping(look_path(args.preset)) if args.preset else None) or DEFAULT_MAPPING
+    return RenderAudioPlan(
+        args.audio,
+        mapping,
+        get_spec(params.model).layers,
+        tuple(load_folder(bundled_dir())) if mapping.every else (),
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -164,9 +164,10 @@ def build_dreamer(
     seed: int | None = None,
     network: Network | None = None,
     progress: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> FrameDreamer:
     """Load (or reuse `network`), build the backend, and return a dreamer ready for frame one."""
-    recipe = EngineRecipe(device, backend, weights, progress)
+    recipe = EngineRecipe(device, backend, weights, progress, precision)
     return FrameDreamer(DreamEngine(recipe, params, dream_size, seed, network), params)
 
 

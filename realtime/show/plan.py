@@ -34,7 +34,14 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_look, save_preset
+from realtime.show.presets import (
+    bundled_dir,
+    load_audio_mapping,
+    load_folder,
+    load_look,
+    look_path,
+    save_preset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +285,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     if audio_input is not None:
         audio_mappings = {p.path: load_audio_mapping(p.path) or DEFAULT_MAPPING for p in presets}
         if args.preset:
-            audio_start = load_audio_mapping(args.preset) or DEFAULT_MAPPING
+            audio_start = load_audio_mapping(look_path(args.preset)) or DEFAULT_MAPPING
     return ShowPlan(
         params=params,
         presets=presets,
