@@ -29,6 +29,7 @@ log = logging.getLogger("dreamcam")
 COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
+HEADLESS_MAX_SIZE = (3840, 2160)  # UHD: the largest picture a headless show records
 
 
 def finite(text: str) -> float:
@@ -321,10 +322,18 @@ def _params(args: argparse.Namespace, **extra) -> DreamParams:
 
 def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int]]:
     from realtime.dream.backends import resolve_device
+    from realtime.dream.budget import check_dream_size, slow_on_cpu
 
     device = resolve_device(args.device)
-    size = args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE)
-    return device, parse_size(size)
+    size = parse_size(args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE))
+    check_dream_size(size, args.model, device)
+    if slow_on_cpu(size, device):
+        log.warning(
+            "dream size %dx%d on a CPU: expect seconds per frame (the CPU default is %s)",
+            *size,
+            CPU_DREAM_SIZE,
+        )
+    return device, size
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -377,7 +386,7 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
     from realtime.show.control import ShowState
 
     params = plan.params
-    source = _open_live_source(args.source)
+    source = _open_live_source(args.source, _show_max_size(args))
     window = show = attract = attract_source = None
     try:
         dreamer = build_dreamer(
@@ -452,14 +461,24 @@ def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[i
     return QualityGovernor(args.target_fps, limits)
 
 
-def _open_live_source(spec: str | None):
-    """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer."""
+def _show_max_size(args: argparse.Namespace) -> tuple[int, int]:
+    """The largest picture the show can use: the monitor's desktop with a window, else UHD."""
+    if args.headless:
+        return HEADLESS_MAX_SIZE
+    from realtime.io.display import desktop_size
+
+    return desktop_size(args.display) or HEADLESS_MAX_SIZE
+
+
+def _open_live_source(spec: str | None, max_size: tuple[int, int] | None = None):
+    """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer.
+    Frames larger than `max_size` are reduced at the source."""
     from realtime.io.sources import open_source
 
     if spec is not None:
-        return open_source(spec)
+        return open_source(spec, max_size=max_size)
     try:
-        return open_source(DEFAULT_CAMERA)
+        return open_source(DEFAULT_CAMERA, max_size=max_size)
     except SourceError as exc:
         print(f"dreamcam: {exc}; dreaming on the synthetic scene instead", file=sys.stderr)
         return open_source("synthetic")

@@ -73,6 +73,16 @@ def _drawable(line: str) -> str:
     return line if line.isascii() else line.translate(HUD_FALLBACKS)
 
 
+def desktop_size(display: int = 0) -> tuple[int, int] | None:
+    """(width, height) of a monitor's desktop: the most a fullscreen show can show; None if unknown."""
+    try:
+        pygame.display.init()
+        sizes = pygame.display.get_desktop_sizes()
+    except pygame.error:
+        return None
+    return tuple(sizes[display]) if 0 <= display < len(sizes) and min(sizes[display]) > 0 else None
+
+
 class Window:
     """A pygame window (fullscreen on a chosen display, or a resizable window) that shows RGB frames."""
 

@@ -264,6 +264,14 @@ class ShowPlan:
         return show
 
 
+def _virtual_cam_size(text: str) -> tuple[int, int]:
+    from realtime.dream.budget import check_virtual_cam_size
+
+    size = parse_size(text)
+    check_virtual_cam_size(size)
+    return size
+
+
 def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     preset_dir = args.preset_dir or bundled_dir()
     presets = load_folder(preset_dir)
@@ -298,7 +306,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         osc=osc,
         midi_port=args.midi,
         midi_map=load_mapping(args.midi_map) if args.midi_map else {},
-        virtual_cam_size=parse_size(args.virtual_cam_size) if args.virtual_cam else None,
+        virtual_cam_size=_virtual_cam_size(args.virtual_cam_size) if args.virtual_cam else None,
         links=links,
         ndi_format=args.ndi_format,
         osc_feedback=parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None,
