@@ -6,7 +6,8 @@ turn, several rounds, and comparing their medians keeps the comparison fair.
     python tools/bench_side_by_side.py --rounds 3 \\
         "2 steps: --steps 2" "1 step: --steps 1" "old main@/path/to/checkout: --steps 2"
 
-A variant is `LABEL[@CHECKOUT]: BENCH ARGS`; with @CHECKOUT it runs that checkout's code.
+A variant is `LABEL[@CHECKOUT]: BENCH ARGS`; with @CHECKOUT it runs that checkout's code; an
+argument NAME=VALUE in capitals sets an environment variable for that variant only.
 """
 
 from __future__ import annotations
@@ -39,9 +40,17 @@ def parse_variant(text: str) -> tuple[str, str | None, list[str]]:
 def run_once(checkout: str | None, args: list[str], frames: int) -> dict:
     cwd = checkout or os.getcwd()
     env = dict(os.environ, PYTHONPATH=cwd)
+    settings = [a for a in args if "=" in a and a.split("=")[0].isupper()]
+    env.update(a.split("=", 1) for a in settings)
+    args = [a for a in args if a not in settings]
     command = [sys.executable, "-m", "realtime.commands.cli", "bench", "--json", "--frames", str(frames)]
     out = subprocess.run(command + args, cwd=cwd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def _median(values) -> str:
+    present = [v for v in values if v is not None]  # an older checkout may not report a figure
+    return f"{statistics.median(present):.1f}" if present else "-"
 
 
 def main() -> None:
@@ -68,7 +77,7 @@ def main() -> None:
     print("| variant | " + " | ".join(KEYS) + " |")
     print("|---" * (len(KEYS) + 1) + "|")
     for label, results in runs.items():
-        cells = [f"{statistics.median(r[k] for r in results):.1f}" for k in KEYS]
+        cells = [_median(r.get(k) for r in results) for k in KEYS]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

@@ -47,8 +47,6 @@ class Composer:
     come down through pinned buffers.
     """
 
-    OUTPUTS = 3  # pinned output buffers in turn: a shown frame stays valid for two more frames
-
     def __init__(self, device: torch.device):
         self.device = device
         self.guarded = device.type == "cuda"  # the display's CUDA work respects the build lock
@@ -56,7 +54,6 @@ class Composer:
         self._residual_np: np.ndarray | None = None
         self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self._pinned: dict[tuple, torch.Tensor] = {}
-        self._next_output = 0
 
     @contextlib.contextmanager
     def turn(self, build_lock) -> Iterator[bool]:
@@ -109,9 +106,11 @@ class Composer:
             # its memory out again before this stream's reads are done (Tensor.record_stream)
             residual.record_stream(self._stream)
             self._residual_of = residual
-        upload = self._pinned_like("in", frame.shape)
-        self._next_output = (self._next_output + 1) % self.OUTPUTS
-        download = self._pinned_like(f"out{self._next_output}", frame.shape)
+        upload = self._pinned_like("in", frame.shape)  # read by the copy below, synchronised before reuse
+        # a new output each frame, from torch's caching host allocator (pinned blocks are reused
+        # once nothing holds them): the recorder may still queue the last frames, so no buffer
+        # is overwritten under it, and no copy is made
+        download = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
         upload.numpy()[...] = frame
         out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual)
         download.copy_(out, non_blocking=True)
