@@ -508,7 +508,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.commands.bench import bench_backends, run_bench
+    from realtime.commands.bench import bench_backends, goal_ratios, run_bench
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
@@ -518,7 +518,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     device, dream_size = _device_and_size(args)
     window = None if args.window.lower() == "none" else parse_size(args.window)
     _set_threads(args)
-    backends = bench_backends(device) if args.backend == "all" else [args.backend]
+    backends = bench_backends(device, args.precision) if args.backend == "all" else [args.backend]
     rows = [
         run_bench(
             params,
@@ -535,7 +535,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         for backend in backends
     ]
-    print(json.dumps(rows if args.backend == "all" else rows[0]))
+    print(json.dumps({"backends": rows, "ratios": goal_ratios(rows)} if args.backend == "all" else rows[0]))
     return 0
 
 
