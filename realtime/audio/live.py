@@ -150,6 +150,7 @@ class LiveAudio:
         self.latest: AudioFeatures | None = None
         self.status = "audio: opening"
         self._why = ""
+        self._stream_id = 0
         self._opener, self._backoff, self._stall_s = opener, backoff_s, stall_s
         self._blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=QUEUE_HOPS)
         self._stream: Stream | None = None
@@ -164,7 +165,9 @@ class LiveAudio:
 
     # --- PortAudio's thread -----------------------------------------------------------------------
 
-    def _on_block(self, samples: np.ndarray, overflow: bool, underflow: bool) -> None:
+    def _on_block(self, stream_id: int, samples: np.ndarray, overflow: bool, underflow: bool) -> None:
+        if stream_id != self._stream_id:
+            return  # a closed stream's last callback: its samples belong to no stream any more
         if overflow or underflow:
             with self._lock:
                 self.counts.overflows += bool(overflow)
@@ -175,8 +178,8 @@ class LiveAudio:
             with self._lock:
                 self.counts.dropped += 1
 
-    def _on_finished(self) -> None:
-        if not self._stop.is_set():
+    def _on_finished(self, stream_id: int) -> None:
+        if stream_id == self._stream_id and not self._stop.is_set():
             self._lost.set()
 
     # --- the analysis thread --------------------------------------------------------------------
@@ -215,8 +218,16 @@ class LiveAudio:
 
     def _open(self) -> bool:
         self._lost.clear()
+        self._stream_id += 1
+        sid = self._stream_id  # callbacks carry the stream they came from: a closed one is ignored
         try:
-            stream = self._opener(self.device, self.sample_rate, self.hop, self._on_block, self._on_finished)
+            stream = self._opener(
+                self.device,
+                self.sample_rate,
+                self.hop,
+                lambda samples, overflow, underflow: self._on_block(sid, samples, overflow, underflow),
+                lambda: self._on_finished(sid),
+            )
             stream.start()
         except Exception as exc:  # PortAudioError, a vanished device, a refused sample rate
             self._why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -230,6 +241,7 @@ class LiveAudio:
 
     def _drop_stream(self, why: str) -> None:
         log.warning("audio input lost (%s); reopening with back-off, the show goes on", why)
+        self._stream_id += 1  # from now on, whatever the lost stream still calls back with is ignored
         self._close_stream()
         with self._lock:
             self.counts.reopens += 1
