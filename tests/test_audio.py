@@ -362,10 +362,11 @@ def test_no_portaudio_or_no_device_is_one_line_and_no_audio(monkeypatch, caplog)
         assert open_live_audio(None) is None
     assert len(caplog.records) == 1 and "PortAudio" in caplog.records[0].getMessage()
     assert "libportaudio2" in describe_inputs()[0]
-    from realtime.audio.live import audio_report
+    from realtime.audio.live import audio_findings
 
-    report = audio_report()  # what `dreamcam doctor` prints
-    assert report[0].startswith("aubio") and "libportaudio2" in report[-1]
+    findings = audio_findings()  # what `dreamcam doctor` prints
+    assert findings[0][0] == "ok" and findings[0][1].startswith("aubio")
+    assert findings[-1][0] == "missing" and "libportaudio2" in findings[-1][2]
     monkeypatch.setattr(builtins, "__import__", real_import)
     monkeypatch.setattr("realtime.audio.live.list_inputs", lambda: [])
     with pytest.raises(AudioUnavailable, match="no audio input device"):

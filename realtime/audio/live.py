@@ -24,6 +24,7 @@ from realtime.audio.analysis import HOP, SAMPLE_RATE, AudioFeatures, AudioUnavai
 
 log = logging.getLogger(__name__)
 
+AUDIO_EXTRA = "pip install 'dreamcam[audio]'"
 QUEUE_HOPS = 64  # 0.7 s of sound at 48 kHz: a stalled analysis drops (counted) rather than lags
 STALL_S = 1.0  # no samples for this long: the input is gone, reopen it
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reopen attempts
@@ -294,16 +295,32 @@ def open_live_audio(spec: str | None) -> LiveAudio | None:
         return None
 
 
-def audio_report() -> list[str]:
-    """What `dreamcam doctor` says about sound: aubio, PortAudio, and the inputs by number."""
+def audio_findings() -> list[tuple[str, str, str]]:
+    """What `dreamcam doctor` says about sound, as (status "ok"|"warn"|"missing", what, fix):
+    aubio, PortAudio, and every input by the number `--audio N` takes."""
     try:
         import aubio
 
-        lines = [f"aubio {aubio.version} (beat, tempo, onsets)"]
+        findings = [("ok", f"aubio {aubio.version} (beat, tempo, onsets)", "")]
     except ImportError:
-        lines = ["aubio missing: pip install 'dreamcam[audio]' for --audio and render --audio-react"]
+        findings = [("missing", "aubio does not import (--audio, render --audio-react)", AUDIO_EXTRA)]
     try:
-        lines.append(f"{_sounddevice().get_portaudio_version()[1]}")
+        sd = _sounddevice()
+        findings.append(("ok", sd.get_portaudio_version()[1].split(",")[0], ""))
+        inputs = list_inputs()
     except AudioUnavailable as exc:
-        return [*lines, str(exc)]
-    return lines + [f"audio input {line}" if line[0].isdigit() else line for line in describe_inputs()]
+        return [
+            *findings,
+            ("missing", str(exc).split(";")[0], "apt install libportaudio2, or " + AUDIO_EXTRA),
+        ]
+    if not inputs:
+        return [
+            *findings,
+            ("warn", "no audio input devices", "plug in a sound card, or make a loopback device"),
+        ]
+    for d in inputs:
+        default = ", the default" if d.default else ""
+        findings.append(
+            ("ok", f"input {d.index}: {d.name} ({d.channels} ch, {d.sample_rate:.0f} Hz{default})", "")
+        )
+    return findings
