@@ -500,7 +500,7 @@ def test_a_track_drives_a_silent_clip_the_same_every_time(tmp_path, chelsea):
 
     image = cv2.resize(chelsea, (64, 36), interpolation=cv2.INTER_AREA)
     clip = write_clip_with_sound(
-        tmp_path / "silent.mkv", 15, (64, 36), fps=10, image=image, sound=np.zeros(1)
+        tmp_path / "silent.mkv", 10, (64, 36), fps=10, image=image, sound=np.zeros(1)
     )
     track = tmp_path / "tone.wav"
     soundfile.write(track, tone(2.0), SR)
