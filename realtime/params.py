@@ -7,6 +7,7 @@ Controls (keys, OSC, MIDI, presets, playlists) only ever produce a new DreamPara
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from realtime.errors import ConfigError
@@ -47,6 +48,10 @@ class DreamParams:
             _check_range(name, getattr(self, name), low, high, kind)
         if self.layer is not None and not isinstance(self.layer, str):
             raise ConfigError(f"layer must be a text such as 'block5', got {self.layer!r}")
+        if self.layer:
+            for term in self.layer.split("+"):
+                if "*" in term:
+                    layer_weight(term.split("*", 1)[0], self.layer)
         if not isinstance(self.model, str):
             raise ConfigError(f"model must be a name such as 'efficientnet_lite0', got {self.model!r}")
         if self.warm_start not in WARM_START_MODES:
@@ -54,6 +59,24 @@ class DreamParams:
 
     def replace(self, **changes) -> DreamParams:
         return dataclasses.replace(self, **changes)
+
+
+MAX_LAYER_WEIGHT = 100.0  # |weight| in 'a+0.5*b': the gradient is normalised, so more only overflows
+
+
+def layer_weight(text: str, spec: str) -> float:
+    """The weight of one term of a layer spec ('0.5' in 'block5+0.5*block8'): finite and at most
+    MAX_LAYER_WEIGHT in size ('nan*', 'inf*' and '1e39*', which overflows float32, are refused)."""
+    try:
+        weight = float(text)
+    except ValueError:
+        raise ConfigError(f"weight '{text.strip()}' in layer '{spec}' is not a number") from None
+    if not math.isfinite(weight) or abs(weight) > MAX_LAYER_WEIGHT:
+        raise ConfigError(
+            f"weight '{text.strip()}' in layer '{spec}' must be a finite number between "
+            f"-{MAX_LAYER_WEIGHT:g} and {MAX_LAYER_WEIGHT:g}"
+        )
+    return weight
 
 
 def clamp(name: str, value: float) -> int | float:
@@ -68,6 +91,8 @@ def _check_range(name: str, value, low, high, kind: type) -> None:
         raise ConfigError(f"{name} must be a whole number, got {value!r}")
     if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number between {low} and {high}, got {value}")
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
 

@@ -247,3 +247,23 @@ def test_bad_link_options_are_one_line_and_exit_2(capsys, args):
     assert main(["--source", "synthetic", "--headless", "--frames", "1", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dreamcam: error: ") and err.count("\n") == 1
+
+
+def test_the_hud_writes_link_arrows_its_font_can_draw():
+    from realtime.io.display import _drawable
+
+    assert _drawable("NDI → stage 2 receivers") == "NDI -> stage 2 receivers"  # FreeSans has no arrow
+    assert _drawable("steps 2  lr 0.04") == "steps 2  lr 0.04"
+
+
+def test_the_link_report_says_what_each_platform_link_needs(monkeypatch):
+    monkeypatch.setattr(links, "_ndi_line", lambda find_s: "NDI: (not looked at here)")
+    monkeypatch.setattr(sys, "platform", "linux")
+    report = links.link_report()
+    assert report[1] == "Spout: needs Windows (--spout is refused on linux)"
+    assert report[2] == "Syphon: needs macOS (--syphon is refused on linux)"
+    assert report[3].startswith("virtual camera: pyvirtualcam ")
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.delitem(sys.modules, "SpoutGL", raising=False)
+    monkeypatch.setattr(sys, "path", [])  # no SpoutGL to find
+    assert links.link_report()[1] == "Spout: SpoutGL missing: pip install 'dreamcam[vj]'"

@@ -175,9 +175,18 @@ def test_ndi_source_delivers_the_feed_and_reconnects_when_it_comes_back(ndi):
 
 
 @pytest.mark.slow
-def test_an_ndi_source_that_is_not_there_is_one_line(ndi):
-    with pytest.raises(SourceError, match="NDI 'nobody-sends-this' does not answer; check the sender"):
-        NdiSource("nobody-sends-this", find_timeout=0.5, frame_timeout=0.5)
+def test_an_ndi_source_that_is_not_there_is_one_line_naming_those_that_are(ndi):
+    name = _name("other")
+    sender, pump = _real_sender(name, _pattern())
+    try:
+        with pytest.raises(SourceError) as raised:
+            NdiSource("nobody-sends-this", find_timeout=1.0, frame_timeout=0.5)
+    finally:
+        pump.stop()
+        sender.close()
+    message = str(raised.value)
+    assert "NDI 'nobody-sends-this' does not answer; check the sender" in message and "\n" not in message
+    assert f"({name})'" in message.split("NDI sources visible now: ")[1]  # "MACHINE (name)"
 
 
 def test_without_cyndilib_ndi_says_which_extra_to_install(monkeypatch):
@@ -209,3 +218,18 @@ def test_uyvy_is_bt709_studio_range_with_shared_chroma():
     assert red[0, 1, 0] == 240 and red[0, 0, 0] < 128  # V at its top, U below the middle
     with pytest.raises(ValueError, match="even width"):
         rgb_to_uyvy(np.zeros((2, 3, 3), np.uint8))
+
+
+@pytest.mark.slow
+def test_the_link_report_names_the_ndi_senders_it_sees(ndi):
+    from realtime.io.links import link_report
+
+    name = _name("report")
+    sender, pump = _real_sender(name, _pattern())
+    try:
+        ndi_line = link_report(find_s=WAIT_S)[0]
+    finally:
+        pump.stop()
+        sender.close()
+    assert ndi_line.startswith("NDI: cyndilib ") and "(runtime bundled)" in ndi_line
+    assert "sources visible: " in ndi_line and f"({name})'" in ndi_line

@@ -18,12 +18,16 @@ import torch
 from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
+from realtime.dream.health import dream_fault
 from realtime.dream.warmstart import WarmStart, depth_gate
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
 
 WARM_STEP_FACTOR = 0.35
+
+Shape = tuple[int, int, int]
+"""(height, width, steps): what one backend run is specific to (the backend contract's Shape)."""
 
 
 class FrameDreamer:
@@ -36,6 +40,8 @@ class FrameDreamer:
         self.warm = WarmStart()
         self.effective = params  # what the last frame ran with (capped steps, scaled lr)
         self.frames = 0  # frames dreamt: which scale of the pyramid the next warm frame steps
+        self.faults = 0  # dreams thrown away as non-finite or collapsed (see realtime.dream.health)
+        self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
 
     # --- what it dreams with ------------------------------------------------------------------
 
@@ -93,15 +99,41 @@ class FrameDreamer:
             p = p.replace(lr=min(1.0, p.lr * WARM_STEP_FACTOR * self.warm.step_scale(p)))
         return p
 
+    # --- building ahead -----------------------------------------------------------------------
+
+    def frame_shapes(self, size: tuple[int, int] | None = None, steps: int | None = None) -> list[Shape]:
+        """The backend runs one frame needs (one per octave) at `size` and `steps` (default:
+        the next frame's)."""
+        p = self.params
+        width, height = size or self.dream_size
+        if steps is None:
+            steps = min(p.steps, self.cap_steps) if self.cap_steps is not None else p.steps
+        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
+        return [(h, w, steps) for h, w in sizes]
+
+    def reachable_shapes(self, sizes: list[tuple[int, int]], steps: range) -> list[Shape]:
+        """Every run the show can reach over these dream sizes and step counts (the governor's)."""
+        shapes = {s for size in sizes for k in steps for s in self.frame_shapes(size, k)}
+        return sorted(shapes)
+
+    def needs_build(self) -> bool:
+        """Whether the next frame's runs start with a build (an export, a capture, a first run)."""
+        return not all(self.backend.is_prepared(s) for s in self.frame_shapes())
+
+    def prepare(self, shapes: list[Shape]) -> None:
+        """Build every shape now (on the caller's thread: the dream worker's, under its lock)."""
+        self.backend.prepare(shapes)
+
     # --- one frame ----------------------------------------------------------------------------
 
     def source_tensor(self, image: np.ndarray) -> torch.Tensor:
         """The camera frame as the dream sees it: 1x3xhxw in [0, 1] at dream size."""
         return frames.image_tensor(image, self.dream_size, self.device)
 
-    def dream(self, source: torch.Tensor) -> torch.Tensor:
-        """Warm start, the frame's steps over the octaves, remember the residual; the dream image."""
-        start = self.warm.initial(source, self.params)
+    def dream(self, source: torch.Tensor, grey: np.ndarray | None = None) -> torch.Tensor:
+        """Warm start, the frame's steps over the octaves, remember the residual; the dream image.
+        `grey`: the frame in grey at dream size, for the flow (computed from the numpy frame)."""
+        start = self.warm.initial(source, self.params, grey)
         p = self.effective = self.frame_params()
         self.backend.params = p
         if p.warm_start == "off":
@@ -109,6 +141,15 @@ class FrameDreamer:
         else:
             dreamt = self._step_one_scale(start, source, p)
         self.frames += 1
+        fault = dream_fault(dreamt, source)
+        if fault is not None:  # show the camera and start the next frame clean
+            self.faults += 1
+            if not self._faulty:
+                log.warning("%s (layer %s); dropped it and the carried dream", fault, self.layer_name)
+            self._faulty = True
+            self.warm.reset()
+            return source
+        self._faulty = False
         return self.warm.update(source, dreamt)
 
     def _step_one_scale(self, start: torch.Tensor, source: torch.Tensor, p: DreamParams) -> torch.Tensor:
@@ -129,7 +170,8 @@ class FrameDreamer:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
         pixel units (−255..255). It stays on the GPU there: the composer upscales and adds it."""
         source = self.source_tensor(image)
-        return (self.dream(source) - source).mul_(255.0)
+        grey = frames.grey(image, self.dream_size) if self.params.warm_start != "off" else None
+        return (self.dream(source, grey) - source).mul_(255.0)
 
 
 def build_dreamer(
@@ -141,9 +183,10 @@ def build_dreamer(
     seed: int | None = None,
     network: Network | None = None,
     progress: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> FrameDreamer:
     """Load (or reuse `network`), build the backend, and return a dreamer ready for frame one."""
-    recipe = EngineRecipe(device, backend, weights, progress)
+    recipe = EngineRecipe(device, backend, weights, progress, precision)
     return FrameDreamer(DreamEngine(recipe, params, dream_size, seed, network), params)
 
 

@@ -17,6 +17,7 @@ import torch
 
 from models.registry import ModelSpec, imagenet_categories
 from realtime.errors import ConfigError, ModelError
+from realtime.params import layer_weight
 
 Features = dict[str, torch.Tensor]
 
@@ -131,18 +132,15 @@ def parse_objective(spec: str | None, model: ModelSpec) -> Objective:
     """Turn the shorthand into an Objective for `model`; None or '' means its default layer."""
     if not spec:
         return LayerObjective(model.default_layer)
-    terms = [_parse_term(term.strip(), model) for term in spec.split("+")]
+    terms = [_parse_term(term.strip(), model, spec) for term in spec.split("+")]
     return terms[0] if len(terms) == 1 else Sum(tuple(terms))
 
 
-def _parse_term(term: str, model: ModelSpec) -> Objective:
+def _parse_term(term: str, model: ModelSpec, spec: str) -> Objective:
     weight = 1.0
     if "*" in term:
         weight_text, term = term.split("*", 1)
-        try:
-            weight = float(weight_text)
-        except ValueError:
-            raise ConfigError(f"weight '{weight_text}' in objective '{term}' is not a number") from None
+        weight = layer_weight(weight_text, spec)
     if not term:
         raise ConfigError("empty objective term; write e.g. 'block5' or 'block5+0.5*block8'")
     target = _parse_target(term.strip(), model)

@@ -234,3 +234,54 @@ class Link(abc.ABC):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def link_report(find_s: float = 1.0) -> list[str]:
+    """One line per video link: can it run here, and what to do if not (for `dreamcam doctor`).
+
+    NDI also looks for senders on the network for `find_s` seconds and names them: those are the
+    names `--source ndi:NAME` takes.
+    """
+    import importlib.metadata
+    import importlib.util
+
+    lines = [_ndi_line(find_s)]
+    for flag, module, package, link in (
+        ("--spout", "SpoutGL", "SpoutGL", "Spout"),
+        ("--syphon", "syphon", "syphon-python", "Syphon"),
+    ):
+        platform, needs = PLATFORM_ONLY[flag]
+        if not sys.platform.startswith(platform):
+            lines.append(f"{link}: needs {needs.split(' (')[0]} ({flag} is refused on {sys.platform})")
+        elif importlib.util.find_spec(module) is None:
+            lines.append(f"{link}: {package} missing: pip install 'dreamcam[vj]'")
+        else:
+            version = importlib.metadata.version(package)
+            lines.append(f"{link}: {package} {version} ({flag} NAME; untested on hardware, docs/VJ.md)")
+    if importlib.util.find_spec("pyvirtualcam") is None:
+        lines.append("virtual camera: pyvirtualcam missing: pip install 'dreamcam[vj]'")
+    else:
+        lines.append(
+            "virtual camera: pyvirtualcam installed (its driver is checked when --virtual-cam opens)"
+        )
+    return lines
+
+
+def _ndi_line(find_s: float) -> str:
+    import importlib.metadata
+    import importlib.util
+
+    if importlib.util.find_spec("cyndilib") is None:
+        return "NDI: cyndilib missing: pip install 'dreamcam[ndi]'"
+    version = importlib.metadata.version("cyndilib")
+    try:
+        from cyndilib.finder import Finder
+
+        with Finder() as finder:
+            finder.wait_for_sources(find_s)
+            names = finder.get_source_names()
+    except Exception as exc:  # a runtime that does not load is exactly what doctor is for
+        return f"NDI: cyndilib {version} installed, but the NDI runtime fails: {_first_line(exc)}"
+    hint = "other subnet or no multicast? see 'When NDI sources do not show up' in docs/VJ.md"
+    seen = ", ".join(f"'{name}'" for name in names) if names else f"none within {find_s:g} s ({hint})"
+    return f"NDI: cyndilib {version} (runtime bundled); sources visible: {seen}"

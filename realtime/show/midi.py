@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 from collections.abc import Iterator
@@ -77,6 +78,10 @@ def _check_target(target: object, where: str) -> str:
     return target
 
 
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def make_mapping(target: str, low: float | None = None, high: float | None = None) -> Mapping:
     target = _check_target(target, "MIDI mapping")
     default_low, default_high = KNOB_RANGES.get(target, (0.0, 1.0))
@@ -99,8 +104,8 @@ def load_mapping(path: str) -> dict[int, Mapping]:
             if extra or "target" not in value:
                 raise ConfigError(f'{where}: write {{target = "lr", min = 0.0, max = 0.1}}')
             bounds = [value.get("min"), value.get("max")]
-            if any(b is not None and (isinstance(b, bool) or not isinstance(b, int | float)) for b in bounds):
-                raise ConfigError(f"{where}: min and max must be numbers")
+            if any(b is not None and not _finite_number(b) for b in bounds):
+                raise ConfigError(f"{where}: min and max must be numbers (finite ones), got {bounds}")
             target = _check_target(value["target"], where)
             mappings[int(key)] = make_mapping(target, *bounds)
         else:

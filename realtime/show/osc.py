@@ -51,6 +51,14 @@ class Rejected(Exception):
     """A message that is understood to be wrong: ignored, counted and logged at debug level."""
 
 
+class BadValue(Rejected):
+    """A well-formed message with a value the show refuses (NaN, a bad layer): ignored and counted,
+    and logged as a warning (at most one a second, so a flood cannot fill the log)."""
+
+
+WARN_EVERY_S = 1.0
+
+
 @dataclass
 class OscCounts:
     accepted: int = 0
@@ -114,7 +122,7 @@ class OscControl:
             try:
                 intent = self.translate(message.address, list(message.params))
             except Rejected as exc:
-                self._ignore(f"{message.address}: {exc}")
+                self._ignore(f"{message.address}: {exc}", warn=isinstance(exc, BadValue))
                 continue
             if intent is None:
                 continue
@@ -126,10 +134,15 @@ class OscControl:
             with self._lock:
                 self.counts.accepted += 1
 
-    def _ignore(self, why: str) -> None:
+    def _ignore(self, why: str, warn: bool = False) -> None:
         with self._lock:
             self.counts.ignored += 1
-        log.debug("osc ignored: %s", why)
+        now = time.monotonic()
+        if warn and now - getattr(self, "_warned_at", -WARN_EVERY_S) >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("osc ignored %s", why)
+        else:
+            log.debug("osc ignored: %s", why)
 
     def translate(self, address: str, args: list) -> Intent | None:
         """One OSC message -> one validated intent; `Rejected` says why not."""
@@ -155,7 +168,7 @@ class OscControl:
             try:
                 self._check_layer(layer)
             except DreamcamError as exc:
-                raise Rejected(str(exc)) from None
+                raise BadValue(str(exc)) from None
             return Command(Action.SET, {"layer": layer}, "osc")
         if name == "preset":
             if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], int | float | str):
@@ -188,6 +201,8 @@ def _one(args: list, kind: type, what: str):
 
 def _one_number(args: list) -> float:
     value = _one(args, int | float, "one number")
+    if not math.isfinite(value):
+        raise BadValue(f"{value} is not a finite number")
     # OSC floats are 32-bit: keep the 7 digits they carry, so 0.05 arrives as 0.05, not 0.0500000007
     return float(f"{value:.7g}") if isinstance(value, float) else value
 

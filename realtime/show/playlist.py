@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -82,7 +83,7 @@ def _resolve(ref: object, playlist_path: str, presets: list[Preset], where: str)
 
 
 def _seconds(value: object, key: str, where: str, allow_zero: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{where}: '{key}' must be a positive number of seconds, got {value!r}")
     return float(value)
