@@ -110,7 +110,7 @@ class Pipeline:
             log.info("%s", "; ".join(hud.figures_lines(self.stats)))
 
     def start_worker(self) -> None:
-        self.threaded = True
+        """Dream on the worker thread from now on (`run` does this when `threaded`)."""
         self.dreams.start()
 
     def stop_worker(self) -> None:
@@ -128,7 +128,7 @@ class Pipeline:
         self.last_frame = frame
         if self.attract is not None:
             frame = self.attract.frame_or(frame, fresh, self.clock())
-        if self.threaded:
+        if self.worker is not None:
             self._show_newest_dream(frame)
         else:
             self._dream_then_show(frame, fresh)
@@ -138,7 +138,6 @@ class Pipeline:
 
     def _show_newest_dream(self, frame: Frame) -> None:
         """Threaded: hand the frame to the worker, compose with the newest residual, never wait."""
-        assert self.worker is not None, "start_worker() first"
         self.dreams.watch()
         if self.state.frozen:
             if self.last_output is None:
@@ -152,7 +151,7 @@ class Pipeline:
             result = self.worker.latest
             if result is not None and result is not self._shown_dream:
                 self._shown_dream = result
-                self.composer.wait_for(result.ready)
+                self.composer.wait_for(result.ready, result.residual)
                 self.residual = self.io.shown_residual(result.residual)
                 self.tracker.new_dream(self.residual, result.frame.image, result.frame.index)
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
