@@ -362,6 +362,10 @@ def test_no_portaudio_or_no_device_is_one_line_and_no_audio(monkeypatch, caplog)
         assert open_live_audio(None) is None
     assert len(caplog.records) == 1 and "PortAudio" in caplog.records[0].getMessage()
     assert "libportaudio2" in describe_inputs()[0]
+    from realtime.audio.live import audio_report
+
+    report = audio_report()  # what `dreamcam doctor` prints
+    assert report[0].startswith("aubio") and "libportaudio2" in report[-1]
     monkeypatch.setattr(builtins, "__import__", real_import)
     monkeypatch.setattr("realtime.audio.live.list_inputs", lambda: [])
     with pytest.raises(AudioUnavailable, match="no audio input device"):
@@ -536,3 +540,17 @@ def test_render_audio_mistakes_are_one_line(tmp_path, chelsea, capsys):
     err = capsys.readouterr().err.strip()
     assert "nope.wav" in err and "\n" not in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_saved_look_keeps_its_audio_mapping(tmp_path):
+    from realtime.show.plan import ShowControl
+    from realtime.show.presets import load_audio_mapping, load_preset
+
+    state = ShowState(DreamParams(lr=0.04), ("block5",))
+    show = AudioShow(_FakeInput())
+    show.change(*osc_entry("every", [8, "next_preset"]))  # tuned live, then saved with P
+    control = ShowControl(state, preset_save_dir=str(tmp_path), audio=show)
+    control.handle(Action.SAVE_PRESET)
+    (path,) = tmp_path.iterdir()
+    assert load_preset(str(path)).lr == 0.04
+    assert load_audio_mapping(str(path)) == show.reactor.mapping

@@ -51,3 +51,26 @@ def test_cli_refuses_an_unknown_precision_in_one_line(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--precision" in err and "fp32" in err
+
+
+def test_eval_measures_gains_on_the_networks_device():
+    """`dreamcam eval` used to hand CPU tensors to a CUDA network; every tensor it measures must
+    be on the dreamer's device (a stand-in device here: 'meta')."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from realtime.commands.evaluate import _gain
+
+    seen = []
+
+    def objective_value(x):
+        seen.append(x.device)
+        return 2.0 if len(seen) % 2 else 1.0
+
+    dreamer = SimpleNamespace(
+        device=torch.device("meta"), backend=SimpleNamespace(objective_value=objective_value)
+    )
+    small = np.full((18, 32, 3), 100, np.uint8)
+    assert _gain(dreamer, small, np.full((18, 32, 3), 20.0, np.float32)) == 2.0
+    assert seen == [torch.device("meta")] * 2

@@ -139,9 +139,9 @@ def test_onnx_on_a_gpu_refuses_the_cpu_fallback_and_names_what_is_missing(onnx_c
 
 
 def test_what_onnxruntime_prints_never_reaches_stdout(capfd):
-    from realtime.dream.backends.onnx import missing_libraries, onnxruntime_output_captured
+    from realtime.dream.backends.onnx import missing_libraries, native_output_captured
 
-    with onnxruntime_output_captured() as printed:
+    with native_output_captured() as printed:
         print("Failed to load libcurand.so.10: libcurand.so.10: cannot open shared object file")
         os.write(1, b"native stdout line\n")
         os.write(

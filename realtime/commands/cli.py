@@ -26,7 +26,7 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks")
+COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks", "doctor")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
 HEADLESS_MAX_SIZE = (3840, 2160)  # UHD: the largest picture a headless show records
@@ -249,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
     sub.add_parser("looks", parents=[common], help="list the bundled looks (for --preset NAME)")
+    doctor = sub.add_parser("doctor", parents=[common], help="what this machine can run, and what to fix")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object only")
     return parser
 
 
@@ -278,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "soak": cmd_soak,
             "models": cmd_models,
             "looks": cmd_looks,
+            "doctor": cmd_doctor,
         }
         return commands[args.command](args)
     except DreamcamError as exc:
@@ -444,8 +447,7 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
             window.close()
     recording = show.recording
     if args.headless and recording is not None and recording.failures:
-        print(f"dreamcam: error: {recording.failure}", file=sys.stderr)
-        return 1
+        return 1  # the recorder's log line said why
     return 0
 
 
@@ -506,7 +508,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.commands.bench import bench_backends, run_bench
+    from realtime.commands.bench import bench_backends, goal_ratios, run_bench
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
@@ -516,7 +518,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     device, dream_size = _device_and_size(args)
     window = None if args.window.lower() == "none" else parse_size(args.window)
     _set_threads(args)
-    backends = bench_backends(device) if args.backend == "all" else [args.backend]
+    backends = bench_backends(device, args.precision) if args.backend == "all" else [args.backend]
     rows = [
         run_bench(
             params,
@@ -533,7 +535,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
         for backend in backends
     ]
-    print(json.dumps(rows if args.backend == "all" else rows[0]))
+    print(json.dumps({"backends": rows, "ratios": goal_ratios(rows)} if args.backend == "all" else rows[0]))
     return 0
 
 
@@ -688,6 +690,12 @@ def cmd_looks(args: argparse.Namespace) -> int:
         print(f"{name}: {description}")
         print(f"  key {number}  {p.model} {p.layer}  steps {p.steps}  lr {p.lr:g}  warm start {p.warm_start}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from realtime.commands import doctor
+
+    return doctor.main(as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ import numpy as np
 
 
 class Rolling:
-    """The last `window` samples of a quantity (milliseconds, say), with percentiles."""
+    """The last `window` samples of a quantity (milliseconds, say), with percentiles; every
+    sample when `window` is None (a benchmark's whole run)."""
 
-    def __init__(self, window: int = 300):
+    def __init__(self, window: int | None = 300):
         self.samples: deque[float] = deque(maxlen=window)
 
     def add(self, value: float) -> None:

@@ -80,9 +80,9 @@ class Printed:
 
 
 @contextlib.contextmanager
-def onnxruntime_output_captured() -> Iterator[Printed]:
-    """Keep what onnxruntime prints while it loads providers ("Failed to load ...": Python prints
-    and its C++ logger) off stdout and stderr; the caller logs it or passes stderr's part on."""
+def native_output_captured() -> Iterator[Printed]:
+    """Keep what native libraries print (onnxruntime's "Failed to load ...", from Python prints and
+    its C++ logger) off stdout and stderr; the caller logs it or passes stderr's part on."""
     printed = Printed()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -113,6 +113,18 @@ def onnxruntime_output_captured() -> Iterator[Printed]:
 def missing_libraries(text: str) -> list[str]:
     """The shared libraries onnxruntime said it could not open, in order, once each."""
     return list(dict.fromkeys(_MISSING_LIBRARY.findall(text)))
+
+
+def provider_fix(printed: str) -> tuple[str, str]:
+    """From what onnxruntime printed when a GPU provider failed to load: (what is missing, the fix)."""
+    missing = missing_libraries(printed)
+    if any(name.startswith(("libcuda.so", "nvcuda")) for name in missing):
+        return ", ".join(missing), "install the NVIDIA driver"
+    if any(name.startswith(("libnvinfer", "nvinfer")) for name in missing):
+        return ", ".join(
+            missing
+        ), "TensorRT 10 is optional (the CUDA provider works without): pip install tensorrt"
+    return ", ".join(missing) or "its CUDA libraries", GPU_EXTRA
 
 
 def providers_for(device: torch.device) -> list[str]:
@@ -173,7 +185,7 @@ def open_session(path: Path, device: torch.device, providers: list):
     # idle worker threads must not spin between calls: torch's own threads need those cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        with onnxruntime_output_captured() as printed:
+        with native_output_captured() as printed:
             if device.type == "cuda" and hasattr(ort, "preload_dlls"):
                 ort.preload_dlls()  # the CUDA libraries of the nvidia-* wheels the [cuda,cudnn] extra brings
             session = ort.InferenceSession(str(path), options, providers=providers)
@@ -183,12 +195,10 @@ def open_session(path: Path, device: torch.device, providers: list):
             "or use --backend eager"
         ) from None
     if device.type == "cuda" and session.get_providers()[0] == "CPUExecutionProvider":
-        missing = missing_libraries(printed.out + printed.err)
-        driver = any(name.startswith(("libcuda.so", "nvcuda")) for name in missing)
-        fix = "install the NVIDIA driver" if driver else GPU_EXTRA
+        missing, fix = provider_fix(printed.out + printed.err)
         raise BackendError(
-            f"--backend onnx on the GPU: onnxruntime could not load its CUDA provider (missing "
-            f"{', '.join(missing) or 'its CUDA libraries'}); {fix}, or use --backend cudagraph or eager"
+            f"--backend onnx on the GPU: onnxruntime could not load its CUDA provider (missing {missing}); "
+            f"{fix}, or use --backend cudagraph or eager"
         )
     sys.stderr.write(printed.err)  # what it printed while things worked is still worth seeing
     return session
