@@ -75,9 +75,8 @@ class Pipeline:
             dreamer, self._on_dream, clock, governor, watchdog_s, prepare=_reachable_shapes(dreamer, governor)
         )
         self.composer = Composer(dreamer.device)
-        self.tracker = ResidualTracker(
-            dreamer.device
-        )  # threaded: moves the shown residual with each camera frame
+        # threaded: moves the shown residual with each camera frame between dreams
+        self.tracker = ResidualTracker(dreamer.device)
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
