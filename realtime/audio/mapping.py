@@ -106,6 +106,18 @@ class AudioMapping:
             f"{where} is not a setting; use a parameter ({', '.join(RANGES)}), 'pulse' or 'every'"
         )
 
+    def to_table(self) -> dict:
+        """The `[audio]` table that `parse` reads back as this mapping (for saving a look)."""
+        table: dict = {}
+        for m in self.maps:
+            table[m.field] = {"from": m.feature, "range": [m.low, m.high], "curve": m.curve}
+        if self.pulse is not None:
+            p = self.pulse
+            table["pulse"] = {"field": p.field, "amount": p.amount, "decay": p.decay, "on": p.on}
+        if self.every is not None:
+            table["every"] = {"beats": self.every.beats, "action": self.every.action}
+        return table
+
     def describe(self) -> str:
         parts = [f"{m.field}<-{m.feature}" for m in self.maps]
         if self.pulse is not None:

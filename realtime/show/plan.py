@@ -174,11 +174,14 @@ class ShowControl:
     # --- side effects -------------------------------------------------------------------------
 
     def _save_preset(self) -> None:
-        try:
-            save_preset(self.state.params, self.preset_save_dir)
+        mapping = self.audio.reactor.mapping if self.audio is not None else None
+        try:  # with audio on, the mapping as OSC may have tuned it is part of the look
+            path = save_preset(self.state.params, self.preset_save_dir, audio=mapping and mapping.to_table())
         except (OSError, DreamcamError) as exc:
             log.warning("could not save the preset: %s", exc)
             return
+        if mapping is not None:
+            self.audio.mappings[path] = mapping
         if self.preset_dir is not None and _same_dir(self.preset_dir, self.preset_save_dir):
             try:  # the new look becomes recallable by its number at once
                 self.state.presets = load_folder(self.preset_dir)
