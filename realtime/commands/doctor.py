@@ -238,6 +238,13 @@ def check_cache() -> list[Finding]:
     return findings
 
 
+def check_audio() -> list[Finding]:
+    """aubio, PortAudio and the audio inputs (`--audio N`, `render --audio-react`)."""
+    from realtime.audio.live import audio_findings
+
+    return [Finding("audio", status, what, fix) for status, what, fix in audio_findings()]
+
+
 CHECKS: list[Check] = [
     check_torch,
     check_gpu,
@@ -245,6 +252,7 @@ CHECKS: list[Check] = [
     check_cameras,
     check_displays,
     check_modules,
+    check_audio,
     check_cache,
 ]
 
