@@ -233,3 +233,31 @@ def test_the_link_report_names_the_ndi_senders_it_sees(ndi):
         sender.close()
     assert ndi_line.startswith("NDI: cyndilib ") and "(runtime bundled)" in ndi_line
     assert "sources visible: " in ndi_line and f"({name})'" in ndi_line
+
+
+@pytest.mark.slow
+def test_reading_an_ndi_feed_leaves_the_other_threads_running(ndi):
+    """The reader waits with the GIL released: a dream thread beside it is not starved."""
+    name = _name("gil")
+    sender, pump = _real_sender(name, _pattern())
+    source = NdiSource(name)
+    stop = threading.Event()
+
+    def read_forever():
+        while not stop.is_set():
+            source.read(timeout=0.2)
+
+    reader = threading.Thread(target=read_forever, daemon=True)
+    reader.start()
+    try:
+        ticks, started = 0, time.monotonic()
+        while time.monotonic() - started < 1.0:
+            time.sleep(0.001)
+            ticks += 1
+    finally:
+        stop.set()
+        reader.join(WAIT_S)
+        source.close()
+        pump.stop()
+        sender.close()
+    assert ticks > 200  # a reader blocking inside cyndilib's receive() with the GIL held allowed 7
