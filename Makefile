@@ -30,6 +30,11 @@ bench: $(STAMP)
 
 # On a CUDA machine: GoogLeNet inception4c at 640x360, 2 steps. Random weights of the same
 # architecture (speed does not depend on weight values; offline GPU hosts cannot download them).
+# Every backend side by side in one run with the precision pinned (fp32: all three; bf16: eager and
+# cudagraph, the ONNX export being fp32), synced kernel timing, and the goal's ratios
+# (cudagraph / eager, onnx / cudagraph) at the end of each JSON object.
 bench-gpu: $(STAMP)
 	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
-		--dream-size 640x360 --steps 2 --frames 300 --json
+		--dream-size 640x360 --steps 2 --frames 300 --backend all --precision fp32 --compare-cold --json
+	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
+		--dream-size 640x360 --steps 2 --frames 300 --backend all --precision bf16 --json

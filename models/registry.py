@@ -30,6 +30,8 @@ from realtime.errors import ModelError
 
 log = logging.getLogger(__name__)
 
+RANDOM_ORIGIN = "random initialisation"  # Network.weights_origin of untrained weights
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Weights converted from TensorFlow with transform_input (GoogLeNet, Inception v3) and the TF Lite
@@ -156,6 +158,12 @@ def fold_batchnorms(module: nn.Module) -> None:
                 setattr(parent, bn_name, nn.Identity())
 
 
+def channels_last_pays(device: torch.device) -> bool:
+    """NHWC is oneDNN's fast layout on the CPU, and cuDNN's for Tensor Core convolutions (half
+    precision, TF32) on CUDA; MPS gains nothing from it."""
+    return device.type in ("cpu", "cuda")
+
+
 class Network:
     """A loaded, frozen network split into stages; `truncated(layers)` gives cheap DreamNet views.
 
@@ -169,7 +177,7 @@ class Network:
 
     def truncated(self, layers: Sequence[str]) -> DreamNet:
         net = DreamNet(self.spec, self.stages, layers).to(self.device)
-        if self.device.type == "cpu":
+        if channels_last_pays(self.device):
             net = net.to(memory_format=torch.channels_last)
         return net
 
@@ -183,7 +191,7 @@ def load_network(name: str, weights: str | None = None, device: torch.device | s
     if weights is None:
         state, origin = spec.weights.load(name), spec.weights.description
     elif weights == RANDOM_WEIGHTS:
-        state, origin = None, "random initialisation"
+        state, origin = None, RANDOM_ORIGIN
         log.warning("%s uses random weights: fine for speed benchmarks, not for dreaming", name)
     else:
         state, origin = load_state_dict_file(weights, name), weights
@@ -194,8 +202,8 @@ def load_network(name: str, weights: str | None = None, device: torch.device | s
     for p in whole.parameters():
         p.requires_grad_(False)
     whole.to(device)
-    if device.type == "cpu":
-        whole.to(memory_format=torch.channels_last)  # oneDNN's fast layout for these convolutions
+    if channels_last_pays(device):
+        whole.to(memory_format=torch.channels_last)
     return Network(spec, list(zip((n for n, _ in stages), whole, strict=True)), device, origin)
 
 
@@ -218,6 +226,7 @@ def imagenet_categories() -> tuple[str, ...]:
 
 
 __all__ = [
+    "RANDOM_ORIGIN",
     "RANDOM_WEIGHTS",
     "DreamNet",
     "ModelSpec",

@@ -33,5 +33,14 @@ class SlowDreamer:
     def check(self, params: DreamParams) -> None:
         pass
 
+    def needs_build(self) -> bool:
+        return False
+
+    def prepare(self, shapes) -> None:
+        pass
+
+    def frame_shapes(self) -> list:
+        return [(18, 32, self.params.steps)]
+
     def set_params(self, params: DreamParams) -> None:
         self.params = self.effective = params

@@ -362,6 +362,10 @@ def test_no_portaudio_or_no_device_is_one_line_and_no_audio(monkeypatch, caplog)
         assert open_live_audio(None) is None
     assert len(caplog.records) == 1 and "PortAudio" in caplog.records[0].getMessage()
     assert "libportaudio2" in describe_inputs()[0]
+    from realtime.audio.live import audio_report
+
+    report = audio_report()  # what `dreamcam doctor` prints
+    assert report[0].startswith("aubio") and "libportaudio2" in report[-1]
     monkeypatch.setattr(builtins, "__import__", real_import)
     monkeypatch.setattr("realtime.audio.live.list_inputs", lambda: [])
     with pytest.raises(AudioUnavailable, match="no audio input device"):
@@ -446,3 +450,107 @@ def test_the_running_show_dreams_with_the_sound(lite0):
         pipeline.tick()
         assert dreamer.params.lr == pytest.approx(DreamParams().lr)
     control.close()
+
+
+# --- render -----------------------------------------------------------------------------------------
+
+
+def _resampled_44k(samples: np.ndarray) -> np.ndarray:
+    seconds = len(samples) / SR
+    return np.interp(np.arange(int(seconds * 44100)) / 44100, np.arange(len(samples)) / SR, samples).astype(
+        np.float32
+    )
+
+
+def _frame_depths(out_path, in_path) -> tuple[np.ndarray, float]:
+    from tests.videofiles import read_video
+
+    out, _ = read_video(out_path)
+    src, fps = read_video(in_path)
+    assert len(out) == len(src)
+    return np.array([np.abs(o.astype(np.float32) - s).mean() for o, s in zip(out, src, strict=True)]), fps
+
+
+@pytest.mark.slow
+def test_render_dreams_harder_on_the_beat_of_its_own_sound(tmp_path, chelsea):
+    """`render --audio-react`: the clip's own 120 BPM clicks drive the dream; beat frames are
+    dreamed deeper than the frames between beats, and the sound is kept."""
+    import av
+    import cv2
+
+    from realtime.commands.cli import main
+    from tests.videofiles import write_clip_with_sound
+
+    samples, _ = click_track(4.5)
+    image = cv2.resize(chelsea, (64, 36), interpolation=cv2.INTER_AREA)
+    clip = write_clip_with_sound(
+        tmp_path / "beat.mkv", 45, (64, 36), fps=10, image=image, sound=_resampled_44k(samples)
+    )
+    out = tmp_path / "dreamt.mp4"
+    args = ["render", clip, "-o", str(out), "--audio-react", "--dream-size", "64x36", "--warm-start", "off"]
+    assert main(args) == 0
+    depth, fps = _frame_depths(out, clip)
+    features = features_at_frames(read_audio(clip), fps, len(depth))
+    beats = [n for n in range(1, len(depth)) if features[n].beats > features[n - 1].beats]
+    between = [n for n in range(20, len(depth)) if n not in beats and n - 1 not in beats]
+    assert len(beats) >= 4
+    assert depth[beats].mean() > 1.15 * depth[between].mean()
+    with av.open(str(out)) as container:
+        assert container.streams.audio and container.streams.audio[0].duration
+
+
+@pytest.mark.slow
+def test_a_track_drives_a_silent_clip_the_same_every_time(tmp_path, chelsea):
+    """`render --audio FILE.wav` on a clip without sound: the track's sound is kept, and two renders
+    of the same input are identical frame for frame."""
+    import av
+    import cv2
+
+    from realtime.commands.cli import main
+    from tests.videofiles import read_video, write_clip_with_sound
+
+    image = cv2.resize(chelsea, (64, 36), interpolation=cv2.INTER_AREA)
+    clip = write_clip_with_sound(
+        tmp_path / "silent.mkv", 15, (64, 36), fps=10, image=image, sound=np.zeros(1)
+    )
+    track = tmp_path / "tone.wav"
+    soundfile.write(track, tone(2.0), SR)
+    renders = []
+    for name in ("a.mp4", "b.mp4"):
+        out = tmp_path / name
+        assert main(["render", clip, "-o", str(out), "--audio", str(track), "--dream-size", "64x36"]) == 0
+        renders.append(read_video(out)[0])
+        with av.open(str(out)) as container:
+            assert container.streams.audio  # the track's sound, not the clip's silence... kept
+    assert len(renders[0]) == 15
+    assert all(np.array_equal(a, b) for a, b in zip(*renders, strict=True))
+
+
+def test_render_audio_mistakes_are_one_line(tmp_path, chelsea, capsys):
+    import cv2
+
+    from realtime.commands.cli import main
+
+    still = tmp_path / "cat.png"
+    cv2.imwrite(str(still), cv2.cvtColor(cv2.resize(chelsea, (64, 48)), cv2.COLOR_RGB2BGR))
+    base = ["render", str(still), "-o", str(tmp_path / "o.mp4"), "--frames", "2", "--zoom", "1.05"]
+    assert main([*base, "--audio-react", "--dream-size", "64x36"]) == 2
+    assert "drive it with --audio FILE" in capsys.readouterr().err
+    assert main([*base, "--audio", str(tmp_path / "nope.wav")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.wav" in err and "\n" not in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_a_saved_look_keeps_its_audio_mapping(tmp_path):
+    from realtime.show.plan import ShowControl
+    from realtime.show.presets import load_audio_mapping, load_preset
+
+    state = ShowState(DreamParams(lr=0.04), ("block5",))
+    show = AudioShow(_FakeInput())
+    show.change(*osc_entry("every", [8, "next_preset"]))  # tuned live, then saved with P
+    control = ShowControl(state, preset_save_dir=str(tmp_path), audio=show)
+    control.handle(Action.SAVE_PRESET)
+    (path,) = tmp_path.iterdir()
+    assert load_preset(str(path)).lr == 0.04
+    assert load_audio_mapping(str(path)) == show.reactor.mapping

@@ -62,7 +62,8 @@ def test_bench_prints_one_json_object(capsys):
     assert main(["bench", "--frames", "3", "--dream-size", "160x90", "--json", "--compare-cold"]) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("model", "backend", "device", "dream_size", "steps", "frames", "fps", "frame_ms_p50",
-                "frame_ms_p99", "kernel_ms_p50", "latency_ms_p50", "cold_fps", "speedup"):  # fmt: skip
+                "frame_ms_p99", "kernel_ms_p50", "kernel_ms_p99", "latency_ms_p50", "cold_fps", "speedup",
+                "provider", "precision"):  # fmt: skip
         assert key in result, key
     assert result["frames"] == 3 and result["dream_size"] == "160x90" and result["fps"] > 0
     assert result["speedup"] > 1.0

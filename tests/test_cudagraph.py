@@ -5,7 +5,7 @@ import torch
 
 from realtime.dream import kernel
 from realtime.dream.backends import EagerBackend, create_backend
-from realtime.dream.backends.cudagraph import CudaGraphBackend, capture_key
+from realtime.dream.backends.cudagraph import CudaGraphBackend, GraphCache
 from realtime.dream.objectives import parse_objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -70,15 +70,72 @@ def test_half_precision_step_keeps_the_image_fp32_and_close(lite0, chelsea_small
     assert alignment > 0.85, float(alignment)  # measured 0.91
 
 
-def test_only_shape_changes_need_a_new_capture(lite0):
-    objective = parse_objective("block5", lite0.spec)
-    key = capture_key(objective, 180, 320, 2, torch.float32)
-    # step size, jitter, TV weight, persistence: buffers, not part of the key
-    assert key == capture_key(parse_objective("block5", lite0.spec), 180, 320, 2, torch.float32)
-    assert key != capture_key(objective, 180, 320, 3, torch.float32)  # steps
-    assert key != capture_key(objective, 90, 160, 2, torch.float32)  # dream size
-    assert key != capture_key(parse_objective("block6", lite0.spec), 180, 320, 2, torch.float32)
-    assert key != capture_key(objective, 180, 320, 2, torch.bfloat16)
+class _Captures:
+    """Stands in for the CUDA capture: records what was captured, fails where it is told to."""
+
+    def __init__(self, failing=()):
+        self.failing, self.calls = set(failing), []
+
+    def __call__(self, key):
+        self.calls.append(key)
+        if key in self.failing:
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+        return f"graph{key}"
+
+
+SHAPE, OTHER_SHAPE = (180, 320, 2), (90, 160, 2)
+FP32, BF16 = torch.float32, torch.bfloat16
+
+
+def test_each_shape_and_precision_is_captured_once():
+    captures = _Captures()
+    cache = GraphCache(captures)
+    assert not cache.is_ready(SHAPE, FP32)
+    first = cache.get(SHAPE, FP32)
+    assert cache.get(SHAPE, FP32) is first and cache.is_ready(SHAPE, FP32)
+    cache.get(OTHER_SHAPE, FP32)
+    cache.get((180, 320, 3), FP32)  # another step count is another graph
+    cache.get(SHAPE, BF16)
+    assert captures.calls == [(*SHAPE, FP32), (*OTHER_SHAPE, FP32), (180, 320, 3, FP32), (*SHAPE, BF16)]
+
+
+def test_a_failed_capture_falls_back_to_eager_for_that_shape_alone_once(caplog):
+    captures = _Captures(failing={(*SHAPE, FP32)})
+    cache = GraphCache(captures)
+    with caplog.at_level("WARNING"):
+        for _ in range(5):  # frame after frame: no retry
+            assert cache.get(SHAPE, FP32) is None
+    assert captures.calls == [(*SHAPE, FP32)]
+    assert [r.getMessage() for r in caplog.records if "capture failed" in r.getMessage()] == [
+        "CUDA graph capture failed for 320x180, 2 steps, fp32 (RuntimeError: CUDA error: operation not "
+        "permitted when stream is capturing); that shape runs eager from now"
+    ]
+    assert cache.is_ready(SHAPE, FP32)  # eager needs no build
+    assert cache.get(OTHER_SHAPE, FP32) == f"graph{(*OTHER_SHAPE, FP32)}"  # other shapes still graph
+
+
+def test_a_failed_half_precision_capture_keeps_the_working_fp32_graph():
+    captures = _Captures(failing={(*SHAPE, BF16)})
+    cache = GraphCache(captures)
+    fp32_graph = cache.get(SHAPE, FP32)
+    assert cache.get(SHAPE, BF16) is fp32_graph
+    assert cache.get(SHAPE, BF16) is fp32_graph
+    assert captures.calls == [(*SHAPE, FP32), (*SHAPE, BF16)]  # bf16 tried once, fp32 kept
+    # where no fp32 graph exists yet, the fallback captures one; where that fails too, eager
+    captures.failing |= {(*OTHER_SHAPE, BF16), (64, 64, 1, BF16), (64, 64, 1, FP32)}
+    assert cache.get(OTHER_SHAPE, BF16) == f"graph{(*OTHER_SHAPE, FP32)}"
+    assert cache.get((64, 64, 1), BF16) is None
+    assert cache.is_ready((64, 64, 1), BF16)
+
+
+def test_choosing_a_precision_frees_the_graphs_nothing_reaches_any_more():
+    cache = GraphCache(_Captures())
+    cache.get(SHAPE, FP32)
+    cache.get(SHAPE, BF16)
+    cache.keep_only(BF16)
+    assert list(cache.graphs) == [(*SHAPE, BF16)]
+    cache.clear()
+    assert not cache.graphs and not cache.is_ready(SHAPE, BF16)
 
 
 def test_cudagraph_without_a_gpu_is_a_clear_error(lite0):
@@ -90,32 +147,79 @@ def test_cudagraph_without_a_gpu_is_a_clear_error(lite0):
             CudaGraphBackend(lite0.truncated(["block5"]), objective, DreamParams(), torch.Generator())
 
 
-@gpu
-@needs_cuda
-def test_cudagraph_matches_eager_on_the_gpu(chelsea_small):
+def _gpu_backend(layer="block5", **params):
     from models.registry import load_network
 
     network = load_network("efficientnet_lite0", device="cuda")
-    objective = parse_objective("block5", network.spec)
-    net = network.truncated(["block5"])
-    params = DreamParams(lr=0.02)
-    graph = CudaGraphBackend(net, objective, params, torch.Generator().manual_seed(1))
-    eager = EagerBackend(net, objective, params, torch.Generator().manual_seed(1))
+    objective = parse_objective(layer, network.spec)
+    net = network.truncated([layer])
+    return network, CudaGraphBackend(net, objective, DreamParams(**params), torch.Generator().manual_seed(1))
+
+
+@gpu
+@needs_cuda
+def test_cudagraph_matches_eager_on_the_gpu(chelsea_small):
+    network, graph = _gpu_backend(lr=0.02)
+    eager = EagerBackend(graph.net, graph.objective, graph.params, torch.Generator().manual_seed(1))
     x = chelsea_small.cuda()
     for _ in range(3):  # replays reuse the captured graph with new jitter
         out_graph, out_eager = graph.run(x, 2), eager.run(x, 2)
         error = (out_graph - out_eager).norm() / (out_eager - x).norm()
         assert error < 0.02, float(error)
-    assert len(graph._captures) == 1
+    assert list(graph.graphs.graphs) == [(180, 320, 2, torch.float32)]
+    convolutions = [p for p in graph.net.parameters() if p.dim() == 4]
+    assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
+
+
+@gpu
+@needs_cuda
+def test_recapture_after_a_change_shares_one_pool(chelsea_small):
+    """A new step count or size captures a new graph (in the same memory pool); lr changes none."""
+    _, graph = _gpu_backend(lr=0.02)
+    x = chelsea_small.cuda()
+    graph.prepare([(180, 320, 2)])
+    first = graph.graphs.graphs[(180, 320, 2, torch.float32)]
+    graph.params = graph.params.replace(lr=0.01)
+    graph.run(x, 2)
+    assert len(graph.graphs.graphs) == 1
+    graph.run(x, 3)
+    small = torch.nn.functional.interpolate(x, size=(90, 160), mode="bilinear")
+    assert graph.run(small, 2).shape == small.shape
+    assert len(graph.graphs.graphs) == 3 and graph.graphs.graphs[(180, 320, 2, torch.float32)] is first
+    assert {g.graph.pool() for g in graph.graphs.graphs.values()} == {graph.pool}
+    graph.close()
+    assert not graph.graphs.graphs
+
+
+@gpu
+@needs_cuda
+def test_a_failed_capture_runs_that_shape_eager_on_the_gpu(chelsea_small, monkeypatch):
+    from realtime.dream.backends import cudagraph
+
+    _, graph = _gpu_backend(lr=0.02)
+    x = chelsea_small.cuda()
+    graph.run(x, 2)  # a working graph for the full size
+    real_capture = cudagraph._Capture
+
+    def capture_or_fail(backend, key):
+        if key[:2] == (90, 160):
+            raise RuntimeError("capture failed on purpose")
+        return real_capture(backend, key)
+
+    monkeypatch.setattr(cudagraph, "_Capture", capture_or_fail)
+    small = torch.nn.functional.interpolate(x, size=(90, 160), mode="bilinear")
+    before = graph.objective_value(small)
+    for _ in range(3):
+        small = graph.run(small, 2)
+    assert graph.objective_value(small) > before  # eager really dreams that shape
+    assert (90, 160, 2, torch.float32) in graph.graphs.failed
+    assert graph.run(x, 2).shape == x.shape  # the full size still replays its graph
 
 
 @gpu
 @needs_cuda
 def test_half_precision_is_chosen_only_within_five_percent(chelsea_small):
-    from models.registry import load_network
-
-    network = load_network("efficientnet_lite0", device="cuda")
-    objective = parse_objective("block5", network.spec)
-    graph = CudaGraphBackend(network.truncated(["block5"]), objective, DreamParams(), torch.Generator())
+    _, graph = _gpu_backend()
     dtype = graph.choose_precision(chelsea_small.cuda(), 2)
     assert dtype in (torch.float32, torch.bfloat16, torch.float16)
+    assert {key[3] for key in graph.graphs.graphs} == {dtype}  # the losing precision's graph is freed

@@ -52,3 +52,17 @@ def test_a_floor_above_the_request_is_a_config_error():
         GovernorLimits(best=Quality(2, (320, 180)), worst=Quality(3, (160, 90)))
     with pytest.raises(ConfigError, match="target-fps"):
         QualityGovernor(target_fps=0, limits=LIMITS)
+
+
+def test_reachable_lists_every_size_and_step_count_the_governor_can_choose():
+    limits = GovernorLimits(best=Quality(3, (320, 180)), worst=Quality(1, (160, 90)))
+    governor = QualityGovernor(target_fps=10_000, limits=limits, window=1)
+    sizes, steps = governor.reachable()
+    assert list(steps) == [1, 2, 3] and (320, 180) in sizes and (160, 90) in sizes
+    seen = {governor.quality}
+    for _ in range(200):  # always too slow: all the way down, then always fast: all the way up
+        seen.add(governor.update(1e9) or governor.quality)
+    governor.budget_ms = 1e9
+    for _ in range(200):
+        seen.add(governor.update(0.0) or governor.quality)
+    assert {q.size for q in seen} <= set(sizes) and {q.steps for q in seen} <= set(steps)

@@ -121,6 +121,7 @@ class HangingDreamer(SlowDreamer):
         super().__init__(seconds)
         self.hang_on, self.release = hang_on, threading.Event()
         self.spawned: list[SlowDreamer] = []
+        self.spawn_threads: list[str] = []
 
     def residual(self, image: np.ndarray) -> torch.Tensor:
         if self.calls + 1 == self.hang_on:
@@ -130,6 +131,7 @@ class HangingDreamer(SlowDreamer):
         return super().residual(image)
 
     def spawn(self) -> SlowDreamer:
+        self.spawn_threads.append(threading.current_thread().name)
         fresh = SlowDreamer(self.seconds)
         self.spawned.append(fresh)
         return fresh
@@ -152,6 +154,7 @@ def test_watchdog_replaces_a_hung_dream_worker_while_frames_keep_flowing():
         dreamer.release.set()
     assert pipeline.restarts == 1
     assert dreamer.spawned and dreamer.spawned[0].calls >= 3  # the new worker dreams again
+    assert dreamer.spawn_threads == ["dream worker"]  # rebuilt on the new worker's thread, not the display's
     assert pipeline.stats.frames > 30  # the camera kept showing through the hang
     assert "restarted 1x" in " ".join(pipeline.hud_lines())
 

@@ -1,5 +1,7 @@
 """The ONNX backend: the exported gradient step matches eager PyTorch on a real photo."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -87,7 +89,6 @@ def test_providers_are_asked_for_only_where_they_can_load(monkeypatch):
     assert onnx_backend.providers_for(torch.device("cpu")) == ["CPUExecutionProvider"]
     compiled_in = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: compiled_in)
-    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda *a, **k: None, raising=False)
     monkeypatch.setattr(onnx_backend, "_tensorrt_loads", lambda: False)
     assert onnx_backend.providers_for(torch.device("cuda")) == [
         "CUDAExecutionProvider",
@@ -95,6 +96,79 @@ def test_providers_are_asked_for_only_where_they_can_load(monkeypatch):
     ]
     monkeypatch.setattr(onnx_backend, "_tensorrt_loads", lambda: True)
     assert onnx_backend.providers_for(torch.device("cuda"))[0] == "TensorrtExecutionProvider"
+    # the CPU-only wheel on a GPU machine: refused, with the package that fixes it
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(BackendError, match=r"onnxruntime-gpu\[cuda,cudnn\]"):
+        onnx_backend.providers_for(torch.device("cuda"))
+
+
+def test_gpu_providers_run_on_torch_stream_and_cache_tensorrt_engines(onnx_cache):
+    from realtime.dream.backends.onnx import provider_options
+    from realtime.dream.backends.onnx_export import cache_dir
+
+    names = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    tensorrt, cuda, cpu = provider_options(names, torch.device("cuda", 1), stream_handle=94011)
+    assert tensorrt[0] == "TensorrtExecutionProvider" and cuda[0] == "CUDAExecutionProvider"
+    assert cpu == "CPUExecutionProvider"
+    for _, options in (tensorrt, cuda):
+        assert options["device_id"] == "1" and options["user_compute_stream"] == "94011"
+    assert tensorrt[1]["trt_engine_cache_enable"] == "True"
+    assert tensorrt[1]["trt_engine_cache_path"] == str(cache_dir() / "tensorrt")
+    assert tensorrt[1]["trt_timing_cache_path"] == str(cache_dir() / "tensorrt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the CUDA provider may load")
+def test_onnx_on_a_gpu_refuses_the_cpu_fallback_and_names_what_is_missing(onnx_cache, lite0, capfd):
+    """This machine has onnxruntime-gpu but no GPU: the CUDA provider fails to load, as it did in
+    review for missing CUDA wheels. The backend must not run on the CPU provider in silence, must
+    name what is missing, and onnxruntime's "Failed to load" must not reach stdout."""
+    from realtime.dream.backends.onnx import open_session
+
+    objective = parse_objective("block3", lite0.spec)
+    path = cached_path(lite0, str(objective), SIZE, steps=1)
+    export_step(lite0, objective, SIZE, 1, path)
+    capfd.readouterr()
+    with pytest.raises(BackendError) as error:
+        open_session(path, torch.device("cuda"), ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    message = str(error.value)
+    assert "could not load its CUDA provider" in message
+    # the library it could not open, and its fix: the driver here (no GPU), else the CUDA wheels
+    assert "libcuda.so" in message and "NVIDIA driver" in message or "onnxruntime-gpu[cuda,cudnn]" in message
+    assert ".so" in message
+    assert capfd.readouterr().out == ""
+
+
+def test_what_onnxruntime_prints_never_reaches_stdout(capfd):
+    from realtime.dream.backends.onnx import missing_libraries, native_output_captured
+
+    with native_output_captured() as printed:
+        print("Failed to load libcurand.so.10: libcurand.so.10: cannot open shared object file")
+        os.write(1, b"native stdout line\n")
+        os.write(
+            2, b"Failed to load library x.so with error: libcudnn.so.9: cannot open shared object file\n"
+        )
+    assert capfd.readouterr() == ("", "")
+    assert "native stdout line" in printed.out
+    assert missing_libraries(printed.out + printed.err) == ["libcurand.so.10", "libcudnn.so.9"]
+
+
+def test_two_exports_of_one_look_never_share_a_partial_file(onnx_cache, lite0, monkeypatch, tmp_path):
+    """Each writer has its own partial file; the cached name only ever holds a complete graph."""
+    written = []
+
+    def fake_export(graph, inputs, f, **kwargs):
+        written.append(f)
+        assert f.endswith(".partial") and not os.path.exists(tmp_path / "look.onnx")
+        with open(f, "wb") as out:
+            out.write(b"graph %d" % len(written))
+
+    monkeypatch.setattr(torch.onnx, "export", fake_export)
+    objective = parse_objective("block3", lite0.spec)
+    export_step(lite0, objective, (32, 32), 1, tmp_path / "look.onnx")
+    (tmp_path / "look.onnx").unlink()
+    export_step(lite0, objective, (32, 32), 1, tmp_path / "look.onnx")
+    assert len(set(written)) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["look.onnx"]  # no partial left behind
 
 
 def test_unknown_backend_names_the_alternatives(lite0):
@@ -117,3 +191,51 @@ def test_export_command_writes_the_graph_with_progress(onnx_cache, tmp_path, cap
     assert [i.name for i in session.get_inputs()] == ["x", "jitter", "lr", "tv_weight"]
     # two unrolled steps, each a row of gather indices: rows, cols, and both rolled back
     assert session.get_inputs()[1].shape == [2, 2 * 64 + 2 * 96]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_onnx_cuda_provider_with_io_binding_matches_eager(onnx_cache, chelsea):
+    """On the GPU: a real CUDA/TensorRT provider, inputs and outputs bound to torch tensors, the
+    same update as eager on the GPU."""
+    import cv2
+
+    from models.registry import load_network
+
+    network = load_network("efficientnet_lite0", device="cuda")
+    objective = parse_objective("block5", network.spec)
+    net = network.truncated(["block5"])
+    params = DreamParams(lr=0.02)
+    onnx = OnnxBackend(network, net, objective, params, torch.Generator().manual_seed(5))
+    eager = EagerBackend(net, objective, params, torch.Generator().manual_seed(5))
+    image = cv2.resize(chelsea, SIZE, interpolation=cv2.INTER_AREA)
+    x = (torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0).cuda()
+    x_onnx, x_eager = onnx.run(x, 3), eager.run(x, 3)
+    assert onnx.provider in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+    assert x_onnx.device == x.device and (SIZE[1], SIZE[0]) in onnx._buffers  # the bound path ran
+    error = float((x_onnx - x_eager).norm() / (x_eager - x).norm())
+    assert error < 0.02, error
+
+
+def test_bench_json_stays_pure_json_when_onnxruntime_prints(onnx_cache, monkeypatch, capfd):
+    """On a GPU machine onnxruntime prints "Failed to load ..." while it opens a session; here a
+    session that prints the same way stands in for it: stdout must still parse as JSON."""
+    import json
+
+    import onnxruntime
+
+    from realtime.commands.cli import main
+
+    real_session = onnxruntime.InferenceSession
+
+    def noisy_session(*args, **kwargs):
+        print("Failed to load libcurand.so.10: libcurand.so.10: cannot open shared object file")
+        os.write(1, b"[E:onnxruntime:Default] Failed to load library libonnxruntime_providers_cuda.so\n")
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", noisy_session)
+    size = f"{SIZE[0]}x{SIZE[1]}"
+    argv = ["bench", "--backend", "onnx", "--frames", "2", "--dream-size", size, "--window", "none", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capfd.readouterr().out)
+    assert result["backend"] == "onnx" and result["provider"] == "CPUExecutionProvider"

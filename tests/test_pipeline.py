@@ -170,3 +170,17 @@ def test_torch_composer_matches_opencv_compose(dreamer):
     # the GPU path's arithmetic, run on the CPU: bilinear upscale and saturating add, as OpenCV
     on_torch = add_upscaled_tensor(torch.from_numpy(frame), residual).numpy()
     assert np.abs(on_torch.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_the_window_scales_the_frame_straight_into_the_screen():
+    """The scaled frame on screen is OpenCV's resize of it, centred, with black bars."""
+    import cv2
+
+    image = np.random.default_rng(2).integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    with Window(fullscreen=False, size=(400, 300), hud=False) as window:
+        window.show(image)
+        shown = pygame.surfarray.array3d(pygame.display.get_surface()).transpose(1, 0, 2)
+    expected = cv2.resize(image, (400, 225), interpolation=cv2.INTER_LINEAR)
+    top = (300 - 225) // 2
+    assert np.abs(shown[top : top + 225].astype(int) - expected.astype(int)).max() <= 1
+    assert shown[:top].max() == 0 and shown[top + 225 :].max() == 0

@@ -117,3 +117,38 @@ def test_p_saves_the_current_look_into_the_preset_folder_and_it_becomes_recallab
     files = sorted(os.listdir(tmp_path))
     assert len(files) == 2
     assert len(state.presets) == 2 and state.presets[0].params == state.params
+
+
+def test_the_preset_table_in_the_docs_matches_the_code():
+    """docs/PRESETS.md lists every DreamParams field with its default and range, as the code has them."""
+    import dataclasses
+    from pathlib import Path
+
+    from realtime.params import RANGES, WARM_START_MODES
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "PRESETS.md"
+    rows = {}
+    for line in docs.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[0] not in ("`description`", "`[audio]`"):
+            rows[cells[0].strip("`")] = cells
+    defaults = DreamParams()
+    assert set(rows) == {f.name for f in dataclasses.fields(DreamParams)}
+    for name, (_, _, values, default, _) in rows.items():
+        value = getattr(defaults, name)
+        if name in RANGES:
+            low, high, _ = RANGES[name]
+            assert values == f"{low:g}-{high:g}" or values == f"{low}-{high}", (name, values)
+            assert float(default) == value, name
+        elif name == "warm_start":
+            assert default == f"`{value}`" and values == ", ".join(f"`{m}`" for m in WARM_START_MODES[::-1])
+
+
+def test_what_a_show_writes_into_its_folder_is_ignored_by_git():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    paths = ["presets/preset-20261123-120000.toml", "recordings/dreamcam-20261123-120000.mp4"]
+    result = subprocess.run(["git", "check-ignore", *paths], cwd=root, capture_output=True, text=True)
+    assert result.stdout.split() == paths

@@ -7,6 +7,7 @@ import time
 
 import av
 import numpy as np
+import pytest
 
 from realtime.commands.cli import main
 from realtime.io.hud import is_alert
@@ -224,3 +225,13 @@ def test_prores_for_editing_goes_into_a_mov(tmp_path, capsys):
     assert main(args) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and ".mov" in error[0]
+
+
+@pytest.mark.slow
+def test_a_headless_recording_onto_a_full_disk_ends_the_run_with_status_1(tmpfs, caplog):
+    disk = tmpfs("48k")
+    args = ["--source", "synthetic", "--headless", "--record", str(disk / "take.mp4"), "--frames", "400"]
+    with caplog.at_level(logging.ERROR):
+        assert main([*args, "--dream-size", "32x18", "--layer", "block3"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "disk full" in errors[0]

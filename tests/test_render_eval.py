@@ -175,3 +175,25 @@ def test_sigterm_during_a_render_removes_its_temporary_file(tmp_path, capsys):
     assert rc == 128 + signal.SIGTERM
     assert "stopped by SIGTERM" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "in.mp4.motion.json"]
+
+
+def test_render_re_encodes_a_sound_track_mp4_cannot_hold(tmp_path):
+    clip = tmp_path / "pcm.mkv"
+    with av.open(str(clip), "w") as container:  # FFV1 video and PCM sound, as a camera might write
+        video = container.add_stream("ffv1", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv444p"
+        audio = container.add_stream("pcm_s16le", rate=44100, layout="mono")
+        for _ in range(5):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), "rgb24")))
+        for start in range(0, 44100 // 5, 1024):
+            tone = (8000 * np.sin(np.arange(1024) / 10)).astype(np.int16)[None]
+            chunk = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts = 44100, start
+            container.mux(audio.encode(chunk))
+        container.mux(video.encode())
+        container.mux(audio.encode())
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(clip), "-o", str(out), *SMALL]) == 0
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams] == ["h264", "aac"]
+        assert sum(1 for _ in container.decode(audio=0)) > 5

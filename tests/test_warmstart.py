@@ -120,7 +120,27 @@ def test_between_dreams_the_shown_residual_rides_on_the_moving_scene(chelsea):
     tracker = ResidualTracker()
     tracker.new_dream(residual, frame0, frame_index=0)
     moved = tracker.follow(frame1, frame_index=1)
-    profile = moved[0, 0, 70:110].mean(0)
-    assert abs(int((profile > 30).nonzero()[0]) - 97) <= 1
+    profile = moved[70:110, :, 0].mean(0)  # on the CPU the tracker keeps an hxwx3 array
+    assert abs(int((profile > 30).nonzero()[0][0]) - 97) <= 1
     assert tracker.follow(frame1, frame_index=1) is moved  # the same frame is not warped twice
     assert tracker.follow(255 - frame1, frame_index=2) is None  # a scene cut drops the old dream
+
+
+def test_the_device_warp_matches_the_opencv_warp(chelsea):
+    """grid_sample (what a GPU runs: only the flow goes up) moves a residual as cv2.remap does."""
+    import cv2
+    import numpy as np
+
+    from realtime.dream.flow import FlowEstimator, warp_residual, warp_tensor
+
+    big = cv2.resize(chelsea, (336, 190))
+    grey0 = cv2.cvtColor(big[5:185, 8:328], cv2.COLOR_RGB2GRAY)
+    grey1 = cv2.cvtColor(big[7:187, 11:331], cv2.COLOR_RGB2GRAY)  # a diagonal pan
+    field = FlowEstimator().estimate(grey0, grey1)
+    residual = torch.from_numpy(cv2.resize(chelsea, (320, 180)).astype(np.float32) - 128.0)
+    residual = residual.permute(2, 0, 1).unsqueeze(0)
+    on_cpu = warp_residual(residual, field)  # the OpenCV path
+    on_device = warp_tensor(residual, field)
+    assert field.motion > 1.0 and field.valid.mean() > 0.5
+    assert (on_device - on_cpu).abs().mean() < 0.05 and (on_device - on_cpu).abs().max() < 1.0
+    assert (on_cpu - residual).abs().mean() > 5.0  # and it really moved

@@ -18,19 +18,25 @@ def read_video(path) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-def write_clip_with_sound(path, frames: int, size: tuple[int, int], fps: int = 25, noise=False) -> str:
-    """A clip with a 440 Hz tone: lossless FFV1 frames in Matroska (any size, odd ones too) and AAC.
-    Frames are a moving bar, or random noise (which no codec can compress) with `noise`."""
+def write_clip_with_sound(
+    path, frames: int, size: tuple[int, int], fps: int = 25, noise=False, image=None, sound=None
+) -> str:
+    """A clip with a 440 Hz tone (or `sound`: mono float32 samples at 44.1 kHz): lossless FFV1 frames
+    in Matroska (any size, odd ones too) and AAC. Frames are a moving bar, random noise (which no
+    codec can compress) with `noise`, or `image` (RGB) every frame."""
     import av
 
     width, height = size
     rng = np.random.default_rng(0)
+    still = image
     with av.open(str(path), "w") as container:
         video = container.add_stream("ffv1", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv444p"
         audio = container.add_stream("aac", rate=44100)
         for n in range(frames):
-            if noise:
+            if still is not None:
+                image = still
+            elif noise:
                 image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
             else:
                 image = np.full((height, width, 3), 60, np.uint8)
@@ -39,7 +45,10 @@ def write_clip_with_sound(path, frames: int, size: tuple[int, int], fps: int = 2
         samples = int(frames / fps * 44100)
         for start in range(0, samples, 1024):
             t = (start + np.arange(1024)) / 44100
-            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            if sound is None:
+                tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            else:
+                tone = np.pad(sound[start : start + 1024], (0, 1024))[:1024].astype(np.float32)[None]
             chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
             chunk.sample_rate, chunk.pts = 44100, start
             container.mux(audio.encode(chunk))

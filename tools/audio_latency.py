@@ -35,6 +35,7 @@ class RealTimeCard:
 
     def __init__(self, samples: np.ndarray):
         self.samples, self.started = samples, None
+        self.late: list[float] = []  # per hop: how much later than due this (shared) machine delivered it
         self._stop = threading.Event()
 
     def open(self, device, sample_rate, hop, on_block, on_finished):
@@ -56,6 +57,7 @@ class RealTimeCard:
             while (left := due - time.perf_counter()) > 0:
                 if self._stop.wait(min(left, 0.002)):
                     return
+            self.late.append(time.perf_counter() - due)
             on_block(self.samples[k * HOP : (k + 1) * HOP], False, False)
 
 
@@ -106,18 +108,23 @@ def measure(seconds: float, fps: float, feature: str) -> dict:
             time.sleep(max(0.0, next_frame - time.perf_counter()))
     finally:
         live.close()
-    latencies = []
+    latencies, ours = [], []
     for t in clicks:
         after = [c - t for c in changes if c >= t]
         if after and after[0] < 0.25:
             latencies.append(after[0] * 1000)
+            # less the time the simulated card itself was late with the click's hop (scheduling)
+            ours.append(latencies[-1] - 1000 * card.late[int(t * SAMPLE_RATE) // HOP])
     settled = latencies[4:] if feature == "beat" else latencies  # the tracker's first seconds
+    ours = ours[4:] if feature == "beat" else ours
     return {
         "feature": feature,
         "clicks": len(clicks),
         "detected": len(latencies),
         "latency_ms_p50": round(float(np.median(settled)), 1) if settled else None,
         "latency_ms_max": round(float(np.max(settled)), 1) if settled else None,
+        "card_late_ms_max": round(1000 * float(np.max(card.late)), 1),
+        "without_card_lateness_ms_max": round(float(np.max(ours)), 1) if ours else None,
         "bound_ms": round(1000 * (HOP / SAMPLE_RATE + frame_s), 1),
         "overflows": live.counts.overflows,
         "dropped": live.counts.dropped,

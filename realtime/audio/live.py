@@ -235,6 +235,11 @@ class LiveAudio:
             self.counts.reopens += 1
         self._why = why
         self.latest = None  # stale features would keep pulsing to a beat nobody hears
+        while True:  # what the lost stream left in the queue belongs to no stream any more
+            try:
+                self._blocks.get_nowait()
+            except queue.Empty:
+                break
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -275,3 +280,18 @@ def open_live_audio(spec: str | None) -> LiveAudio | None:
     except AudioUnavailable as exc:
         log.warning("%s; the show runs without audio", exc)
         return None
+
+
+def audio_report() -> list[str]:
+    """What `dreamcam doctor` says about sound: aubio, PortAudio, and the inputs by number."""
+    try:
+        import aubio
+
+        lines = [f"aubio {aubio.version} (beat, tempo, onsets)"]
+    except ImportError:
+        lines = ["aubio missing: pip install 'dreamcam[audio]' for --audio and render --audio-react"]
+    try:
+        lines.append(f"{_sounddevice().get_portaudio_version()[1]}")
+    except AudioUnavailable as exc:
+        return [*lines, str(exc)]
+    return lines + [f"audio input {line}" if line[0].isdigit() else line for line in describe_inputs()]

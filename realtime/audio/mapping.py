@@ -106,6 +106,18 @@ class AudioMapping:
             f"{where} is not a setting; use a parameter ({', '.join(RANGES)}), 'pulse' or 'every'"
         )
 
+    def to_table(self) -> dict:
+        """The `[audio]` table that `parse` reads back as this mapping (for saving a look)."""
+        table: dict = {}
+        for m in self.maps:
+            table[m.field] = {"from": m.feature, "range": [m.low, m.high], "curve": m.curve}
+        if self.pulse is not None:
+            p = self.pulse
+            table["pulse"] = {"field": p.field, "amount": p.amount, "decay": p.decay, "on": p.on}
+        if self.every is not None:
+            table["every"] = {"beats": self.every.beats, "action": self.every.action}
+        return table
+
     def describe(self) -> str:
         parts = [f"{m.field}<-{m.feature}" for m in self.maps]
         if self.pulse is not None:
@@ -116,10 +128,13 @@ class AudioMapping:
 
 
 # The mapping a look without an [audio] table gets: the step size swells with the loudness and
-# jumps on the beat. Gentle on purpose: it must suit every look.
+# jumps x4 on the beat. The persistence comes down from the look's ~0.9: a warm-started dream that
+# carries 90 % of itself sits at the contrast cap the anchor allows, where a beat cannot deepen it
+# (measured: beat frames 1 % deeper than the others); carrying 50-75 % it fades between beats and
+# swells on each (39 % deeper at 0.5, 18 % at 0.7; docs/BENCHMARKS.md).
 DEFAULT_MAPPING = AudioMapping(
-    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"),),
-    pulse=Pulse("lr", 1.0, 0.25, "beat"),
+    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"), FieldMap("persistence", "level", 0.5, 0.75)),
+    pulse=Pulse("lr", 3.0, 0.15, "beat"),
 )
 
 

@@ -9,12 +9,13 @@ time, "every N beats" included. Nothing depends on the wall clock, so a render i
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from realtime.audio.analysis import SAMPLE_RATE, FrameFeatures
 from realtime.audio.filein import read_audio
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor
 from realtime.params import DreamParams
-from realtime.show.control import ShowState, apply_action
+from realtime.show.control import Preset, ShowState, apply_action
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +46,21 @@ class RenderAudio:
         if self.reactor.beat:
             self.beat_frames.append(frame)
         return self.reactor.modulate(self.state.params)
+
+
+@dataclass(frozen=True)
+class RenderAudioPlan:
+    """`render --audio-react` (path None: the input's own sound) or `--audio FILE`, with the look's
+    mapping; `start` reads the sound once the render knows its frame rate."""
+
+    path: str | None
+    mapping: AudioMapping = DEFAULT_MAPPING
+    layers: tuple[str, ...] = ()  # for "every N beats -> next layer"
+    presets: tuple[Preset, ...] = ()  # for "every N beats -> next preset"
+
+    def sound_of(self, input_path: str) -> str:
+        return self.path or input_path
+
+    def start(self, input_path: str, fps: float, params: DreamParams) -> RenderAudio:
+        state = ShowState(params, self.layers, presets=list(self.presets))
+        return RenderAudio.from_file(self.sound_of(input_path), fps, state, self.mapping)

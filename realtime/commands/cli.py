@@ -18,7 +18,7 @@ import torch
 
 from models.registry import get_spec, list_specs
 from realtime.commands.signals import Interrupted, stop_on_signals
-from realtime.dream.backends import BACKENDS
+from realtime.dream.backends import BACKENDS, DEVICES, PRECISION_CHOICES
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.errors import DreamcamError, SourceError
 from realtime.io.videofile import CODECS
@@ -26,9 +26,10 @@ from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 log = logging.getLogger("dreamcam")
 
-COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks")
+COMMANDS = ("run", "dream", "render", "eval", "bench", "export", "soak", "models", "looks", "doctor")
 CPU_DREAM_SIZE, GPU_DREAM_SIZE = "320x180", "640x360"
 DEFAULT_CAMERA = "0"
+HEADLESS_MAX_SIZE = (3840, 2160)  # UHD: the largest picture a headless show records
 
 
 def finite(text: str) -> float:
@@ -57,7 +58,18 @@ def _add_dream_options(p: argparse.ArgumentParser, steps: int, octaves: int, lr:
     p.add_argument("--lr", type=finite, default=lr, help=f"step size (default {lr})")
     p.add_argument("--seed", type=int, default=None, help="random seed for jitter")
     p.add_argument("--weights", default=None, help="weights file to load instead of the model's own")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: cuda, then mps, then cpu")
+
+
+def _add_backend_options(p: argparse.ArgumentParser, choices: Sequence[str] = BACKENDS) -> None:
+    help_all = "; all: each in turn" if "all" in choices else ""
+    p.add_argument("--backend", default="auto", choices=choices, help=f"how the step runs{help_all}")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISION_CHOICES,
+        help="the network's precision; auto: fp32, or on cudagraph half where a probe finds it as good",
+    )
 
 
 def _add_show_options(run: argparse.ArgumentParser) -> None:
@@ -91,6 +103,23 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the dream's maths (default: torch's choice, one per core)",
+    )
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is None:
+        return
+    if not 1 <= args.threads <= 256:
+        raise DreamcamError(f"--threads must be 1..256, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
 def _add_preset_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
@@ -102,13 +131,13 @@ def _add_preset_option(p: argparse.ArgumentParser) -> None:
 
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
-    _add_dream_options(p, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(p, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     _add_preset_option(p)
     p.add_argument("--dream-size", default=None, help="WxH (default 320x180 CPU, 640x360 GPU)")
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
-    p.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="dream live (camera, video, image, synthetic)")
     run.add_argument("--source", default=None, help="camera index, video, image, URL or 'synthetic'")
-    _add_dream_options(run, steps=2, octaves=1, lr=DreamParams.lr)
+    _add_dream_options(run, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     run.add_argument(
         "--dream-size", default=None, help="WxH the dream runs at (default 320x180 CPU, 640x360 GPU)"
     )
@@ -134,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
-    run.add_argument("--backend", default="auto", choices=BACKENDS)
+    _add_backend_options(run)
+    _add_threads_option(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     run.add_argument("--display", type=int, default=0, help="monitor index for fullscreen")
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
@@ -160,11 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     dream.add_argument("-o", "--output", required=True, metavar="OUT")
     _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
 
-    bench = sub.add_parser("bench", parents=[common], help="time the live loop; prints JSON")
-    _add_dream_options(bench, steps=2, octaves=1, lr=DreamParams.lr)
+    bench = sub.add_parser("bench", parents=[common], help="time the live window's loop; prints JSON")
+    _add_dream_options(bench, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
     _add_preset_option(bench)
     bench.add_argument("--dream-size", default=None)
-    bench.add_argument("--backend", default="auto", choices=(*BACKENDS, "all"), help="all: each in turn")
+    bench.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
+    bench.add_argument("--persistence", type=finite, default=DreamParams.persistence)
+    bench.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
+    bench.add_argument(
+        "--window",
+        default="1920x1080",
+        metavar="WxH|none",
+        help="the show window's size (off-screen without a display; default 1920x1080); none: no window",
+    )
+    _add_threads_option(bench)
+    _add_backend_options(bench, (*BACKENDS, "all"))
     bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
     bench.add_argument(
         "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
@@ -179,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
     render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
     render.add_argument("--codec", default="h264", choices=tuple(CODECS), help="h264 (default), prores")
+    sound = render.add_mutually_exclusive_group()
+    sound.add_argument("--audio-react", action="store_true", help="the dream follows the input's own sound")
+    sound.add_argument("--audio", default=None, metavar="FILE", help="a sound track drives the dream (kept)")
 
     evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
     evaluate.add_argument("input", metavar="IN.mp4")
@@ -206,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", parents=[common], help="list networks, layers and weights")
     sub.add_parser("looks", parents=[common], help="list the bundled looks (for --preset NAME)")
+    doctor = sub.add_parser("doctor", parents=[common], help="what this machine can run, and what to fix")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object only")
     return parser
 
 
@@ -235,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "soak": cmd_soak,
             "models": cmd_models,
             "looks": cmd_looks,
+            "doctor": cmd_doctor,
         }
         return commands[args.command](args)
     except DreamcamError as exc:
@@ -279,10 +325,18 @@ def _params(args: argparse.Namespace, **extra) -> DreamParams:
 
 def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int]]:
     from realtime.dream.backends import resolve_device
+    from realtime.dream.budget import check_dream_size, slow_on_cpu
 
     device = resolve_device(args.device)
-    size = args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE)
-    return device, parse_size(size)
+    size = parse_size(args.dream_size or (GPU_DREAM_SIZE if device.type == "cuda" else CPU_DREAM_SIZE))
+    check_dream_size(size, args.model, device)
+    if slow_on_cpu(size, device):
+        log.warning(
+            "dream size %dx%d on a CPU: expect seconds per frame (the CPU default is %s)",
+            *size,
+            CPU_DREAM_SIZE,
+        )
+    return device, size
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -299,6 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
     device, dream_size = _device_and_size(args)
+    _set_threads(args)
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
@@ -334,11 +389,18 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
     from realtime.show.control import ShowState
 
     params = plan.params
-    source = _open_live_source(args.source)
+    source = _open_live_source(args.source, _show_max_size(args))
     window = show = attract = attract_source = None
     try:
         dreamer = build_dreamer(
-            params, dream_size, device, args.backend, args.weights, args.seed, progress=print_progress
+            params,
+            dream_size,
+            device,
+            args.backend,
+            args.weights,
+            args.seed,
+            progress=print_progress,
+            precision=args.precision,
         )
         if not args.headless:
             from realtime.io.display import Window
@@ -385,8 +447,7 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
             window.close()
     recording = show.recording
     if args.headless and recording is not None and recording.failures:
-        print(f"dreamcam: error: {recording.failure}", file=sys.stderr)
-        return 1
+        return 1  # the recorder's log line said why
     return 0
 
 
@@ -402,14 +463,24 @@ def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[i
     return QualityGovernor(args.target_fps, limits)
 
 
-def _open_live_source(spec: str | None):
-    """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer."""
+def _show_max_size(args: argparse.Namespace) -> tuple[int, int]:
+    """The largest picture the show can use: the monitor's desktop with a window, else UHD."""
+    if args.headless:
+        return HEADLESS_MAX_SIZE
+    from realtime.io.display import desktop_size
+
+    return desktop_size(args.display) or HEADLESS_MAX_SIZE
+
+
+def _open_live_source(spec: str | None, max_size: tuple[int, int] | None = None):
+    """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer.
+    Frames larger than `max_size` are reduced at the source."""
     from realtime.io.sources import open_source
 
     if spec is not None:
-        return open_source(spec)
+        return open_source(spec, max_size=max_size)
     try:
-        return open_source(DEFAULT_CAMERA)
+        return open_source(DEFAULT_CAMERA, max_size=max_size)
     except SourceError as exc:
         print(f"dreamcam: {exc}; dreaming on the synthetic scene instead", file=sys.stderr)
         return open_source("synthetic")
@@ -437,13 +508,17 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.commands.bench import bench_backends, run_bench
+    from realtime.commands.bench import bench_backends, goal_ratios, run_bench
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
-    params = _params(args)
+    params = _params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
     device, dream_size = _device_and_size(args)
-    backends = bench_backends(device) if args.backend == "all" else [args.backend]
+    window = None if args.window.lower() == "none" else parse_size(args.window)
+    _set_threads(args)
+    backends = bench_backends(device, args.precision) if args.backend == "all" else [args.backend]
     rows = [
         run_bench(
             params,
@@ -455,10 +530,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             weights=args.weights,
             seed=args.seed,
             camera_fps=args.camera_fps,
+            precision=args.precision,
+            window_size=window,
         )
         for backend in backends
     ]
-    print(json.dumps(rows if args.backend == "all" else rows[0]))
+    print(json.dumps({"backends": rows, "ratios": goal_ratios(rows)} if args.backend == "all" else rows[0]))
     return 0
 
 
@@ -498,7 +575,7 @@ def _offline_dreamer(args: argparse.Namespace):
     def make(p: DreamParams) -> FrameDreamer:
         nonlocal network
         dreamer = build_dreamer(
-            p, size, device, args.backend, args.weights, args.seed, network, print_progress
+            p, size, device, args.backend, args.weights, args.seed, network, print_progress, args.precision
         )
         network = dreamer.network  # loaded once, shared by every dreamer of the run
         return dreamer
@@ -515,6 +592,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
         raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
     params, _, make = _offline_dreamer(args)
+    audio = _render_audio(args, params) if args.audio_react or args.audio else None
     if args.zoom is not None:
         params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
 
@@ -530,9 +608,30 @@ def cmd_render(args: argparse.Namespace) -> int:
             else:
                 bar.update(f"rendering {done} frames  {rate:4.1f} fps")
 
-        written = render(args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec)
+        written = render(
+            args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec, audio
+        )
     print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
     return 0
+
+
+def _render_audio(args: argparse.Namespace, params: DreamParams):
+    """The sound that drives a render: checked (aubio there, the file there) before any dreaming."""
+    from realtime.audio.analysis import FeatureAnalyzer
+    from realtime.audio.mapping import DEFAULT_MAPPING
+    from realtime.audio.offline import RenderAudioPlan
+    from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, look_path
+
+    FeatureAnalyzer()  # no aubio: one line saying what to install, before the network loads
+    if args.audio and not os.path.isfile(args.audio):
+        raise SourceError(f"audio file '{args.audio}' does not exist; check the path")
+    mapping = (load_audio_mapping(look_path(args.preset)) if args.preset else None) or DEFAULT_MAPPING
+    return RenderAudioPlan(
+        args.audio,
+        mapping,
+        get_spec(params.model).layers,
+        tuple(load_folder(bundled_dir())) if mapping.every else (),
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -591,6 +690,12 @@ def cmd_looks(args: argparse.Namespace) -> int:
         print(f"{name}: {description}")
         print(f"  key {number}  {p.model} {p.layer}  steps {p.steps}  lr {p.lr:g}  warm start {p.warm_start}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from realtime.commands import doctor
+
+    return doctor.main(as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import warp_array
-from realtime.dream.frames import residual_array, resized
+from realtime.dream.frames import image_tensor, residual_array, resized
 from realtime.errors import SourceError
 from realtime.loop.compose import add_upscaled
 from realtime.params import DreamParams
@@ -126,14 +126,16 @@ def warping_error(frames: Sequence[np.ndarray], motions: Sequence[Motion]) -> fl
     return float(np.mean(errors)) if errors else 0.0
 
 
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+def _tensor(image: np.ndarray, dreamer: FrameDreamer) -> torch.Tensor:
+    """A dream-size image as the network reads it, on the network's device."""
+    return image_tensor(image, (image.shape[1], image.shape[0]), dreamer.device)
 
 
 def _gain(dreamer: FrameDreamer, small: np.ndarray, residual: np.ndarray) -> float:
     """The objective of the dreamed frame (quantised as shown) over the plain frame's, at dream size."""
     dreamt = np.clip(small.astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
-    return dreamer.backend.objective_value(_tensor(dreamt)) / dreamer.backend.objective_value(_tensor(small))
+    value = dreamer.backend.objective_value
+    return value(_tensor(dreamt, dreamer)) / value(_tensor(small, dreamer))
 
 
 def dream_clip(dreamer: FrameDreamer, frames: Sequence[np.ndarray], dream_size: tuple[int, int]):
@@ -200,8 +202,8 @@ def _held_still(
     gain_kept), its gain at the end, and a COLD_STEPS-step cold dream's gain for comparison."""
     log.info("eval: the first frame held still for %d frames", frames)
     _, gains = dream_clip(make_dreamer(params), [image] * frames, dream_size)
-    small = _tensor(resized(image, dream_size))
     cold = make_dreamer(params.replace(warm_start="off"))
+    small = _tensor(resized(image, dream_size), cold)
     base = cold.backend.objective_value(small)
     cold_gain = cold.backend.objective_value(kernel.dream(small, cold.backend.run, COLD_STEPS)) / base
     return {

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from realtime.audio.offline import RenderAudioPlan
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.frames import residual_array
@@ -79,8 +80,10 @@ def render(
     zoom: float | None = None,
     progress: Progress | None = None,
     codec: str = "h264",
+    audio: RenderAudioPlan | None = None,
 ) -> int:
-    """Render and return the number of frames written."""
+    """Render and return the number of frames written. With `audio`, a sound track drives the dream
+    frame by frame (docs/AUDIO.md) and is kept in the output."""
     check_output_path(output_path, VIDEO_EXTS)
     check_codec(codec, output_path)
     is_still = zoom is not None or Path(input_path).suffix.lower() in IMAGE_EXTS
@@ -89,21 +92,25 @@ def render(
             raise SourceError(
                 "a still image renders as a zoom video: give --frames N (and --zoom, e.g. 1.02)"
             )
+        if audio is not None and audio.path is None:
+            raise SourceError("a still image has no sound of its own: drive it with --audio FILE")
         image = load_image(input_path, None)
         source, fps, total = zoom_frames(image, frames, zoom or 1.02, dreamer), 30.0, frames
     else:
         source, fps, total = video_frames(input_path)
         if frames:
             total = min(total, frames) if total else frames
+    drive = audio.start(input_path, fps, dreamer.params) if audio is not None else None
+    sound = audio.sound_of(input_path) if audio is not None else None if is_still else input_path
     output = Path(output_path)
     partial = output.with_name(f".{output.stem}.partial{output.suffix}")
     written = 0
     started = time.perf_counter()
     writer = None
     try:
-        writer = VideoFileWriter(
-            str(partial), fps, codec, live=False, audio_from=None if is_still else input_path
-        )
+        writer = VideoFileWriter(str(partial), fps, codec, live=False, audio_from=sound)
+        if drive is not None:
+            dreamer.set_params(drive.params_for(0))
         for image in source:
             if frames and written >= frames:
                 break
@@ -111,6 +118,8 @@ def render(
                 image = add_upscaled(image, residual_array(dreamer.residual(image)))
             writer.write(image)
             written += 1
+            if drive is not None:  # the next frame's look, from the sound up to its time
+                dreamer.set_params(drive.params_for(written))
             if progress is not None:
                 progress(written, total, time.perf_counter() - started)
         if written == 0:

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 WARM_STEP_FACTOR = 0.35
 
+Shape = tuple[int, int, int]
+"""(height, width, steps): what one backend run is specific to (the backend contract's Shape)."""
+
 
 class FrameDreamer:
     def __init__(self, engine: DreamEngine, params: DreamParams):
@@ -95,15 +98,41 @@ class FrameDreamer:
             p = p.replace(lr=min(1.0, p.lr * WARM_STEP_FACTOR * self.warm.step_scale(p)))
         return p
 
+    # --- building ahead -----------------------------------------------------------------------
+
+    def frame_shapes(self, size: tuple[int, int] | None = None, steps: int | None = None) -> list[Shape]:
+        """The backend runs one frame needs (one per octave) at `size` and `steps` (default:
+        the next frame's)."""
+        p = self.params
+        width, height = size or self.dream_size
+        if steps is None:
+            steps = min(p.steps, self.cap_steps) if self.cap_steps is not None else p.steps
+        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
+        return [(h, w, steps) for h, w in sizes]
+
+    def reachable_shapes(self, sizes: list[tuple[int, int]], steps: range) -> list[Shape]:
+        """Every run the show can reach over these dream sizes and step counts (the governor's)."""
+        shapes = {s for size in sizes for k in steps for s in self.frame_shapes(size, k)}
+        return sorted(shapes)
+
+    def needs_build(self) -> bool:
+        """Whether the next frame's runs start with a build (an export, a capture, a first run)."""
+        return not all(self.backend.is_prepared(s) for s in self.frame_shapes())
+
+    def prepare(self, shapes: list[Shape]) -> None:
+        """Build every shape now (on the caller's thread: the dream worker's, under its lock)."""
+        self.backend.prepare(shapes)
+
     # --- one frame ----------------------------------------------------------------------------
 
     def source_tensor(self, image: np.ndarray) -> torch.Tensor:
         """The camera frame as the dream sees it: 1x3xhxw in [0, 1] at dream size."""
         return frames.image_tensor(image, self.dream_size, self.device)
 
-    def dream(self, source: torch.Tensor) -> torch.Tensor:
-        """Warm start, the frame's steps over the octaves, remember the residual; the dream image."""
-        start = self.warm.initial(source, self.params)
+    def dream(self, source: torch.Tensor, grey: np.ndarray | None = None) -> torch.Tensor:
+        """Warm start, the frame's steps over the octaves, remember the residual; the dream image.
+        `grey`: the frame in grey at dream size, for the flow (computed from the numpy frame)."""
+        start = self.warm.initial(source, self.params, grey)
         p = self.effective = self.frame_params()
         self.backend.params = p
         dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
@@ -122,7 +151,8 @@ class FrameDreamer:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
         pixel units (−255..255). It stays on the GPU there: the composer upscales and adds it."""
         source = self.source_tensor(image)
-        return (self.dream(source) - source).mul_(255.0)
+        grey = frames.grey(image, self.dream_size) if self.params.warm_start != "off" else None
+        return (self.dream(source, grey) - source).mul_(255.0)
 
 
 def build_dreamer(
@@ -134,9 +164,10 @@ def build_dreamer(
     seed: int | None = None,
     network: Network | None = None,
     progress: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> FrameDreamer:
     """Load (or reuse `network`), build the backend, and return a dreamer ready for frame one."""
-    recipe = EngineRecipe(device, backend, weights, progress)
+    recipe = EngineRecipe(device, backend, weights, progress, precision)
     return FrameDreamer(DreamEngine(recipe, params, dream_size, seed, network), params)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from models.registry import Network, get_spec, load_network
-from realtime.dream.backends import Backend, check_backend_name, create_backend
+from realtime.dream.backends import Backend, check_backend_name, check_precision, create_backend
 from realtime.dream.objectives import Objective, parse_objective
 from realtime.params import DreamParams
 
@@ -29,9 +29,11 @@ class EngineRecipe:
     backend: str = "eager"
     weights: str | None = None
     progress: Callable[[str], None] | None = None
+    precision: str = "auto"  # auto, fp32, bf16, fp16 (see create_backend)
 
     def __post_init__(self) -> None:
         check_backend_name(self.backend)
+        check_precision(self.precision)
 
 
 class DreamEngine:
@@ -96,4 +98,5 @@ class DreamEngine:
             self.generator,
             self.size,
             self.recipe.progress,
+            self.recipe.precision,
         )

@@ -85,11 +85,51 @@ def warp_array(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 
 def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
-    """Move a 1x3xHxW residual along the flow; occluded pixels keep only OCCLUDED_KEEP of it."""
+    """Move a 1x3xHxW residual along the flow; occluded pixels keep only OCCLUDED_KEEP of it.
+
+    On the CPU OpenCV's remap does it on the numpy view; elsewhere only the flow goes up to the
+    device and `warp_tensor` resamples there (no download of the residual, no host sync)."""
+    if residual.device.type != "cpu":
+        return warp_tensor(residual, field)
     moved = warp_array(frames.residual_array(residual), field.backward)
     if field.valid is not None:
-        moved *= (OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * field.valid)[..., None]
+        moved *= _keep(field.valid)[..., None]
     return frames.residual_tensor(moved, residual.device).to(residual.dtype)
+
+
+def warp_field(array: np.ndarray, field: FlowField) -> np.ndarray:
+    """`warp_residual` for an hxwx3 float32 numpy residual (the CPU display's tracker)."""
+    moved = warp_array(array, field.backward)
+    if field.valid is not None:
+        moved *= _keep(field.valid)[..., None]
+    return moved
+
+
+def _keep(valid: np.ndarray) -> np.ndarray:
+    return OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * valid
+
+
+def warp_tensor(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
+    """`warp_residual` with torch's grid_sample on the residual's device: the same bilinear
+    resampling with edges replicated as `cv2.remap` (align_corners=True maps pixel centres to
+    pixel centres). The GPU runs this; the CPU tests check it against the OpenCV path."""
+    height, width = residual.shape[-2:]
+    device = residual.device
+    backward = torch.from_numpy(np.ascontiguousarray(field.backward))
+    if device.type == "cuda":  # a pinned source makes the upload asynchronous
+        backward = backward.pin_memory()
+    backward = backward.to(device, non_blocking=True)
+    base = torch.from_numpy(_pixel_grid(height, width)).to(device, non_blocking=True)
+    where = base + backward  # HxWx2 (x, y) in pixels
+    scale = torch.tensor([2.0 / max(1, width - 1), 2.0 / max(1, height - 1)], device=device)
+    grid = (where * scale - 1.0).unsqueeze(0).to(residual.dtype)
+    moved = torch.nn.functional.grid_sample(
+        residual, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )
+    if field.valid is not None:
+        keep = torch.from_numpy(_keep(field.valid).astype(np.float32)).to(device, non_blocking=True)
+        moved = moved * keep.to(residual.dtype)
+    return moved
 
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
@@ -101,21 +141,25 @@ class ResidualTracker:
 
     The display shows camera frames faster than the dream updates; each new camera frame moves
     the residual along that frame's flow, so dream patterns ride on moving objects at display
-    rate instead of jumping when the next dream lands.
+    rate instead of jumping when the next dream lands. Flow is computed from the numpy camera
+    frames. On the CPU the residual is kept as a numpy array (OpenCV warps it, the composer adds
+    it: no tensor round trip per camera frame); on a GPU only the flow field goes up and the
+    residual is resampled there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | None = None) -> None:
+        self.on_cpu = device is None or device.type == "cpu"
         self._flow = FlowEstimator()
         self._grey: np.ndarray | None = None  # the camera frame the residual is aligned to
         self._frame_index: int | None = None
-        self.residual: torch.Tensor | None = None
+        self.residual: np.ndarray | torch.Tensor | None = None
 
     def new_dream(self, residual: torch.Tensor, dreamt_from: np.ndarray, frame_index: int) -> None:
-        self.residual = residual
+        self.residual = frames.residual_array(residual) if self.on_cpu else residual
         self._grey = frames.grey(dreamt_from, self._tracking_size())
         self._frame_index = frame_index
 
-    def follow(self, image: np.ndarray, frame_index: int) -> torch.Tensor | None:
+    def follow(self, image: np.ndarray, frame_index: int) -> np.ndarray | torch.Tensor | None:
         """The residual moved onto camera frame `image` (computed once per new frame)."""
         if self.residual is None or frame_index == self._frame_index:
             return self.residual
@@ -123,12 +167,21 @@ class ResidualTracker:
         if is_scene_cut(self._grey, grey):
             self.residual = None  # a new scene: the old dream does not belong on it
             return None
-        size = (self.residual.shape[-1], self.residual.shape[-2])
-        self.residual = warp_residual(self.residual, self._flow.estimate_backward(self._grey, grey, size))
+        field = self._flow.estimate_backward(self._grey, grey, self._residual_size())
+        if self.on_cpu:
+            self.residual = warp_field(self.residual, field)
+        else:
+            self.residual = warp_tensor(self.residual, field)
         self._grey, self._frame_index = grey, frame_index
         return self.residual
 
+    def _residual_size(self) -> tuple[int, int]:
+        """(width, height) of the residual being tracked."""
+        if self.on_cpu:
+            return self.residual.shape[1], self.residual.shape[0]
+        return self.residual.shape[-1], self.residual.shape[-2]
+
     def _tracking_size(self) -> tuple[int, int]:
         # half the dream size: this runs for every camera frame, beside the dream on the same cores
-        height, width = self.residual.shape[-2:]
+        width, height = self._residual_size()
         return max(16, width // 2), max(16, height // 2)

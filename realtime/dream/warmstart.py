@@ -43,11 +43,14 @@ class WarmStart:
     def reset(self) -> None:
         self.residual = None
 
-    def initial(self, source: torch.Tensor, params: DreamParams) -> torch.Tensor:
-        """The image the frame's gradient steps start from."""
+    def initial(
+        self, source: torch.Tensor, params: DreamParams, grey: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """The image the frame's gradient steps start from. `grey`: the camera frame in grey at
+        the source's size, from the numpy frame (else it is read back from `source`)."""
         if params.warm_start == "off":
             return source
-        carried = self._carry(source, params)
+        carried = self._carry(source, params, grey)
         if carried is None:
             return source
         return (source + self.persistence(params) * carried).clamp_(0.0, 1.0)
@@ -62,9 +65,11 @@ class WarmStart:
         stillness = math.exp(-self.motion / MOTION_SCALE_PX)
         return 1.0 + params.stillness_boost * stillness
 
-    def _carry(self, source: torch.Tensor, params: DreamParams) -> torch.Tensor | None:
+    def _carry(
+        self, source: torch.Tensor, params: DreamParams, grey: np.ndarray | None
+    ) -> torch.Tensor | None:
         """The last residual, moved to this frame; None after a cut or when there is none."""
-        grey = to_grey(source)
+        grey = to_grey(source) if grey is None else grey
         previous, self._previous_grey = self._previous_grey, grey
         if previous is None or previous.shape != grey.shape:
             self.residual = None

@@ -66,9 +66,11 @@ class Source(abc.ABC):
     name: str  # human description for the HUD and logs, e.g. "camera 0"
     fps: float  # nominal frame rate; DEFAULT_FPS when the source does not say
 
-    def __init__(self, name: str, fps: float) -> None:
+    def __init__(self, name: str, fps: float, max_size: tuple[int, int] | None = None) -> None:
         self.name = name
         self.fps = fps
+        self.max_size = max_size  # (width, height) the show can use; larger frames are reduced here
+        self._reduced_to: tuple[int, int] | None = None
         # One event serves as "closed" flag and as the interruptible sleep of every wait in a source.
         self._closed = threading.Event()
 
@@ -89,6 +91,27 @@ class Source(abc.ABC):
         """Stop threads and release devices; idempotent. read() returns None afterwards."""
         self._closed.set()
 
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """`image` reduced to fit within `max_size` (aspect kept), said once in the log: an 8000x8000
+        photo would otherwise cost 190 MB and tens of ms in every stage of every frame."""
+        if self.max_size is None:
+            return image
+        height, width = image.shape[:2]
+        scale = min(self.max_size[0] / width, self.max_size[1] / height)
+        if scale >= 1.0:
+            return image
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if self._reduced_to != size:
+            self._reduced_to = size
+            log.info(
+                "%s: %dx%d frames are larger than the show needs; reduced to %dx%d at the source",
+                self.name,
+                width,
+                height,
+                *size,
+            )
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
     def __enter__(self) -> Self:
         return self
 
@@ -107,11 +130,13 @@ def open_source(
     paced: bool = True,
     size: tuple[int, int] | None = None,
     capture_factory: CaptureFactory | None = None,
+    max_size: tuple[int, int] | None = None,
 ) -> Source:
     """Open what the user typed after --source: "synthetic", a camera index, a stream URL or a file.
 
     paced=True delivers files and generated scenes in real time, like a camera; paced=False hands out
     a new frame on every read (benchmarks, offline renders). `size` (width, height) is for synthetic.
+    `max_size` (width, height): larger camera, video and image frames are reduced to fit, at the source.
     """
     spec = spec.strip()
     if not spec:
@@ -121,21 +146,21 @@ def open_source(
     if size is not None:
         log.debug("size %s applies only to the synthetic source; ignored for %r", size, spec)
     if spec.isascii() and spec.isdigit():
-        return CameraSource(int(spec), capture_factory=capture_factory)
+        return CameraSource(int(spec), capture_factory=capture_factory, max_size=max_size)
     if spec.lower().startswith("ndi:"):
         from realtime.io.ndi import NdiSource  # the `ndi` extra: imported only when asked for
 
         return NdiSource(spec[4:])
     if "://" in spec:
-        return CameraSource(spec, capture_factory=capture_factory)
+        return CameraSource(spec, capture_factory=capture_factory, max_size=max_size)
     path = Path(spec).expanduser()
     if not path.exists():
         raise SourceError(f"source file '{spec}' does not exist; check the path or use --source synthetic")
     if path.is_dir():
         raise SourceError(f"source '{spec}' is a directory; give a video or image file inside it")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return ImageSource(path, paced=paced)
-    return VideoSource(path, paced=paced)
+        return ImageSource(path, paced=paced, max_size=max_size)
+    return VideoSource(path, paced=paced, max_size=max_size)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -392,10 +417,17 @@ def _read_image(path: Path) -> np.ndarray:
 class ImageSource(Source):
     """A still image, loaded once and handed out as a stream of new frames."""
 
-    def __init__(self, path: str | Path, *, paced: bool = True, fps: float = DEFAULT_FPS) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        paced: bool = True,
+        fps: float = DEFAULT_FPS,
+        max_size: tuple[int, int] | None = None,
+    ) -> None:
         self.path = Path(path)
-        super().__init__(f"image {self.path.name}", fps)
-        self._image = _read_image(self.path)
+        super().__init__(f"image {self.path.name}", fps, max_size)
+        self._image = self._fit(_read_image(self.path))  # once, not per frame
         self._pacer = _Pacer(fps, paced, self._closed)
         h, w = self._image.shape[:2]
         log.info("opened %s (%dx%d)", self.name, w, h)
@@ -419,9 +451,16 @@ class VideoSource(Source):
     camera would. Unpaced: read() decodes the next frame itself, so every frame is seen exactly once.
     """
 
-    def __init__(self, path: str | Path, *, paced: bool = True, retry_delay: float = 0.25) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        paced: bool = True,
+        retry_delay: float = 0.25,
+        max_size: tuple[int, int] | None = None,
+    ) -> None:
         self.path = Path(path)
-        super().__init__(f"video {self.path.name}", DEFAULT_FPS)
+        super().__init__(f"video {self.path.name}", DEFAULT_FPS, max_size)
         self._retry_delay = retry_delay
         self._status = ""
         self._index = 0
@@ -455,7 +494,7 @@ class VideoSource(Source):
 
     def _frame(self, bgr: np.ndarray) -> Frame:
         t_capture = time.perf_counter()
-        frame = Frame(_to_rgb(bgr, self.name), t_capture, self._index)
+        frame = Frame(_to_rgb(self._fit(bgr), self.name), t_capture, self._index)
         self._index += 1
         return frame
 
@@ -552,11 +591,12 @@ class CameraSource(Source):
         stall_after: float = 2.0,
         name: str | None = None,
         fix: str | None = None,
+        max_size: tuple[int, int] | None = None,
     ) -> None:
         is_camera = isinstance(device, int)
         if name is None:
             name = f"camera {device}" if is_camera else f"stream '{_redact(str(device))}'"
-        super().__init__(name, DEFAULT_FPS)
+        super().__init__(name, DEFAULT_FPS, max_size)
         self.device = device
         self._factory = capture_factory or _default_capture
         self._retry_delay = retry_delay
@@ -600,7 +640,7 @@ class CameraSource(Source):
 
     def _post(self, bgr: np.ndarray) -> None:
         t_capture = time.perf_counter()
-        self._mailbox.put(Frame(_to_rgb(bgr, self.name), t_capture, self._index))
+        self._mailbox.put(Frame(_to_rgb(self._fit(bgr), self.name), t_capture, self._index))
         self._index += 1
         self._last_frame_t = t_capture
 

@@ -54,6 +54,10 @@ VIDEO_EXTS = (".m4v", ".mkv", ".mov", ".mp4", ".mxf")
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".mxf": "mxf"}
 _FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 _AUDIO_FALLBACK = "aac"  # when the source's sound cannot be copied into the container as it is
+# codecs a container takes as they are (None: any); FFmpeg lists more, but muxes some only as
+# "experimental" (FLAC, Opus in mov), which fails when the file is half written
+_MOV_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac"})
+_COPYABLE_AUDIO: dict[str, frozenset[str] | None] = {"mp4": _MOV_AUDIO, "mov": _MOV_AUDIO, "matroska": None}
 
 
 def check_codec(codec: str, path: str) -> Codec:
@@ -162,15 +166,20 @@ class VideoFileWriter:
     # --- frames -------------------------------------------------------------------------------
 
     def write(self, image: np.ndarray) -> None:
-        if self.size is None:
-            self._open_video(image.shape[1], image.shape[0])
-        image = self._fit(image)
-        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = self.frames_written
-        frame.time_base = 1 / self._rate
-        self._mux(self._stream.encode(frame))
-        self.frames_written += 1
-        self._copy_audio(until_s=self.frames_written / self.fps)
+        try:
+            if self.size is None:
+                self._open_video(image.shape[1], image.shape[0])
+            image = self._fit(image)
+            frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = self.frames_written
+            frame.time_base = 1 / self._rate
+            self._mux(self._stream.encode(frame))
+            self.frames_written += 1
+            self._copy_audio(until_s=self.frames_written / self.fps)
+        except RecordingError:
+            raise
+        except Exception as exc:  # an encoder or a sound track FFmpeg refuses: one line, not a traceback
+            raise RecordingError(f"cannot write '{self.path}': {write_error_cause(exc)}") from None
 
     def close(self) -> None:
         """Flush the encoder, finish the sound, close the file. Raises RecordingError on failure."""
@@ -178,7 +187,9 @@ class VideoFileWriter:
             if self.size is not None:
                 self._mux(self._stream.encode())
             self._copy_audio(until_s=self.frames_written / self.fps)
-            if self._audio_out is not None and self._audio_out.codec_context.is_encoder:
+            if self._audio_out is not None and not self._audio_copy:
+                for chunk in self._resampler.resample(None):  # what the resampler still holds
+                    self._mux(self._audio_out.encode(chunk))
                 self._mux(self._audio_out.encode())
             self._container.close()
             self._check()
@@ -233,7 +244,8 @@ class VideoFileWriter:
     # --- sound --------------------------------------------------------------------------------
 
     def _open_audio(self, source: str) -> None:
-        """Copy the source's first sound track; transcode to AAC where the container refuses it."""
+        """Copy the source's first sound track where the container takes it as it is (mp4/mov:
+        AAC, MP3, AC-3, ALAC; Matroska: anything), else re-encode it (AAC; PCM in MXF)."""
         try:
             self._audio_in = self._av.open(source)
         except self._av.FFmpegError:
@@ -242,13 +254,28 @@ class VideoFileWriter:
         if not self._audio_in.streams.audio:
             return
         stream = self._audio_in.streams.audio[0]
-        try:
+        fmt = self._container.format.name
+        copyable = _COPYABLE_AUDIO.get(fmt, frozenset())
+        self._audio_copy = copyable is None or stream.codec_context.name in copyable
+        if self._audio_copy:
             self._audio_out = self._container.add_stream_from_template(stream)
-            self._audio_copy = True
-        except (ValueError, self._av.FFmpegError):
-            self._audio_out = self._container.add_stream(_AUDIO_FALLBACK, rate=stream.rate)
-            self._audio_copy = False
-            log.info("the sound of '%s' is re-encoded as AAC (%s cannot go in as it is)", source, stream.name)
+        else:
+            encoder = "pcm_s16le" if fmt == "mxf" else _AUDIO_FALLBACK
+            channels = stream.layout.nb_channels  # a file may name no channel order ("1 channels")
+            layout = {1: "mono", 2: "stereo"}.get(channels, stream.layout.name)
+            self._audio_out = self._container.add_stream(encoder, rate=stream.rate, layout=layout)
+            codec = self._audio_out.codec_context
+            codec.open()  # now it knows its frame size
+            # the encoder takes frames of its own size (AAC: 1024 samples), in its own sample format
+            self._resampler = self._av.AudioResampler(
+                format=codec.format.name,
+                layout=codec.layout.name,
+                rate=codec.rate,
+                frame_size=codec.frame_size or None,
+            )
+            log.info(
+                "the sound of '%s' is re-encoded as %s (%s cannot go in as is)", source, encoder, stream.name
+            )
         self._audio_packets = self._audio_in.demux(stream)
         self._audio_done = False
 
@@ -272,5 +299,5 @@ class VideoFileWriter:
             self._mux([packet])
             return
         for frame in packet.decode():
-            frame.pts = None
-            self._mux(self._audio_out.encode(frame))
+            for chunk in self._resampler.resample(frame):
+                self._mux(self._audio_out.encode(chunk))

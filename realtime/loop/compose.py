@@ -7,6 +7,9 @@ dream itself runs at a fraction of the resolution. `Composer.compose` is the one
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 import torch
@@ -34,25 +37,52 @@ def add_upscaled_tensor(frame: torch.Tensor, residual: torch.Tensor) -> torch.Te
 
 
 class Composer:
-    """Composes camera frames with the dream's residual tensor, on the dream's device.
+    """Composes camera frames with the dream's residual, on the dream's device.
 
     CPU: the residual is brought to numpy once per residual (the display reuses it for every
-    camera frame until the next one) and OpenCV adds it. GPU: frames go up and results come down
-    through pinned host buffers on a stream of their own, so the display never queues behind the
-    dream, and the upscale and add run on the GPU.
+    camera frame until the next one) and OpenCV adds it. GPU: all the display's CUDA work (the
+    tracker's warp, the upscale and add) runs on a stream of its own, inside `turn`, which holds
+    the worker's build lock without waiting for it (no CUDA call from the display while a graph is
+    captured); the stream waits on each new dream's event, not on the device; frames go up and
+    come down through pinned buffers.
     """
 
     def __init__(self, device: torch.device):
         self.device = device
+        self.guarded = device.type == "cuda"  # the display's CUDA work respects the build lock
         self._residual_of: torch.Tensor | None = None  # held, so its id cannot be reused by a new tensor
         self._residual_np: np.ndarray | None = None
         self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self._pinned: dict[tuple, torch.Tensor] = {}
 
-    def compose(self, frame: np.ndarray, residual: torch.Tensor | None) -> np.ndarray:
-        """The camera frame (HxWx3 uint8) with the residual (1x3xhxw, pixel units) added."""
+    @contextlib.contextmanager
+    def turn(self, build_lock) -> Iterator[bool]:
+        """One display frame's device work. False: a build holds the GPU, show the camera alone."""
+        if not self.guarded:
+            yield True
+            return
+        with build_lock.display_turn() as free:
+            if not free:
+                yield False
+                return
+            with self._on_stream():
+                yield True
+
+    def _on_stream(self):
+        return torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+
+    def wait_for(self, ready: torch.cuda.Event | None) -> None:
+        """Order the display's stream after a new dream's residual was written (its event only)."""
+        if ready is not None and self._stream is not None:
+            self._stream.wait_event(ready)
+
+    def compose(self, frame: np.ndarray, residual: torch.Tensor | np.ndarray | None) -> np.ndarray:
+        """The camera frame (HxWx3 uint8) with the residual (1x3xhxw tensor or, on the CPU, the
+        tracker's hxwx3 array; pixel units) added."""
         if residual is None:
             return frame
+        if isinstance(residual, np.ndarray):
+            return add_upscaled(frame, residual)
         if self._stream is None:
             return add_upscaled(frame, self._as_numpy(residual))
         return self._compose_on_gpu(frame, residual)
@@ -70,12 +100,19 @@ class Composer:
         return self._pinned[key]
 
     def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor) -> np.ndarray:
-        upload = self._pinned_like("in", frame.shape)
-        download = self._pinned_like("out", frame.shape)
+        """Call inside `turn` (the display's stream is current)."""
+        if residual is not self._residual_of:
+            # made on the worker's stream, read on this one: the caching allocator must not hand
+            # its memory out again before this stream's reads are done (Tensor.record_stream)
+            residual.record_stream(self._stream)
+            self._residual_of = residual
+        upload = self._pinned_like("in", frame.shape)  # read by the copy below, synchronised before reuse
+        # a new output each frame, from torch's caching host allocator (pinned blocks are reused
+        # once nothing holds them): the recorder may still queue the last frames, so no buffer
+        # is overwritten under it, and no copy is made
+        download = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
         upload.numpy()[...] = frame
-        with torch.cuda.stream(self._stream):
-            self._stream.wait_stream(torch.cuda.default_stream(self.device))  # the residual is ready
-            out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual)
-            download.copy_(out, non_blocking=True)
-        self._stream.synchronize()
-        return download.numpy().copy()
+        out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual)
+        download.copy_(out, non_blocking=True)
+        self._stream.synchronize()  # this stream only: the frame is needed on the host now
+        return download.numpy()

@@ -77,6 +77,19 @@ class QualityGovernor:
         self.cooldown = COOLDOWN
         return new
 
+    def reachable(self) -> tuple[list[tuple[int, int]], range]:
+        """Every dream size and the step counts the governor can choose (to build them ahead)."""
+        best, worst = self.limits.best, self.limits.worst
+        sizes = [best.size]
+        while (smaller := _scaled(sizes[-1], SHRINK, worst.size, best.size)) != sizes[-1]:
+            sizes.append(smaller)
+        grown = [best.size]  # growing back from the floor can land on sizes shrinking did not
+        size = sizes[-1]
+        while (larger := _scaled(size, 1 / SHRINK, worst.size, best.size)) != size:
+            grown.append(larger)
+            size = larger
+        return sorted(set(sizes + grown)), range(worst.steps, best.steps + 1)
+
     def _degrade(self) -> Quality | None:
         q, floor = self.quality, self.limits.worst
         if q.steps > floor.steps:

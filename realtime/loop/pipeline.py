@@ -71,14 +71,18 @@ class Pipeline:
     ):
         self.source, self.state, self.io = source, state, io or ShowIO()
         self.threaded, self.attract, self.clock = threaded, attract, clock
-        self.dreams = DreamSupervisor(dreamer, self._on_dream, clock, governor, watchdog_s)
+        self.dreams = DreamSupervisor(
+            dreamer, self._on_dream, clock, governor, watchdog_s, prepare=_reachable_shapes(dreamer, governor)
+        )
         self.composer = Composer(dreamer.device)
-        self.tracker = ResidualTracker()  # threaded: moves the shown residual with each camera frame
+        self.tracker = ResidualTracker(
+            dreamer.device
+        )  # threaded: moves the shown residual with each camera frame
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
-        self.residual: torch.Tensor | None = None
-        self._shown_dream = 0  # count of the newest dream already on screen
+        self.residual: torch.Tensor | np.ndarray | None = None  # an array: the CPU tracker's
+        self._shown_dream: DreamResult | None = None  # the newest dream already on screen
         self._last_delivery: float | None = None
         self._sent: DreamParams = dreamer.params  # what the dreamer was last handed
 
@@ -103,6 +107,7 @@ class Pipeline:
                 self.tick()
         finally:
             self.stop_worker()
+            log.info("%s", "; ".join(hud.figures_lines(self.stats)))
 
     def start_worker(self) -> None:
         self.threaded = True
@@ -114,6 +119,7 @@ class Pipeline:
     def tick(self) -> np.ndarray | None:
         """One display turn; returns the composed frame (None before any frame arrived)."""
         frame = self.source.read(timeout=READ_TIMEOUT_S)
+        started = self.clock()
         fresh = frame is not None
         frame = frame or self.last_frame
         if frame is None:  # nothing ever arrived yet: stay responsive
@@ -127,6 +133,7 @@ class Pipeline:
         else:
             self._dream_then_show(frame, fresh)
         self._deliver(self.last_output, frame, fresh)
+        self.stats.display_ms.add((self.clock() - started) * 1000.0)
         return self.last_output
 
     def _show_newest_dream(self, frame: Frame) -> None:
@@ -138,15 +145,20 @@ class Pipeline:
                 self.last_output = frame.image
             return
         self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
-        result = self.worker.latest
-        if result is not None and result.count != self._shown_dream:
-            self._shown_dream = result.count
-            self.residual = self.io.shown_residual(result.residual)
-            self.tracker.new_dream(self.residual, result.frame.image, result.frame.index)
-            self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
-        if self.dreamer.params.warm_start == "flow":  # ride the residual on the moving scene
-            self.residual = self.tracker.follow(frame.image, frame.index)
-        self.last_output = self.composer.compose(frame.image, self.residual)
+        with self.composer.turn(self.dreams.build_lock) as device_free:
+            if not device_free:  # a build (capture, export) holds the GPU: the camera goes on alone
+                self.last_output = frame.image
+                return
+            result = self.worker.latest
+            if result is not None and result is not self._shown_dream:
+                self._shown_dream = result
+                self.composer.wait_for(result.ready)
+                self.residual = self.io.shown_residual(result.residual)
+                self.tracker.new_dream(self.residual, result.frame.image, result.frame.index)
+                self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
+            if self.dreamer.params.warm_start == "flow":  # ride the residual on the moving scene
+                self.residual = self.tracker.follow(frame.image, frame.index)
+            self.last_output = self.composer.compose(frame.image, self.residual)
 
     def _dream_then_show(self, frame: Frame, fresh: bool) -> None:
         """In step: dream this frame now, then compose it."""
@@ -163,7 +175,7 @@ class Pipeline:
             self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
 
     def _on_dream(self, result: DreamResult) -> None:  # on the worker's thread
-        self.stats.dreams = result.count
+        self.stats.dreams += 1  # counted here, not copied from the worker: the stats may be reset
         self.stats.dream_ms.add(result.dream_ms)
         self.stats.dream_rate.tick(result.finished)
 
@@ -221,3 +233,11 @@ class Pipeline:
         if self.attract is not None and self.attract.mode.active:
             lines.append("attract loop (no motion)")
         return lines + self.io.hud_lines()
+
+
+def _reachable_shapes(dreamer: FrameDreamer, governor: QualityGovernor | None) -> list:
+    """Every backend run the show can reach: the governor's sizes x steps x the octave sizes."""
+    if governor is None:
+        return dreamer.frame_shapes()
+    sizes, steps = governor.reachable()
+    return dreamer.reachable_shapes(sizes, steps)

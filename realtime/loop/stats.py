@@ -10,9 +10,10 @@ import numpy as np
 
 
 class Rolling:
-    """The last `window` samples of a quantity (milliseconds, say), with percentiles."""
+    """The last `window` samples of a quantity (milliseconds, say), with percentiles; every
+    sample when `window` is None (a benchmark's whole run)."""
 
-    def __init__(self, window: int = 300):
+    def __init__(self, window: int | None = 300):
         self.samples: deque[float] = deque(maxlen=window)
 
     def add(self, value: float) -> None:
@@ -52,6 +53,7 @@ class PipelineStats:
     dreams: int = 0  # dreams finished (in step mode, one per frame)
     dream_ms: Rolling = field(default_factory=Rolling)  # the kernel's time per dream
     frame_ms: Rolling = field(default_factory=Rolling)  # interval between delivered frames
+    display_ms: Rolling = field(default_factory=Rolling)  # the display's work per frame (not waiting)
     latency_ms: Rolling = field(default_factory=Rolling)  # capture to display, new frames only
     dream_latency_ms: Rolling = field(default_factory=Rolling)  # capture to first display of its dream
     output_rate: RateMeter = field(default_factory=RateMeter)  # display fps

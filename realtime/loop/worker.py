@@ -6,19 +6,31 @@ slow dream skips frames rather than queueing them) and composes every frame it s
 newest residual the worker has published, so the window moves at the camera's rate even when the
 dream updates at 10 Hz. Parameter changes and the governor's cap are applied by the worker
 itself, between dreams.
+
+On a GPU (PyTorch's CUDA semantics notes and the torch.cuda.graph docs, followed to the letter):
+- the worker dreams on a CUDA stream of its own and publishes, with each residual, an event
+  recorded on that stream after the residual was written; the composer's stream waits on that
+  event alone, never on the whole device;
+- everything that builds (a backend's export or graph capture, a first run at a new shape, the
+  watchdog's replacement dreamer) runs on the worker's thread while it holds the `BuildLock`.
+  `torch.cuda.graph` captures in "global" mode: a CUDA call from any other thread during the
+  capture (an allocation, a sync) would invalidate it. The display takes the same lock, without
+  waiting, around all its CUDA work, and shows the camera alone while a build holds it;
+- builds are reported as `building`, never as stalls, so the watchdog does not start a second one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
-from realtime.dream.dreamer import FrameDreamer, fresh_dreamer
+from realtime.dream.dreamer import FrameDreamer, Shape, fresh_dreamer
 from realtime.io.sources import Frame
 from realtime.loop.governor import QualityGovernor
 from realtime.params import DreamParams
@@ -26,6 +38,30 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 WATCHDOG_S = 2.0  # a dream worker without a finished dream for this long (hung or failing) is replaced
+BUILD_LIMIT_S = 300.0  # a build (export, capture) taking longer than this is treated as hung
+
+
+class BuildLock:
+    """Between CUDA builds on the worker's thread and the display's CUDA work: the worker holds it
+    for a build (blocking), the display only ever tries it (never waits for the dream)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    @contextlib.contextmanager
+    def display_turn(self) -> Iterator[bool]:
+        """True when the display may use the GPU now; False while a build runs."""
+        acquired = self._lock.acquire(blocking=False)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                self._lock.release()
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,18 +71,26 @@ class DreamResult:
     dream_ms: float
     finished: float  # perf_counter() when it was published
     count: int  # 1, 2, 3... dreams published so far
+    ready: torch.cuda.Event | None = None  # CUDA: recorded on the worker's stream after the residual
 
 
 class DreamWorker:
     def __init__(
         self,
-        dreamer: FrameDreamer,
+        dreamer: FrameDreamer | Callable[[], FrameDreamer],
         clock: Callable[[], float] = time.perf_counter,
         on_dream: Callable[[DreamResult], None] | None = None,
         governor: QualityGovernor | None = None,
+        build_lock: BuildLock | None = None,
+        prepare: list[Shape] | None = None,
     ):
-        self.dreamer, self.clock, self.on_dream = dreamer, clock, on_dream
-        self.governor = governor
+        """`dreamer`, or a function that builds one (then built on this worker's thread, as a
+        build); `prepare`: shapes to build ahead, on this thread, before the first dream."""
+        self._build_dreamer = dreamer if callable(dreamer) else None
+        self.dreamer: FrameDreamer | None = None if self._build_dreamer else dreamer
+        self.clock, self.on_dream, self.governor = clock, on_dream, governor
+        self.build_lock = build_lock or BuildLock()
+        self._prepare = prepare
         self._lock = threading.Condition()
         self._frame: Frame | None = None  # newest frame not dreamed yet
         self._params: DreamParams | None = None  # newest parameters not applied yet
@@ -54,9 +98,11 @@ class DreamWorker:
         self._stop = False
         self._busy = False
         self._count = 0
+        self._stream: torch.cuda.Stream | None = None
         self.error: str = ""  # last failure, for the HUD
         self.abandoned = False  # set by the watchdog: this worker's results are no longer wanted
-        self.rebuilding = False  # applying parameters (maybe a slow re-export): not a stall
+        self.building = False  # an export, a capture, a first run: slow on purpose, not a stall
+        self.build_started = 0.0
         self.last_progress = clock()  # start, or the last published dream
         self._thread = threading.Thread(target=self._run, name="dream worker", daemon=True)
         self._thread.start()
@@ -94,24 +140,13 @@ class DreamWorker:
             self._lock.notify_all()
         self._thread.join(timeout=5.0)
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while self._frame is None and self._params is None and not self._stop:
-                    self._lock.wait()
-                if self._stop:
-                    return
-                frame, self._frame = self._frame, None
-                params, self._params = self._params, None
-            if params is not None:
-                self._apply(params)
-            if frame is not None:
-                self._dream(frame)
-
     def stalled_for(self, now: float) -> float:
-        """Seconds without a finished dream while work was waiting (0 while idle or rebuilding)."""
+        """Seconds without a finished dream while work was waiting (0 while idle or building,
+        unless a build runs past BUILD_LIMIT_S)."""
+        if self.building:
+            return max(0.0, now - self.build_started - BUILD_LIMIT_S)
         waiting = self._busy or self._frame is not None
-        if self.rebuilding or not waiting:
+        if not waiting:
             return 0.0
         return max(0.0, now - self.last_progress)
 
@@ -122,21 +157,78 @@ class DreamWorker:
             self._stop = True
             self._lock.notify_all()
 
-    def _apply(self, params: DreamParams) -> None:
-        self.rebuilding = True
+    # --- on the worker's thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        if not self._start():
+            return
+        while True:
+            with self._lock:
+                while self._frame is None and self._params is None and not self._stop:
+                    self._lock.wait()
+                if self._stop:
+                    return
+                frame, self._frame = self._frame, None
+                params, self._params = self._params, None
+            try:
+                if params is not None:
+                    self._apply(params)
+                if frame is not None:
+                    self._dream(frame)
+            except Exception as exc:  # nothing may end this thread: the watchdog replaces a failing one
+                self.error = f"dream worker: {type(exc).__name__}: {exc}"
+                log.exception("dream worker error")
+
+    def _start(self) -> bool:
+        """Build the dreamer (when handed a builder) and prepare its shapes, as builds."""
         try:
-            self.dreamer.set_params(params)
+            with self._build():
+                if self.dreamer is None:
+                    self.dreamer = self._build_dreamer()
+                if self.dreamer.device.type == "cuda":
+                    self._stream = torch.cuda.Stream(self.dreamer.device)
+                if self._prepare:
+                    with self._on_stream():
+                        self.dreamer.prepare(self._prepare)
+        except Exception as exc:
+            self.error = f"dreamer could not be built: {type(exc).__name__}: {exc}"
+            log.exception("dreamer could not be built")
+            self._busy = True  # work is stuck: the watchdog will try a fresh worker
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _build(self) -> Iterator[None]:
+        """A build: holds the build lock (the display keeps off the GPU) and is not a stall."""
+        self.building, self.build_started = True, self.clock()
+        try:
+            with self.build_lock.building():
+                yield
+        finally:
+            self.building = False
+            self.last_progress = self.clock()
+
+    def _on_stream(self):
+        return torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+
+    def _apply(self, params: DreamParams) -> None:
+        try:
+            with self._build(), self._on_stream():
+                self.dreamer.set_params(params)
         except Exception as exc:  # a rejected look or a failed build: keep dreaming the last one
             log.warning("parameter change rejected: %s", exc)
-        finally:
-            self.rebuilding = False
-            self.last_progress = self.clock()
 
     def _dream(self, frame: Frame) -> None:
         started = self.clock()
         self._busy = True
+        ready = None
         try:
-            residual = self.dreamer.residual(frame.image)
+            first_run = self.dreamer.needs_build()
+            with self._build() if first_run else contextlib.nullcontext(), self._on_stream():
+                residual = self.dreamer.residual(frame.image)
+                if self._stream is not None:
+                    ready = torch.cuda.Event()
+                    ready.record(self._stream)
         except Exception as exc:  # a failing dream must never take the show down with it
             self.error = f"dream failed: {type(exc).__name__}: {exc}"
             log.exception("dream failed; showing the camera until the next frame")
@@ -147,14 +239,15 @@ class DreamWorker:
         if self.abandoned:
             return
         self.last_progress = finished
+        result = DreamResult(residual, frame, (finished - started) * 1000.0, finished, self._count + 1, ready)
         with self._lock:
             self._count += 1
-            self._result = DreamResult(residual, frame, (finished - started) * 1000.0, finished, self._count)
+            self._result = result
             self.error = ""
             self._lock.notify_all()
         if self.on_dream is not None:
-            self.on_dream(self._result)
-        if self.governor is not None:
+            self.on_dream(result)
+        if self.governor is not None and not first_run:
             self._govern(finished - started)
 
     def _govern(self, seconds: float) -> None:
@@ -166,8 +259,8 @@ class DreamWorker:
 
 class DreamSupervisor:
     """Keeps one dream worker running: starts it, and replaces it when it stalls (a hung driver)
-    or keeps failing; the show goes on with the camera meanwhile, and the new worker gets a
-    fresh dreamer on the same network."""
+    or keeps failing; the show goes on with the camera meanwhile. The replacement dreamer (a
+    fresh engine on the same network) is built on the new worker's thread, never the display's."""
 
     def __init__(
         self,
@@ -177,15 +270,25 @@ class DreamSupervisor:
         governor: QualityGovernor | None = None,
         watchdog_s: float = WATCHDOG_S,
         respawn: Callable[[FrameDreamer], FrameDreamer] = fresh_dreamer,
+        prepare: list[Shape] | None = None,
     ):
-        self.dreamer, self.on_dream, self.clock = dreamer, on_dream, clock
+        self._dreamer, self.on_dream, self.clock = dreamer, on_dream, clock
         self.governor, self.watchdog_s, self.respawn = governor, watchdog_s, respawn
+        self.prepare = prepare
+        self.build_lock = BuildLock()
         self.restarts = 0
         self.worker: DreamWorker | None = None
 
+    @property
+    def dreamer(self) -> FrameDreamer:
+        """The dreamer in use (the current worker's, once it has built one)."""
+        if self.worker is not None and self.worker.dreamer is not None:
+            self._dreamer = self.worker.dreamer
+        return self._dreamer
+
     def start(self) -> DreamWorker:
         if self.worker is None:
-            self.worker = DreamWorker(self.dreamer, self.clock, self.on_dream, self.governor)
+            self.worker = self._worker(self._dreamer)
         return self.worker
 
     def stop(self) -> None:
@@ -206,8 +309,8 @@ class DreamSupervisor:
             self.restarts,
         )
         self.worker.abandon()
-        try:
-            self.dreamer = self.respawn(self.dreamer)
-        except Exception as exc:  # cannot rebuild now: keep showing the camera, try again later
-            log.error("could not rebuild the dreamer: %s", exc)
-        self.worker = DreamWorker(self.dreamer, self.clock, self.on_dream, self.governor)
+        hung = self.dreamer
+        self.worker = self._worker(lambda: self.respawn(hung))
+
+    def _worker(self, dreamer: FrameDreamer | Callable[[], FrameDreamer]) -> DreamWorker:
+        return DreamWorker(dreamer, self.clock, self.on_dream, self.governor, self.build_lock, self.prepare)

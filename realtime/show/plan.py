@@ -34,7 +34,14 @@ from realtime.show.control import Action, Command, Intent, Preset, ShowState, ac
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
-from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, load_look, save_preset
+from realtime.show.presets import (
+    bundled_dir,
+    load_audio_mapping,
+    load_folder,
+    load_look,
+    look_path,
+    save_preset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +174,14 @@ class ShowControl:
     # --- side effects -------------------------------------------------------------------------
 
     def _save_preset(self) -> None:
-        try:
-            save_preset(self.state.params, self.preset_save_dir)
+        mapping = self.audio.reactor.mapping if self.audio is not None else None
+        try:  # with audio on, the mapping as OSC may have tuned it is part of the look
+            path = save_preset(self.state.params, self.preset_save_dir, audio=mapping and mapping.to_table())
         except (OSError, DreamcamError) as exc:
             log.warning("could not save the preset: %s", exc)
             return
+        if mapping is not None:
+            self.audio.mappings[path] = mapping
         if self.preset_dir is not None and _same_dir(self.preset_dir, self.preset_save_dir):
             try:  # the new look becomes recallable by its number at once
                 self.state.presets = load_folder(self.preset_dir)
@@ -257,6 +267,14 @@ class ShowPlan:
         return show
 
 
+def _virtual_cam_size(text: str) -> tuple[int, int]:
+    from realtime.dream.budget import check_virtual_cam_size
+
+    size = parse_size(text)
+    check_virtual_cam_size(size)
+    return size
+
+
 def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     preset_dir = args.preset_dir or bundled_dir()
     presets = load_folder(preset_dir)
@@ -278,7 +296,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     if audio_input is not None:
         audio_mappings = {p.path: load_audio_mapping(p.path) or DEFAULT_MAPPING for p in presets}
         if args.preset:
-            audio_start = load_audio_mapping(args.preset) or DEFAULT_MAPPING
+            audio_start = load_audio_mapping(look_path(args.preset)) or DEFAULT_MAPPING
     return ShowPlan(
         params=params,
         presets=presets,
@@ -291,7 +309,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         osc=osc,
         midi_port=args.midi,
         midi_map=load_mapping(args.midi_map) if args.midi_map else {},
-        virtual_cam_size=parse_size(args.virtual_cam_size) if args.virtual_cam else None,
+        virtual_cam_size=_virtual_cam_size(args.virtual_cam_size) if args.virtual_cam else None,
         links=links,
         ndi_format=args.ndi_format,
         osc_feedback=parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None,

@@ -126,18 +126,25 @@ def load_look(name_or_file: str) -> DreamParams:
     return load_preset(look_path(name_or_file))
 
 
-def dumps(params: DreamParams, description: str = "") -> str:
-    """A preset file's text: every field, in the dataclass's order."""
+def dumps(params: DreamParams, description: str = "", audio: dict | None = None) -> str:
+    """A preset file's text: every field, in the dataclass's order, then its [audio] table if any."""
     lines = [f"description = {json.dumps(description)}"] if description else []
     for name in FIELDS:
         value = getattr(params, name)
         if value is None:
             continue  # layer None: the model's default layer (TOML has no null)
         lines.append(f"{name} = {_toml_value(value)}")
+    if audio:
+        lines += ["", "[audio]"]
+        for key, entry in audio.items():
+            inline = ", ".join(f"{k} = {_toml_value(v)}" for k, v in entry.items())
+            lines.append(f"{key} = {{ {inline} }}")
     return "\n".join(lines) + "\n"
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -150,11 +157,11 @@ def _toml_value(value: object) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def save_preset(params: DreamParams, folder: str, stem: str = "preset") -> str:
-    """Write the look as a new file in `folder` (never overwrites) and return its path."""
+def save_preset(params: DreamParams, folder: str, stem: str = "preset", audio: dict | None = None) -> str:
+    """Write the look (and its `[audio]` table) as a new file in `folder` (never overwrites); its path."""
     path = unique_path(folder, stem, ".toml")
     with open(path, "x", encoding="utf-8") as f:  # "x": refuse, rather than replace, an existing file
-        f.write(dumps(params, "saved from dreamcam"))
+        f.write(dumps(params, "saved from dreamcam", audio))
     log.info("preset saved: %s", path)
     return path
 

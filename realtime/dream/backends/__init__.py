@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import torch
 
-from models.registry import Network
-from realtime.dream.backends.base import Backend, Shape
+from models.registry import RANDOM_ORIGIN, Network
+from realtime.dream.backends.base import PRECISIONS, Backend, Shape
 from realtime.dream.backends.cudagraph import CudaGraphBackend
 from realtime.dream.backends.eager import EagerBackend
 from realtime.dream.backends.onnx import OnnxBackend
@@ -28,20 +28,42 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "eager", "onnx", "cudagraph")
 
 
+DEVICES = ("auto", "cuda", "mps", "cpu")
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when a GPU answers, else cpu; asking for cuda without one is an error."""
+    """'auto' -> cuda when a GPU answers, then Apple's mps, else cpu; asking for a device that is
+    not there is an error that names the alternatives."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
+    if name not in DEVICES:
+        raise BackendError(f"unknown device '{name}'; choose one of: {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise BackendError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise BackendError(f"unknown device '{name}'; choose auto, cpu or cuda")
+        raise BackendError("--device cuda asked for, but no CUDA GPU is available; use --device auto or cpu")
+    if name == "mps" and not mps_available():
+        raise BackendError(
+            "--device mps asked for, but Apple's Metal (MPS) is not available; use --device cpu"
+        )
     return torch.device(name)
 
 
 def check_backend_name(name: str) -> None:
     if name not in BACKENDS:
         raise BackendError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+
+
+def check_precision(name: str) -> None:
+    if name not in PRECISION_CHOICES:
+        raise BackendError(f"unknown precision '{name}'; choose one of: {', '.join(PRECISION_CHOICES)}")
 
 
 def create_backend(
@@ -52,48 +74,84 @@ def create_backend(
     generator: torch.Generator,
     size: tuple[int, int],
     progress: Callable[[str], None] | None = None,
+    precision: str = "auto",
 ) -> Backend:
-    """Build the requested backend, ready for `size` (width, height) before the first frame."""
+    """Build the requested backend, ready for `size` (width, height) before the first frame.
+
+    `precision` (auto, fp32, bf16, fp16) is the precision the network runs in; auto means fp32,
+    except on cudagraph where a gain probe with the real weights may choose half precision.
+    """
     check_backend_name(request)
-    if request == "cudagraph" and network.device.type != "cuda":
+    check_precision(precision)
+    device = network.device
+    if request == "cudagraph" and device.type != "cuda":
         raise BackendError(
             "the cudagraph backend needs a CUDA GPU (--device cuda); use --backend eager or onnx"
         )
+    if device.type == "cuda":
+        # every dream shape is fixed and reused for the whole show: let cuDNN time its convolution
+        # algorithms once per shape and keep the fastest
+        torch.backends.cudnn.benchmark = True
     net = network.truncated(sorted(objective.layers))
-    if request == "auto" and network.device.type == "cuda":
+    shape = (size[1], size[0], params.steps)
+    if request == "auto" and device.type == "cuda":
         try:
-            backend = _ready_cudagraph(net, objective, params, generator, size)
+            backend = _ready_cudagraph(network, net, objective, params, generator, shape, precision)
+        except BackendError:
+            raise
         except Exception as exc:  # a driver or capture problem must not stop the show: eager works
             log.warning(
                 "backend auto: eager, because CUDA graph capture failed (%s: %s)", type(exc).__name__, exc
             )
-            return EagerBackend(net, objective, params, generator)
+            return _eager(net, objective, params, generator, precision)
         log.info("backend auto: cudagraph (one graph replay per frame instead of hundreds of launches)")
         return backend
     if request == "auto":
         # Measured side by side on a 2-core CPU, onnxruntime's exported step was no faster than eager
         # autograd (docs/BENCHMARKS.md) and costs seconds of export per look, so auto stays eager.
         log.info("backend auto: eager (onnx measured no faster on the CPU; see docs/BENCHMARKS.md)")
-        return EagerBackend(net, objective, params, generator)
+        return _eager(net, objective, params, generator, precision)
     if request == "cudagraph":
-        return _ready_cudagraph(net, objective, params, generator, size)
+        return _ready_cudagraph(network, net, objective, params, generator, shape, precision)
     if request == "onnx":
+        if precision not in ("auto", "fp32"):
+            raise BackendError("the onnx backend runs fp32 only; use --precision fp32 or --backend cudagraph")
         backend = OnnxBackend(network, net, objective, params, generator, progress)
-        backend.prepare([(size[1], size[0], params.steps)])  # export (or load the export) now, not mid-show
+        backend.prepare([shape])  # export (or load the cached export) now, not mid-show
         return backend
-    return EagerBackend(net, objective, params, generator)
+    return _eager(net, objective, params, generator, precision)
 
 
-def _ready_cudagraph(net, objective, params, generator, size) -> CudaGraphBackend:
+def _eager(net, objective, params, generator, precision: str) -> EagerBackend:
+    dtype = DTYPES.get(precision, torch.float32)
+    if (
+        dtype == torch.bfloat16
+        and next(net.buffers()).device.type == "cuda"
+        and not torch.cuda.is_bf16_supported()
+    ):
+        raise BackendError("this GPU has no bf16; use --precision fp16 or fp32")
+    return EagerBackend(net, objective, params, generator, dtype)
+
+
+def _ready_cudagraph(network, net, objective, params, generator, shape, precision) -> CudaGraphBackend:
     """Choose the precision and capture the frame's graph now, before the first frame is shown."""
     backend = CudaGraphBackend(net, objective, params, generator)
-    width, height = size
-    # a smooth random picture as the precision probe: noise alone would exaggerate fp16 error
-    probe = torch.rand(
-        1, 3, max(2, height // 16), max(2, width // 16), generator=torch.Generator().manual_seed(0)
-    )
-    probe = torch.nn.functional.interpolate(probe, size=(height, width), mode="bilinear").to(backend.device)
-    backend.choose_precision(probe, params.steps)
+    if precision != "auto":
+        backend.use_precision(DTYPES[precision])
+    elif network.weights_origin == RANDOM_ORIGIN:
+        # the probe asks whether half precision dreams as well as fp32: random weights cannot say
+        log.warning(
+            "precision auto: fp32, as the weights are random (pin --precision to time half precision)"
+        )
+    else:
+        height, width, steps = shape
+        # a smooth random picture as the probe: noise alone would exaggerate half-precision error
+        probe = torch.rand(
+            1, 3, max(2, height // 16), max(2, width // 16), generator=torch.Generator().manual_seed(0)
+        )
+        probe = torch.nn.functional.interpolate(probe, size=(height, width), mode="bilinear")
+        backend.choose_precision(probe.to(backend.device), steps)
+    backend.prepare([shape])
     return backend
 
 
@@ -104,6 +162,9 @@ __all__ = [
     "EagerBackend",
     "OnnxBackend",
     "check_backend_name",
+    "check_precision",
+    "DEVICES",
+    "PRECISION_CHOICES",
     "create_backend",
     "resolve_device",
     "Shape",

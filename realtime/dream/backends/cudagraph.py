@@ -1,21 +1,28 @@
 """The CUDA-graph backend: a frame's whole k-step update captured once, replayed every frame.
 
 Launching a few hundred small kernels per step costs more than they compute at live dream sizes;
-a CUDA graph replays the captured launches in one go. Everything a replay reads lives in static
-buffers: the image, the jitter table of gather indices (each frame's random offsets are copied into
-it, so jitter needs no re-capture), the step size and the TV weight. The captured function is the
-kernel's own `gradient_steps`, which the CPU tests check. Only what changes the
-graph's shape re-captures: the objective, the image size or the step count (see `capture_key`).
+a CUDA graph replays the captured launches in one go. The captured function is the kernel's own
+`gradient_steps` (the CPU tests check it). Everything a replay reads lives in static buffers: the
+image, the jitter table (each frame's offsets arrive in one copy, so jitter needs no re-capture),
+the step size and the TV weight. Only a new shape captures: image size, step count, precision.
 
-Half precision (autocast to bf16 or fp16) is used where it keeps the objective gain within 5 % of
-fp32 on a probe image; the image and its update stay fp32 either way.
+Written to the PyTorch notes "CUDA Graphs" (docs.pytorch.org/docs/stable/notes/cuda.html#cuda-graphs):
+- whole-network capture: warm up on a side stream before capturing, and capture on that same
+  stream (`torch.cuda.graph(..., stream=)`, as its docs ask when a pool is shared);
+- graph memory management: every capture shares one private pool (`graph_pool_handle`). Sharing is
+  safe here because replays are serialised on one stream and each replay's output is copied out
+  before the next replay, so no graph ever reads memory another graph's replay wrote;
+- no host sync, no CPU tensors, static shapes and no autocast cache inside the captured region
+  (see realtime.dream.kernel).
+A capture that fails is not retried: that shape runs its fp32 graph (when a half-precision capture
+failed) or eager, from then on, with one log line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 import torch
 
@@ -23,6 +30,7 @@ from models.registry import DreamNet
 from realtime.dream import kernel
 from realtime.dream.backends.base import (
     Shape,
+    jitter_on,
     objective_value,
     pinned_jitter_table,
     precision_name,
@@ -35,61 +43,111 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 HALF_GAIN_TOLERANCE = 0.05
-WARMUP_ITERATIONS = 3  # on a side stream before capture, as torch.cuda.graphs requires
+WARMUP_ITERATIONS = 3  # the notes' example warms up 3 iterations: cuDNN autotuning, lazy inits
 
-
-@dataclass(frozen=True)
-class CaptureKey:
-    """What a captured graph is specific to; anything else is a buffer written before replay."""
-
-    objective: str
-    height: int
-    width: int
-    steps: int
-    dtype: torch.dtype
-
-
-def capture_key(objective: Objective, height: int, width: int, steps: int, dtype: torch.dtype) -> CaptureKey:
-    return CaptureKey(str(objective), height, width, steps, dtype)
+G = TypeVar("G")
+CaptureKey = tuple[int, int, int, torch.dtype]
+"""(height, width, steps, dtype): what a captured graph is specific to. The objective is fixed
+per backend (a new objective builds a new backend)."""
 
 
 class _Capture:
     """One captured graph and its static buffers."""
 
-    def __init__(self, net, objective, key: CaptureKey, device: torch.device):
-        self.key = key
-        self.x = torch.zeros(1, 3, key.height, key.width, device=device)
-        self.jitter = kernel.jitter_table([(0, 0)] * key.steps, key.height, key.width).to(device)
+    def __init__(self, backend: CudaGraphBackend, key: CaptureKey):
+        height, width, steps, dtype = key
+        device = backend.device
+        self.height, self.width = height, width
+        self.x = torch.zeros(1, 3, height, width, device=device)
+        self.jitter = kernel.jitter_table([(0, 0)] * steps, height, width).to(device)
         self.lr = torch.zeros((), device=device)
         self.tv_weight = torch.zeros((), device=device)
-        dtype = key.dtype if key.dtype != torch.float32 else None
-        args = (net, objective, self.x, self.jitter, self.lr, self.tv_weight, dtype)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        half = dtype if dtype != torch.float32 else None
+        args = (backend.net, backend.objective, self.x, self.jitter, self.lr, self.tv_weight, half)
+        stream = backend.capture_stream
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
             for _ in range(WARMUP_ITERATIONS):
                 kernel.gradient_steps(*args)
-        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with torch.cuda.graph(self.graph, pool=backend.pool, stream=stream):
             self.out, _ = kernel.gradient_steps(*args)
 
     def replay(
         self, x: torch.Tensor, shifts: list[tuple[int, int]], lr: float, tv_weight: float
     ) -> torch.Tensor:
         self.x.copy_(x)
-        # the whole frame's jitter in one asynchronous copy (not a few tiny launches per step)
-        self.jitter.copy_(
-            pinned_jitter_table(shifts, self.key.height, self.key.width, self.x.device), non_blocking=True
-        )
+        # the frame's whole jitter table in one asynchronous copy, not a few launches per step
+        table = pinned_jitter_table(shifts, self.height, self.width, self.x.device)
+        self.jitter.copy_(table, non_blocking=True)
         self.lr.fill_(lr)
         self.tv_weight.fill_(tv_weight)
         self.graph.replay()
         return self.out.clone()  # the static output is overwritten by the next replay
 
 
+class GraphCache(Generic[G]):
+    """Which graph runs a shape. Policy only, no CUDA (the CPU tests run it): a graph is captured
+    on first use; a failed capture is never retried, and its shape falls back to its fp32 graph
+    (when a half-precision capture failed) or to eager (None), with one log line."""
+
+    def __init__(self, capture: Callable[[CaptureKey], G]):
+        self._capture = capture
+        self.graphs: dict[CaptureKey, G] = {}
+        self.failed: set[CaptureKey] = set()
+
+    def get(self, shape: Shape, dtype: torch.dtype) -> G | None:
+        key = (*shape, dtype)
+        if key in self.graphs:
+            return self.graphs[key]
+        if key not in self.failed:
+            try:
+                log.info(
+                    "capturing a CUDA graph: %dx%d, %d steps, %s",
+                    shape[1],
+                    shape[0],
+                    shape[2],
+                    precision_name(dtype),
+                )
+                self.graphs[key] = self._capture(key)
+                return self.graphs[key]
+            except Exception as exc:  # a driver, memory or capture problem must not stop the show
+                self.failed.add(key)
+                log.warning(
+                    "CUDA graph capture failed for %dx%d, %d steps, %s (%s: %s); that shape runs %s from now",
+                    shape[1],
+                    shape[0],
+                    shape[2],
+                    precision_name(dtype),
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                    "eager" if dtype == torch.float32 else "in fp32",
+                )
+        return None if dtype == torch.float32 else self.get(shape, torch.float32)
+
+    def is_ready(self, shape: Shape, dtype: torch.dtype) -> bool:
+        """Whether `get` answers without capturing."""
+        key = (*shape, dtype)
+        if key in self.graphs:
+            return True
+        if key not in self.failed:
+            return False
+        return dtype == torch.float32 or self.is_ready(shape, torch.float32)
+
+    def keep_only(self, dtype: torch.dtype) -> None:
+        """Free the graphs of other precisions: after a precision choice nothing reaches them."""
+        for key in [k for k in self.graphs if k[3] != dtype]:
+            del self.graphs[key]
+
+    def clear(self) -> None:
+        self.graphs.clear()
+        self.failed.clear()
+
+
 class CudaGraphBackend:
     name = "cudagraph"
+    provider = "cuda graph"
 
     def __init__(self, net: DreamNet, objective: Objective, params: DreamParams, generator: torch.Generator):
         if not torch.cuda.is_available():
@@ -99,11 +157,11 @@ class CudaGraphBackend:
         if self.device.type != "cuda":
             raise BackendError("the cudagraph backend needs the model on the GPU; use --device cuda")
         self.dtype = torch.float32
-        self._captures: dict[CaptureKey, _Capture] = {}
+        self.capture_stream = torch.cuda.Stream(self.device)
+        self.pool = torch.cuda.graph_pool_handle()
+        self.graphs: GraphCache[_Capture] = GraphCache(self._capture)
 
-    @property
-    def provider(self) -> str:
-        return "cuda graph"
+    # --- the contract ---------------------------------------------------------------------
 
     @property
     def precision(self) -> str:
@@ -111,46 +169,66 @@ class CudaGraphBackend:
 
     def prepare(self, shapes: Iterable[Shape]) -> None:
         """Capture a graph for every (height, width, steps) at the chosen precision."""
-        for height, width, steps in sorted(set(shapes)):
-            self._capture_for(height, width, steps)
+        for shape in sorted(set(shapes)):
+            self.graphs.get(shape, self.dtype)
 
     def is_prepared(self, shape: Shape) -> bool:
-        return capture_key(self.objective, *shape, self.dtype) in self._captures
-
-    def close(self) -> None:
-        self._captures.clear()
-
-    def choose_precision(self, probe: torch.Tensor, steps: int) -> torch.dtype:
-        """bf16 (or fp16) when its objective gain on `probe` is within 5 % of fp32's, else fp32."""
-        candidates = [torch.bfloat16] if torch.cuda.is_bf16_supported() else [torch.float16]
-        gains = {}
-        for dtype in [torch.float32, *candidates]:
-            self.dtype = dtype
-            out = self.run(probe, steps)
-            gains[dtype] = self.objective_value(out) / max(self.objective_value(probe), 1e-8)
-        half = candidates[0]
-        close = abs(gains[half] - gains[torch.float32]) <= HALF_GAIN_TOLERANCE * gains[torch.float32]
-        self.dtype = half if close else torch.float32
-        log.info(
-            "cudagraph precision: %s (gain fp32 %.3f, %s %.3f)",
-            self.dtype,
-            gains[torch.float32],
-            half,
-            gains[half],
-        )
-        return self.dtype
-
-    def _capture_for(self, height: int, width: int, steps: int) -> _Capture:
-        key = capture_key(self.objective, height, width, steps, self.dtype)
-        if key not in self._captures:
-            log.info("capturing CUDA graph for %s", key)
-            self._captures[key] = _Capture(self.net, self.objective, key, self.device)
-        return self._captures[key]
+        return self.graphs.is_ready(shape, self.dtype)
 
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         p = self.params
-        capture = self._capture_for(x.shape[-2], x.shape[-1], steps)
-        return capture.replay(x, random_shifts(self.generator, p.jitter, steps), p.lr, p.tv_weight)
+        height, width = x.shape[-2:]
+        shifts = random_shifts(self.generator, p.jitter, steps)
+        capture = self.graphs.get((height, width, steps), self.dtype)
+        if capture is None:  # this shape could not be captured: eager, the same maths
+            jitter = jitter_on(shifts, height, width, self.device)
+            x, _ = kernel.gradient_steps(self.net, self.objective, x, jitter, p.lr, p.tv_weight)
+            return x
+        return capture.replay(x, shifts, p.lr, p.tv_weight)
 
     def objective_value(self, x: torch.Tensor) -> float:
         return objective_value(self.net, self.objective, x)
+
+    def close(self) -> None:
+        """Drop every graph; the shared pool goes back to the caching allocator with the last one."""
+        self.graphs.clear()
+
+    # --- precision ------------------------------------------------------------------------
+
+    def use_precision(self, dtype: torch.dtype) -> None:
+        """Run in `dtype` from now on; graphs of the other precisions are freed (unreachable)."""
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            raise BackendError("this GPU has no bf16; use --precision fp16 or fp32")
+        self.dtype = dtype
+        self.graphs.keep_only(dtype)
+
+    def choose_precision(self, probe: torch.Tensor, steps: int) -> torch.dtype:
+        """bf16 (or fp16) when its objective gain on `probe` is within 5 % of fp32's, else fp32.
+        The probe is only meaningful with the real weights (see create_backend)."""
+        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        base = max(self.objective_value(probe), 1e-8)
+        gains = {}
+        for dtype in (torch.float32, half):
+            self.dtype = dtype
+            gains[dtype] = self.objective_value(self.run(probe, steps)) / base
+        close = abs(gains[half] - gains[torch.float32]) <= HALF_GAIN_TOLERANCE * gains[torch.float32]
+        captured = (*probe.shape[-2:], steps, half) not in self.graphs.failed
+        chosen = half if close and captured else torch.float32
+        self.use_precision(chosen)
+        log.info(
+            "cudagraph precision: %s (objective gain fp32 %.3f, %s %.3f)",
+            precision_name(chosen),
+            gains[torch.float32],
+            precision_name(half),
+            gains[half],
+        )
+        return chosen
+
+    # --- captures -------------------------------------------------------------------------
+
+    def _capture(self, key: CaptureKey) -> _Capture:
+        try:
+            return _Capture(self, key)
+        except Exception:
+            torch.cuda.synchronize(self.device)  # let the aborted capture's work settle first
+            raise

@@ -15,11 +15,22 @@ from realtime.params import DreamParams
 
 class EagerBackend:
     name = "eager"
-    precision = "fp32"
 
-    def __init__(self, net: DreamNet, objective: Objective, params: DreamParams, generator: torch.Generator):
+    def __init__(
+        self,
+        net: DreamNet,
+        objective: Objective,
+        params: DreamParams,
+        generator: torch.Generator,
+        dtype: torch.dtype = torch.float32,
+    ):
         self.net, self.objective, self.params, self.generator = net, objective, params, generator
         self.device = next(net.buffers()).device
+        self.dtype = dtype  # the network's precision (autocast); the image stays fp32
+
+    @property
+    def precision(self) -> str:
+        return base.precision_name(self.dtype)
 
     @property
     def provider(self) -> str:
@@ -33,7 +44,7 @@ class EagerBackend:
         for height, width, _ in set(shapes):
             x = torch.full((1, 3, height, width), 0.5, device=self.device)
             jitter = kernel.jitter_table([(0, 0)], height, width).to(self.device)
-            kernel.gradient_steps(self.net, self.objective, x, jitter, 0.0, 0.0)
+            kernel.gradient_steps(self.net, self.objective, x, jitter, 0.0, 0.0, self.dtype)
 
     def is_prepared(self, shape: base.Shape) -> bool:
         return True
@@ -41,7 +52,7 @@ class EagerBackend:
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         p = self.params
         jitter = base.jitter_on(base.random_shifts(self.generator, p.jitter, steps), *x.shape[-2:], x.device)
-        x, _ = kernel.gradient_steps(self.net, self.objective, x, jitter, p.lr, p.tv_weight)
+        x, _ = kernel.gradient_steps(self.net, self.objective, x, jitter, p.lr, p.tv_weight, self.dtype)
         return x
 
     def objective_value(self, x: torch.Tensor) -> float:

@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -172,21 +173,28 @@ def export_step(
         graph.eval()  # a traced function has no training behaviour; this silences the exporter's warning
         say("export [2/3] converting to ONNX")
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        # torch.onnx prints its own progress on stdout, which belongs to `bench --json`: keep it off
-        with contextlib.redirect_stdout(io.StringIO()):
-            torch.onnx.export(
-                graph,
-                inputs,
-                str(partial),
-                dynamo=True,
-                opset_version=OPSET,
-                input_names=INPUT_NAMES,
-                output_names=OUTPUT_NAMES,
-                external_data=False,
-                verbose=False,
-            )
-        os.replace(partial, path)  # only a complete file ever has the cached name
+        # a name of its own per writer: two exports of the same look (two processes, or a restarted
+        # worker beside a slow one) never write into the same file; the last complete one wins
+        fd, partial_name = tempfile.mkstemp(prefix=path.stem + ".", suffix=".partial", dir=path.parent)
+        os.close(fd)
+        partial = Path(partial_name)
+        try:
+            # torch.onnx prints its own progress on stdout, which belongs to `bench --json`: keep it off
+            with contextlib.redirect_stdout(io.StringIO()):
+                torch.onnx.export(
+                    graph,
+                    inputs,
+                    str(partial),
+                    dynamo=True,
+                    opset_version=OPSET,
+                    input_names=INPUT_NAMES,
+                    output_names=OUTPUT_NAMES,
+                    external_data=False,
+                    verbose=False,
+                )
+            os.replace(partial, path)  # only a complete file ever has the cached name
+        finally:
+            partial.unlink(missing_ok=True)
     except Exception as exc:  # any tracing/exporter failure means "this backend is unavailable"
         raise BackendError(
             f"ONNX export of {network.spec.name} {objective} failed ({type(exc).__name__}: "

@@ -1,0 +1,298 @@
+"""`dreamcam doctor`: what this machine can run, one line per finding, with the fix where one is needed.
+
+What a venue technician runs first. Each check is a small function returning findings; add yours
+to CHECKS (audio input, NDI, ...). A check that raises becomes a finding of its own, so one broken
+probe never hides the others. `--json` prints only JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+log = logging.getLogger(__name__)
+
+OK, WARN, MISSING = "ok", "warn", "missing"
+CAMERA_INDICES = range(4)
+CAMERA_TIMEOUT_S = 3.0  # a camera that has not opened and delivered a frame by then does not count
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str  # "torch", "gpu", "onnxruntime", "camera", "display", "module", "cache", ...
+    status: str  # OK, WARN (works, but not at its best) or MISSING (something to install or plug in)
+    what: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {OK: "ok  ", WARN: "warn", MISSING: "MISS"}.get(self.status, self.status)
+        text = f"{mark} {self.area:<11} {self.what}"
+        return f"{text}  -> {self.fix}" if self.fix else text
+
+
+Check = Callable[[], list[Finding]]
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def check_torch() -> list[Finding]:
+    import torch
+
+    built = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only"
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    findings = [Finding("torch", OK, f"torch {torch.__version__} ({built}, cuDNN {cudnn or 'none'})")]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_built():
+        status = OK if mps.is_available() else WARN
+        findings.append(
+            Finding(
+                "torch", status, f"Apple MPS {'available' if mps.is_available() else 'built, not available'}"
+            )
+        )
+    return findings
+
+
+def check_gpu() -> list[Finding]:
+    import torch
+
+    if not torch.cuda.is_available():
+        how = "a CUDA GPU with the NVIDIA driver" + ("" if torch.version.cuda else " and torch's CUDA build")
+        return [
+            Finding(
+                "gpu",
+                WARN,
+                "no CUDA GPU: dreams run on the CPU (eager, 320x180)",
+                f"for 640x360 and more: {how}",
+            )
+        ]
+    findings = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        bf16 = "bf16" if torch.cuda.is_bf16_supported() else "no bf16"
+        memory = props.total_memory / 2**30
+        what = f"cuda:{index} {props.name}, {memory:.1f} GiB, compute {props.major}.{props.minor}, {bf16}"
+        findings.append(Finding("gpu", OK, what))
+    return findings
+
+
+def check_onnxruntime() -> list[Finding]:
+    """Every provider this onnxruntime was built with, tried for real on a one-node graph."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return [
+            Finding(
+                "onnxruntime",
+                MISSING,
+                "onnxruntime not installed (--backend onnx)",
+                "pip install onnxruntime",
+            )
+        ]
+    import torch
+
+    from realtime.dream.backends.onnx import native_output_captured, provider_fix
+
+    model = _one_node_model()
+    gpu = torch.cuda.is_available()
+    findings = [Finding("onnxruntime", OK, f"onnxruntime {ort.__version__}")]
+    for provider in ort.get_available_providers():
+        with native_output_captured() as printed:
+            if provider != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
+                ort.preload_dlls()
+            try:
+                session = ort.InferenceSession(model, providers=[provider])
+                loaded = provider in session.get_providers()
+            except Exception as exc:  # noqa: BLE001 - any failure to load is the finding
+                loaded, printed.err = False, f"{printed.err}\n{exc}"
+        if loaded:
+            findings.append(Finding("onnxruntime", OK, f"{provider} loads"))
+        else:
+            missing, fix = provider_fix(printed.out + printed.err)
+            # without a GPU, or for the optional TensorRT, a provider that does not load costs nothing
+            status = MISSING if gpu and provider == "CUDAExecutionProvider" else WARN
+            findings.append(
+                Finding("onnxruntime", status, f"{provider} does not load (missing {missing})", fix)
+            )
+    return findings
+
+
+def check_cameras(indices=CAMERA_INDICES, timeout_s: float = CAMERA_TIMEOUT_S) -> list[Finding]:
+    """The camera indices that open and deliver a frame, probed side by side, each with a timeout."""
+    results: dict[int, str | None] = {}
+
+    def probe(index: int) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(index)
+        try:
+            ok, frame = capture.read() if capture.isOpened() else (False, None)
+            results[index] = f"{frame.shape[1]}x{frame.shape[0]}" if ok and frame is not None else None
+        finally:
+            capture.release()
+
+    threads = [threading.Thread(target=probe, args=(i,), daemon=True) for i in indices]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout_s)  # a hung driver leaves its daemon thread behind, not the doctor
+    found = [Finding("camera", OK, f"camera {i} opens, {results[i]}") for i in indices if results.get(i)]
+    if found:
+        return found
+    probed = f"{indices[0]}-{indices[-1]}" if len(indices) > 1 else str(indices[0])
+    return [
+        Finding(
+            "camera",
+            WARN,
+            f"no camera answers at indices {probed}",
+            "plug one in (and allow camera access), or use --source FILE / URL / synthetic",
+        )
+    ]
+
+
+def check_displays() -> list[Finding]:
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # its greeting would land on stdout
+    import pygame
+
+    driver = os.environ.get("SDL_VIDEODRIVER")
+    try:
+        pygame.display.init()
+        sizes = pygame.display.get_desktop_sizes()
+    except pygame.error as exc:
+        return [
+            Finding(
+                "display",
+                MISSING,
+                f"no display ({exc})",
+                "connect a monitor (or set DISPLAY), or run --headless",
+            )
+        ]
+    name = pygame.display.get_driver()
+    findings = [Finding("display", OK, f"display {i}: {w}x{h} ({name})") for i, (w, h) in enumerate(sizes)]
+    if driver == "dummy" or name in ("dummy", "offscreen"):
+        findings.append(
+            Finding(
+                "display",
+                WARN,
+                f"SDL video driver '{name}': nothing will be seen",
+                "unset SDL_VIDEODRIVER on the show machine",
+            )
+        )
+    return findings
+
+
+# module, what it gives, how to install it
+MODULES = (
+    ("pygame", "the show window", "pip install pygame"),
+    ("cv2", "cameras, video files, DIS optical flow", "pip install opencv-python"),
+    ("av", "PyAV: recording and render", "pip install av"),
+    ("pythonosc", "OSC control", "pip install python-osc"),
+    ("mido", "MIDI controllers", "pip install 'dreamcam[vj]'"),
+    ("pyvirtualcam", "the virtual camera", "pip install 'dreamcam[vj]'"),
+)
+
+
+def check_modules(modules=MODULES) -> list[Finding]:
+    findings = []
+    for module, purpose, fix in modules:
+        try:
+            imported = importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - ImportError, or a native library that fails to load
+            findings.append(
+                Finding("module", MISSING, f"{module} does not import ({purpose}: {type(exc).__name__})", fix)
+            )
+            continue
+        version = getattr(imported, "__version__", "")
+        findings.append(Finding("module", OK, f"{module} {version} ({purpose})".replace("  ", " ")))
+        if module == "cv2" and not hasattr(imported, "DISOpticalFlow_create"):
+            findings.append(
+                Finding(
+                    "module",
+                    MISSING,
+                    "OpenCV without DIS optical flow (flow warm start)",
+                    "pip install opencv-python",
+                )
+            )
+    return findings
+
+
+def check_cache() -> list[Finding]:
+    from realtime.dream.backends.onnx_export import cache_dir
+
+    folder = cache_dir()
+    if not folder.exists():
+        return [Finding("cache", OK, f"{folder} (empty: exports are made on first use)")]
+    exports = sorted(folder.glob("*.onnx"))
+    size = sum(p.stat().st_size for p in exports) / 2**20
+    engines = list((folder / "tensorrt").glob("*")) if (folder / "tensorrt").is_dir() else []
+    what = f"{folder}: {len(exports)} ONNX export(s), {size:.1f} MB, {len(engines)} TensorRT cache file(s)"
+    if not os.access(folder, os.W_OK):
+        return [Finding("cache", MISSING, f"{what}, not writable", "make it writable or set DREAMCAM_CACHE")]
+    findings = [Finding("cache", OK, what)]
+    findings += [Finding("cache", OK, f"  {p.name}") for p in exports[:20]]
+    return findings
+
+
+CHECKS: list[Check] = [
+    check_torch,
+    check_gpu,
+    check_onnxruntime,
+    check_cameras,
+    check_displays,
+    check_modules,
+    check_cache,
+]
+
+
+# --- running them ---------------------------------------------------------------------------
+
+
+def run_checks(checks: list[Check] | None = None) -> list[Finding]:
+    findings = []
+    for check in checks or CHECKS:
+        try:
+            findings += check()
+        except Exception as exc:  # noqa: BLE001 - a broken probe is itself a finding
+            area = check.__name__.removeprefix("check_")
+            findings.append(Finding(area, MISSING, f"the {area} check failed ({type(exc).__name__}: {exc})"))
+    return findings
+
+
+def report(findings: list[Finding], as_json: bool) -> str:
+    if as_json:
+        import json
+
+        return json.dumps(
+            {"findings": [asdict(f) for f in findings], "missing": sum(f.status == MISSING for f in findings)}
+        )
+    return "\n".join(f.line() for f in findings)
+
+
+def _one_node_model() -> bytes:
+    """The smallest graph a provider can run: y = x + x (float32, 1x4)."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "doctor", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9  # what every onnxruntime of the last years reads
+    return model.SerializeToString()
+
+
+def main(as_json: bool = False) -> int:
+    if as_json:  # stdout is the JSON's alone: what libraries print while probed goes elsewhere
+        from realtime.dream.backends.onnx import native_output_captured
+
+        with native_output_captured() as printed:
+            findings = run_checks()
+        sys.stderr.write(printed.err)
+    else:
+        findings = run_checks()
+    print(report(findings, as_json), flush=True)
+    return 0

@@ -1,0 +1,103 @@
+"""`dreamcam bench`'s statistics, CPU side: what the GPU figures of `make bench-gpu` are made of."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.commands import bench
+from realtime.params import DreamParams
+
+
+def test_p99_covers_the_whole_timed_run_not_the_last_300():
+    stats = bench.whole_run_stats()
+    for ms in [100.0] * 700 + [10.0] * 300:  # a slow start, then fast: the HUD window forgets it
+        stats.dream_ms.add(ms)
+    assert stats.dream_ms.p99 == 100.0
+    assert len(stats.dream_ms.samples) == 1000
+
+
+def test_percentiles_are_over_every_sample():
+    samples = list(range(1, 1001))
+    p50, p99 = bench.percentiles(samples)
+    assert p50 == pytest.approx(500.5) and p99 == pytest.approx(990.01)
+    assert all(np.isnan(v) for v in bench.percentiles([]))
+
+
+def test_kernel_timer_on_the_cpu_times_each_call(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    timer = bench.KernelTimer(torch.device("cpu"))
+
+    def work(seconds):
+        now[0] += seconds
+
+    timer.time(lambda: work(0.004))
+    timer.time(lambda: work(0.010))
+    assert timer.milliseconds() == pytest.approx([4.0, 10.0])
+
+
+class _RecordingDreamer:
+    """Stands in for FrameDreamer: records the shapes and step counts its backend is run with."""
+
+    def __init__(self, steps=2, octaves=2):
+        self.calls = []
+        self.device = torch.device("cpu")
+        self.effective = self.params = DreamParams(steps=steps, octaves=octaves)
+        self.backend = SimpleNamespace(run=self._run)
+
+    def _run(self, x, steps):
+        self.calls.append((tuple(x.shape[-2:]), steps))
+        return x
+
+    def source_tensor(self, image):
+        return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def test_kernel_timing_warms_up_exactly_what_it_times():
+    dreamer = _RecordingDreamer(steps=3, octaves=2)
+    images = [np.zeros((36, 64, 3), np.uint8)] * 2
+    p50, p99 = bench.kernel_timing(dreamer, images, runs=5)
+    warm_up, timed = dreamer.calls[:2], dreamer.calls[2:]
+    assert len(timed) == 5 * 2  # two octaves per dream
+    assert set(warm_up) == set(timed) and {steps for _, steps in timed} == {3}
+    assert 0 <= p50 <= p99
+
+
+def test_cold_comparison_warms_up_with_the_step_count_it_times(monkeypatch):
+    dreamer = _RecordingDreamer()
+    frames = 2
+    bench._cold_fps(dreamer, frames)
+    per_dream = bench.COLD_OCTAVES
+    assert len(dreamer.calls) == (frames + 1) * per_dream
+    assert {steps for _, steps in dreamer.calls} == {bench.COLD_STEPS}  # the warm-up too
+
+
+def test_goal_ratios_compare_backends_of_one_run():
+    rows = [
+        {"backend": "eager", "kernel_fps": 10.0, "dream_fps": 8.0},
+        {"backend": "onnx", "kernel_fps": 30.0, "dream_fps": 20.0},
+        {"backend": "cudagraph", "kernel_fps": 40.0, "dream_fps": 25.0},
+    ]
+    ratios = bench.goal_ratios(rows)
+    assert ratios["cudagraph/eager"] == {"kernel_fps": 4.0, "dream_fps": 3.125}
+    assert ratios["onnx/cudagraph"] == {"kernel_fps": 0.75, "dream_fps": 0.8}
+    assert bench.goal_ratios(rows[:1]) == {}  # nothing to compare
+
+
+def test_all_means_the_backends_this_device_and_precision_can_run():
+    assert bench.bench_backends(torch.device("cpu")) == ["eager", "onnx"]
+    assert bench.bench_backends(torch.device("cuda"), "fp32") == ["eager", "onnx", "cudagraph"]
+    assert bench.bench_backends(torch.device("cuda"), "bf16") == ["eager", "cudagraph"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_kernel_timer_on_the_gpu_reads_the_gpus_time():
+    timer = bench.KernelTimer(torch.device("cuda"))
+    a = torch.randn(4096, 4096, device="cuda")
+    for _ in range(3):
+        timer.time(lambda: a @ a)
+    times = timer.milliseconds()
+    assert len(times) == 3 and all(t > 0.1 for t in times)  # a 4096² matmul is not free

@@ -1,0 +1,201 @@
+"""GPU discipline of the live loop, checked on the CPU with fakes (and on a GPU where there is one):
+builds run on the worker's thread behind the build lock, the display makes no device call while a
+capture runs, builds are not stalls, and a RuntimeError in a parameter change does not end the worker."""
+
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from realtime.dream.dreamer import FrameDreamer
+from realtime.io.sources import SyntheticSource
+from realtime.loop.pipeline import Pipeline
+from realtime.params import DreamParams
+from realtime.show.control import ShowState
+
+gpu = pytest.mark.gpu
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+class CaptureRecordingBackend:
+    """Stands in for the cudagraph backend: `prepare` is a capture that stays open until released,
+    and records the thread and the time span it ran in."""
+
+    name, provider, precision = "fake-capture", "fake", "fp32"
+
+    def __init__(self):
+        self.params = DreamParams()
+        self.prepared: set = set()
+        self.captures: list[tuple[str, float, float]] = []
+        self.capturing, self.release = threading.Event(), threading.Event()
+
+    def prepare(self, shapes) -> None:
+        started = time.perf_counter()
+        self.capturing.set()
+        self.release.wait(10)
+        self.prepared.update(shapes)
+        self.captures.append((threading.current_thread().name, started, time.perf_counter()))
+
+    def is_prepared(self, shape) -> bool:
+        return shape in self.prepared
+
+    def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        return (x + 0.05).clamp_(0, 1)
+
+    def objective_value(self, x) -> float:
+        return 0.0
+
+    def close(self) -> None:
+        pass
+
+
+class FakeEngine:
+    def __init__(self, backend, size=(64, 36)):
+        self.backend, self.size, self.device = backend, size, torch.device("cpu")
+        self.network = SimpleNamespace(spec=SimpleNamespace(name="efficientnet_lite0", layers=("block5",)))
+        self.layer_name = "block5"
+        self.use_error: Exception | None = None
+
+    def check(self, params) -> None:
+        pass
+
+    def use(self, params) -> bool:
+        if self.use_error is not None:
+            raise self.use_error
+        return False
+
+
+def _pipeline(backend) -> tuple[Pipeline, SyntheticSource, FrameDreamer]:
+    params = DreamParams(warm_start="off")
+    dreamer = FrameDreamer(FakeEngine(backend), params)
+    source = SyntheticSource((64, 36), paced=True, fps=120.0)
+    pipeline = Pipeline(source, dreamer, ShowState(params, ("block5",)), threaded=True, watchdog_s=0.3)
+    return pipeline, source, dreamer
+
+
+def test_no_device_call_on_the_display_thread_while_a_capture_runs():
+    backend = CaptureRecordingBackend()
+    pipeline, source, _ = _pipeline(backend)
+    pipeline.composer.guarded = True  # the GPU's rule, exercised on the CPU
+    device_calls: list[tuple[str, float]] = []
+    compose = pipeline.composer.compose
+
+    def recording_compose(frame, residual):
+        device_calls.append((threading.current_thread().name, time.perf_counter()))
+        return compose(frame, residual)
+
+    pipeline.composer.compose = recording_compose
+    with source:
+        pipeline.start_worker()
+        try:
+            assert backend.capturing.wait(10)
+            frames_before = pipeline.stats.frames
+            for _ in range(6):  # the display goes on during the capture...
+                assert pipeline.tick() is pipeline.last_frame.image  # ...with the camera alone
+                assert pipeline.worker.stalled_for(time.perf_counter() + 60) == 0.0  # a build, not a stall
+                pipeline.dreams.watch()
+            assert pipeline.stats.frames == frames_before + 6 and pipeline.restarts == 0
+            backend.release.set()
+            pipeline.worker.wait_for(1, timeout=10)
+            for _ in range(3):
+                pipeline.tick()
+        finally:
+            backend.release.set()
+            pipeline.stop_worker()
+    ((thread, started, ended),) = backend.captures
+    assert thread == "dream worker"  # captured on the worker's thread, at start-up
+    assert device_calls, "the display composed again after the capture"
+    assert not [t for name, t in device_calls if started <= t <= ended]
+    assert {name for name, _ in device_calls} == {"MainThread"}
+
+
+def test_a_first_run_at_a_new_shape_is_a_build_behind_the_lock():
+    backend = CaptureRecordingBackend()
+    backend.release.set()
+    pipeline, source, dreamer = _pipeline(backend)
+    with source:
+        pipeline.start_worker()
+        try:
+            pipeline.tick()
+            pipeline.worker.wait_for(1, timeout=10)
+            assert not dreamer.needs_build()  # prepared at start-up
+            dreamer.set_cap(None, (48, 26))  # a size nobody prepared
+            assert dreamer.needs_build()
+        finally:
+            pipeline.stop_worker()
+
+
+def test_a_runtime_error_while_applying_parameters_does_not_end_the_worker(caplog):
+    backend = CaptureRecordingBackend()
+    backend.release.set()
+    pipeline, source, dreamer = _pipeline(backend)
+    dreamer.engine.use_error = RuntimeError("CUDA error: an illegal memory access was encountered")
+    with source:
+        pipeline.start_worker()
+        try:
+            pipeline.tick()
+            pipeline.worker.wait_for(1, timeout=10)
+            pipeline.state.params = pipeline.state.params.replace(lr=0.05)
+            pipeline.apply_params()
+            count = pipeline.stats.dreams
+            for _ in range(200):
+                pipeline.tick()
+                if pipeline.stats.dreams >= count + 2:
+                    break
+        finally:
+            pipeline.stop_worker()
+    assert pipeline.stats.dreams >= count + 2  # still dreaming, with the last good look
+    assert "illegal memory access" in caplog.text
+    assert pipeline.restarts == 0
+
+
+@gpu
+@needs_cuda
+def test_the_composer_waits_on_the_dream_event_and_matches_opencv():
+    from realtime.loop.compose import Composer, add_upscaled
+    from realtime.loop.worker import BuildLock
+
+    device = torch.device("cuda")
+    worker_stream = torch.cuda.Stream(device)
+    frame = np.random.default_rng(0).integers(0, 255, (180, 320, 3), dtype=np.uint8)
+    with torch.cuda.stream(worker_stream):
+        residual = torch.randn(1, 3, 90, 160, device=device) * 30
+        ready = torch.cuda.Event()
+        ready.record(worker_stream)
+    composer = Composer(device)
+    with composer.turn(BuildLock()) as free:
+        assert free
+        composer.wait_for(ready)
+        out = composer.compose(frame, residual).copy()
+    expected = add_upscaled(frame, residual.cpu()[0].permute(1, 2, 0).numpy())
+    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+
+
+@gpu
+@needs_cuda
+def test_capture_beside_a_running_worker_and_display(lite0):
+    """The cudagraph backend captures every reachable shape at start-up on the worker's thread
+    while the display keeps showing frames; then dreams replay."""
+    from models.registry import load_network
+    from realtime.dream.dreamer import build_dreamer
+
+    network = load_network("efficientnet_lite0", device=torch.device("cuda"))
+    params = DreamParams(layer="block3", steps=1)
+    dreamer = build_dreamer(params, (160, 90), torch.device("cuda"), "cudagraph", network=network)
+    with SyntheticSource((320, 180), paced=True, fps=60.0) as source:
+        pipeline = Pipeline(source, dreamer, ShowState(params, lite0.spec.layers), threaded=True)
+        pipeline.start_worker()
+        try:
+            for _ in range(120):
+                pipeline.tick()
+            assert pipeline.worker.wait_for(3, timeout=60) is not None
+            for _ in range(30):
+                pipeline.tick()
+            error = pipeline.worker.error
+        finally:
+            pipeline.stop_worker()
+    assert pipeline.restarts == 0 and not error
+    assert pipeline.stats.frames == 150 and np.abs(pipeline.last_output.astype(int) - 0).sum() > 0
