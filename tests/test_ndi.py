@@ -221,18 +221,17 @@ def test_uyvy_is_bt709_studio_range_with_shared_chroma():
 
 
 @pytest.mark.slow
-def test_the_link_report_names_the_ndi_senders_it_sees(ndi):
-    from realtime.io.links import link_report
+def test_doctor_names_the_ndi_senders_it_sees(ndi):
+    from realtime.io.links import link_findings
 
-    name = _name("report")
+    name = _name("doctor")
     sender, pump = _real_sender(name, _pattern())
     try:
-        ndi_line = link_report(find_s=WAIT_S)[0]
+        status, what, fix = link_findings(find_s=WAIT_S)[0]
     finally:
         pump.stop()
         sender.close()
-    assert ndi_line.startswith("NDI: cyndilib ") and "(runtime bundled)" in ndi_line
-    assert "sources visible: " in ndi_line and f"({name})'" in ndi_line
+    assert status == "ok" and what.startswith("NDI: cyndilib ") and f"({name})" in what and fix == ""
 
 
 @pytest.mark.slow

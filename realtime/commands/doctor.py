@@ -238,6 +238,13 @@ def check_cache() -> list[Finding]:
     return findings
 
 
+def check_links() -> list[Finding]:
+    """NDI (with the senders it sees), Spout, Syphon: realtime.io.links."""
+    from realtime.io.links import link_findings
+
+    return [Finding("link", status, what, fix) for status, what, fix in link_findings()]
+
+
 CHECKS: list[Check] = [
     check_torch,
     check_gpu,
@@ -246,6 +253,7 @@ CHECKS: list[Check] = [
     check_displays,
     check_modules,
     check_cache,
+    check_links,
 ]
 
 
