@@ -74,7 +74,7 @@ def _receive_one(name: str, color_format) -> tuple[np.ndarray, object]:
         source = None
         while source is None and time.monotonic() < deadline:
             finder.wait(0.2)
-            source = next((s for s in finder.iter_sources() if s.stream_name == name), None)
+            source = next((s for s in finder.iter_sources() if s.valid and s.stream_name == name), None)
         assert source is not None, f"NDI sender {name} not found; visible: {finder.get_source_names()}"
         receiver = Receiver(color_format=color_format, bandwidth=RecvBandwidth.highest)
         frame = VideoFrameSync()

@@ -188,7 +188,8 @@ class NdiCapture:
         deadline = time.monotonic() + timeout
         while not self._stop.is_set():
             for source in self._finder.iter_sources():
-                if name in (source.name, source.stream_name):
+                # a source that went away stays listed as invalid (its stream_name then raises)
+                if source.valid and name in (source.name, source.stream_name):
                     return source
             left = deadline - time.monotonic()
             if left <= 0:
