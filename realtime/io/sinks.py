@@ -89,6 +89,8 @@ class VideoRecorder:
         try:
             while (image := self._queue.get()) is not None:
                 self._file.write(image)
+                if self._file.frames_written == 1 and self._file.note:
+                    log.info("recording %s: %s", self.path, self._file.note)  # odd sides padded
                 self._queue.task_done()
             closing = True
             self._file.close()
