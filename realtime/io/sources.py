@@ -575,6 +575,8 @@ class CameraSource(Source):
                     continue
                 except SourceError as exc:
                     why = str(exc)
+            if self.closed:  # a read cut short by close() is not an outage
+                break
             # One warning per outage; the attempts themselves are logged at debug level.
             log.warning("%s lost (%s); reconnecting", self.name, why)
             self._connected = False
