@@ -2,7 +2,7 @@
 # The README's hero image: the real live window (defaults, built-in scene) under Xvfb, captured
 # SECONDS after the window first shows a picture.
 #   apt-get install -y xvfb x11-apps imagemagick
-#   tools/window_screenshot.sh [OUT.jpg] [SECONDS]     (default docs/images/dream.jpg, 5)
+#   [PYTHON=.venv/bin/python] tools/window_screenshot.sh [OUT.jpg] [SECONDS]   (docs/images/dream.jpg, 5)
 set -euo pipefail
 out=${1:-docs/images/dream.jpg}
 after=${2:-5}
@@ -10,10 +10,11 @@ display=:${DREAMCAM_XVFB_DISPLAY:-47}
 tmp=$(mktemp -d)
 Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
 xvfb=$!
-trap 'kill "$xvfb" 2>/dev/null; kill "$app" 2>/dev/null; rm -rf "$tmp"' EXIT
+app=""
+trap '[ -n "$app" ] && kill "$app" 2>/dev/null && wait "$app" 2>/dev/null; kill "$xvfb" 2>/dev/null; rm -rf "$tmp"' EXIT
 sleep 2
 env -u SDL_VIDEODRIVER DISPLAY="$display" SDL_AUDIODRIVER=dummy \
-    python -m realtime.commands.cli --windowed --log-level error &
+    "${PYTHON:-python}" -m realtime.commands.cli --windowed --log-level error &
 app=$!
 for _ in $(seq 1 240); do  # wait (up to 2 min) for the first picture: a screen that is not black
     sleep 0.5
