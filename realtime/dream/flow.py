@@ -91,9 +91,7 @@ def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
     device and `warp_tensor` resamples there (no download of the residual, no host sync)."""
     if residual.device.type != "cpu":
         return warp_tensor(residual, field)
-    moved = warp_array(frames.residual_array(residual), field.backward)
-    if field.valid is not None:
-        moved *= _keep(field.valid)[..., None]
+    moved = warp_field(frames.residual_array(residual), field)
     return frames.residual_tensor(moved, residual.device).to(residual.dtype)
 
 
