@@ -168,7 +168,7 @@ def test_the_composer_waits_on_the_dream_event_and_matches_opencv():
     composer = Composer(device)
     with composer.turn(BuildLock()) as free:
         assert free
-        composer.wait_for(ready)
+        composer.wait_for(ready, residual)
         out = composer.compose(frame, residual).copy()
     expected = add_upscaled(frame, residual.cpu()[0].permute(1, 2, 0).numpy())
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
