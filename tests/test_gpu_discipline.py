@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from realtime.dream.dreamer import FrameDreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
 from realtime.show.control import ShowState
