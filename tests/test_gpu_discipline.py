@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from realtime.dream.dreamer import FrameDreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
 from realtime.show.control import ShowState
@@ -98,6 +98,7 @@ def test_no_device_call_on_the_display_thread_while_a_capture_runs():
                 assert pipeline.worker.stalled_for(time.perf_counter() + 60) == 0.0  # a build, not a stall
                 pipeline.dreams.watch()
             assert pipeline.stats.frames == frames_before + 6 and pipeline.restarts == 0
+            assert "building the dream" in " ".join(pipeline.hud_lines())
             backend.release.set()
             pipeline.worker.wait_for(1, timeout=10)
             for _ in range(3):

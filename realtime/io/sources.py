@@ -122,6 +122,16 @@ class Source(abc.ABC):
         return f"<{type(self).__name__} {self.name!r} {self.fps:g} fps{' closed' if self.closed else ''}>"
 
 
+def __getattr__(name: str):
+    """`SyntheticSource` and `SYNTHETIC_SIZE` moved to realtime.io.synthetic (which builds on this
+    module); the old import path keeps working."""
+    if name in ("SyntheticSource", "SYNTHETIC_SIZE"):
+        from realtime.io import synthetic
+
+        return getattr(synthetic, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_source(
     spec: str,
     *,

@@ -219,6 +219,8 @@ class Pipeline:
         lines = hud.figures_lines(self.stats) + hud.dream_lines(self.state.params, self.dreamer)
         if self.source.status:
             lines.append(self.source.status)
+        if self.worker is not None and self.worker.building:
+            lines.append("building the dream (export, capture or first run): the camera goes on meanwhile")
         if self.worker is not None and self.worker.error:
             lines.append(self.worker.error)
         if self.restarts:
