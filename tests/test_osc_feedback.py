@@ -13,10 +13,11 @@ from realtime.params import DreamParams
 from realtime.show.control import Action, Command, ShowState, apply_action
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.plan import ShowControl
-from realtime.show.presets import bundled_dir, load_folder
+from realtime.show.presets import bundled_dir, load_folder, load_look
 
 WAIT_S = 5.0
 FRAME = np.zeros((18, 32, 3), np.uint8)
+START = DreamParams(layer="block5", lr=0.03, steps=2, persistence=0.5)  # not the defaults: they move
 STATE_NAMES = {"layer", "strength", "steps", "persistence", "preset", "record", "fps"}
 
 
@@ -64,9 +65,7 @@ def _nothing_more(received: queue.Queue) -> bool:
 def show(controller):
     port, _ = controller
     clock = FakeClock()
-    state = ShowState(
-        DreamParams(layer="block5"), ("block3", "block5", "block10"), presets=load_folder(bundled_dir())
-    )
+    state = ShowState(START, ("block3", "block5", "block10"), presets=load_folder(bundled_dir()))
     control = ShowControl(state, feedback=OscFeedback("127.0.0.1", port, clock=clock), default_layer="block5")
     yield control, clock
     control.close()
@@ -81,7 +80,7 @@ def test_the_whole_state_goes_out_at_once_then_only_changes_then_all_again_each_
         "layer": "block5",
         "strength": pytest.approx(0.03),
         "steps": 2,
-        "persistence": pytest.approx(0.9),
+        "persistence": pytest.approx(0.5),
         "preset": "",
         "record": 0,
         "fps": 0.0,
@@ -97,8 +96,14 @@ def test_the_whole_state_goes_out_at_once_then_only_changes_then_all_again_each_
 
     apply_action(control.state, Command(Action.PRESET, "eyes", "midi"))  # a whole look changes
     control.output(FRAME)
-    changed = _collect(received, 4)  # eyes: block10, lr 0.04, steps 2, persistence as before
-    assert changed == {"preset": "eyes", "layer": "block10", "strength": pytest.approx(0.04), "steps": 2}
+    eyes = load_look("eyes")
+    before = {"layer": "block5", "strength": 0.03, "steps": 3, "persistence": 0.5}
+    after = {"layer": eyes.layer, "strength": eyes.lr, "steps": eyes.steps, "persistence": eyes.persistence}
+    expected = {"preset": "eyes"} | {name: value for name, value in after.items() if value != before[name]}
+    changed = _collect(received, len(expected))  # what the look changed, and nothing else
+    assert changed == {
+        name: pytest.approx(value) if isinstance(value, float) else value for name, value in expected.items()
+    }
     assert _nothing_more(received)
 
     clock.now += 1.0
