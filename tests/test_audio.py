@@ -19,22 +19,10 @@ from realtime.audio.show import AudioShow
 from realtime.errors import ConfigError, SourceError
 from realtime.params import RANGES, DreamParams
 from realtime.show.control import Action, Command, Preset, ShowState
+from tools.audio_figures import click_track  # 120 BPM: decaying noise bursts every beat from 0.5 s
 
 SR = SAMPLE_RATE
 CLICK_BPM = 120.0
-
-
-def click_track(seconds: float, bpm: float = CLICK_BPM, first: float = 0.5, seed: int = 0):
-    """Short decaying noise bursts (a drum-machine click) every beat; returns (samples, click times)."""
-    rng = np.random.default_rng(seed)
-    samples = np.zeros(int(seconds * SR), np.float32)
-    clicks = np.arange(first, seconds - 0.1, 60.0 / bpm)
-    length = SR // 20
-    decay = np.exp(-np.arange(length) / (SR / 120))
-    for t in clicks:
-        start = int(round(t * SR))
-        samples[start : start + length] += 0.5 * rng.standard_normal(length).astype(np.float32) * decay
-    return samples, clicks
 
 
 def envelope(t: np.ndarray) -> np.ndarray:
@@ -362,10 +350,11 @@ def test_no_portaudio_or_no_device_is_one_line_and_no_audio(monkeypatch, caplog)
         assert open_live_audio(None) is None
     assert len(caplog.records) == 1 and "PortAudio" in caplog.records[0].getMessage()
     assert "libportaudio2" in describe_inputs()[0]
-    from realtime.audio.live import audio_report
+    from realtime.audio.live import audio_findings
 
-    report = audio_report()  # what `dreamcam doctor` prints
-    assert report[0].startswith("aubio") and "libportaudio2" in report[-1]
+    findings = audio_findings()  # what `dreamcam doctor` prints
+    assert findings[0][0] == "ok" and findings[0][1].startswith("aubio")
+    assert findings[-1][0] == "missing" and "libportaudio2" in findings[-1][2]
     monkeypatch.setattr(builtins, "__import__", real_import)
     monkeypatch.setattr("realtime.audio.live.list_inputs", lambda: [])
     with pytest.raises(AudioUnavailable, match="no audio input device"):
@@ -511,7 +500,7 @@ def test_a_track_drives_a_silent_clip_the_same_every_time(tmp_path, chelsea):
 
     image = cv2.resize(chelsea, (64, 36), interpolation=cv2.INTER_AREA)
     clip = write_clip_with_sound(
-        tmp_path / "silent.mkv", 15, (64, 36), fps=10, image=image, sound=np.zeros(1)
+        tmp_path / "silent.mkv", 10, (64, 36), fps=10, image=image, sound=np.zeros(1)
     )
     track = tmp_path / "tone.wav"
     soundfile.write(track, tone(2.0), SR)
@@ -522,7 +511,7 @@ def test_a_track_drives_a_silent_clip_the_same_every_time(tmp_path, chelsea):
         renders.append(read_video(out)[0])
         with av.open(str(out)) as container:
             assert container.streams.audio  # the track's sound, not the clip's silence... kept
-    assert len(renders[0]) == 15
+    assert len(renders[0]) == 10
     assert all(np.array_equal(a, b) for a, b in zip(*renders, strict=True))
 
 

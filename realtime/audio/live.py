@@ -24,6 +24,7 @@ from realtime.audio.analysis import HOP, SAMPLE_RATE, AudioFeatures, AudioUnavai
 
 log = logging.getLogger(__name__)
 
+AUDIO_EXTRA = "pip install 'dreamcam[audio]'"
 QUEUE_HOPS = 64  # 0.7 s of sound at 48 kHz: a stalled analysis drops (counted) rather than lags
 STALL_S = 1.0  # no samples for this long: the input is gone, reopen it
 BACKOFF_S = (0.5, 8.0)  # first and longest wait between reopen attempts
@@ -150,6 +151,7 @@ class LiveAudio:
         self.latest: AudioFeatures | None = None
         self.status = "audio: opening"
         self._why = ""
+        self._stream_id = 0
         self._opener, self._backoff, self._stall_s = opener, backoff_s, stall_s
         self._blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=QUEUE_HOPS)
         self._stream: Stream | None = None
@@ -164,7 +166,9 @@ class LiveAudio:
 
     # --- PortAudio's thread -----------------------------------------------------------------------
 
-    def _on_block(self, samples: np.ndarray, overflow: bool, underflow: bool) -> None:
+    def _on_block(self, stream_id: int, samples: np.ndarray, overflow: bool, underflow: bool) -> None:
+        if stream_id != self._stream_id:
+            return  # a closed stream's last callback: its samples belong to no stream any more
         if overflow or underflow:
             with self._lock:
                 self.counts.overflows += bool(overflow)
@@ -175,8 +179,8 @@ class LiveAudio:
             with self._lock:
                 self.counts.dropped += 1
 
-    def _on_finished(self) -> None:
-        if not self._stop.is_set():
+    def _on_finished(self, stream_id: int) -> None:
+        if stream_id == self._stream_id and not self._stop.is_set():
             self._lost.set()
 
     # --- the analysis thread --------------------------------------------------------------------
@@ -215,8 +219,16 @@ class LiveAudio:
 
     def _open(self) -> bool:
         self._lost.clear()
+        self._stream_id += 1
+        sid = self._stream_id  # callbacks carry the stream they came from: a closed one is ignored
         try:
-            stream = self._opener(self.device, self.sample_rate, self.hop, self._on_block, self._on_finished)
+            stream = self._opener(
+                self.device,
+                self.sample_rate,
+                self.hop,
+                lambda samples, overflow, underflow: self._on_block(sid, samples, overflow, underflow),
+                lambda: self._on_finished(sid),
+            )
             stream.start()
         except Exception as exc:  # PortAudioError, a vanished device, a refused sample rate
             self._why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -230,6 +242,7 @@ class LiveAudio:
 
     def _drop_stream(self, why: str) -> None:
         log.warning("audio input lost (%s); reopening with back-off, the show goes on", why)
+        self._stream_id += 1  # from now on, whatever the lost stream still calls back with is ignored
         self._close_stream()
         with self._lock:
             self.counts.reopens += 1
@@ -282,16 +295,32 @@ def open_live_audio(spec: str | None) -> LiveAudio | None:
         return None
 
 
-def audio_report() -> list[str]:
-    """What `dreamcam doctor` says about sound: aubio, PortAudio, and the inputs by number."""
+def audio_findings() -> list[tuple[str, str, str]]:
+    """What `dreamcam doctor` says about sound, as (status "ok"|"warn"|"missing", what, fix):
+    aubio, PortAudio, and every input by the number `--audio N` takes."""
     try:
         import aubio
 
-        lines = [f"aubio {aubio.version} (beat, tempo, onsets)"]
+        findings = [("ok", f"aubio {aubio.version} (beat, tempo, onsets)", "")]
     except ImportError:
-        lines = ["aubio missing: pip install 'dreamcam[audio]' for --audio and render --audio-react"]
+        findings = [("missing", "aubio does not import (--audio, render --audio-react)", AUDIO_EXTRA)]
     try:
-        lines.append(f"{_sounddevice().get_portaudio_version()[1]}")
+        sd = _sounddevice()
+        findings.append(("ok", sd.get_portaudio_version()[1].split(",")[0], ""))
+        inputs = list_inputs()
     except AudioUnavailable as exc:
-        return [*lines, str(exc)]
-    return lines + [f"audio input {line}" if line[0].isdigit() else line for line in describe_inputs()]
+        return [
+            *findings,
+            ("missing", str(exc).split(";")[0], "apt install libportaudio2, or " + AUDIO_EXTRA),
+        ]
+    if not inputs:
+        return [
+            *findings,
+            ("warn", "no audio input devices", "plug in a sound card, or make a loopback device"),
+        ]
+    for d in inputs:
+        default = ", the default" if d.default else ""
+        findings.append(
+            ("ok", f"input {d.index}: {d.name} ({d.channels} ch, {d.sample_rate:.0f} Hz{default})", "")
+        )
+    return findings

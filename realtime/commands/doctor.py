@@ -238,6 +238,20 @@ def check_cache() -> list[Finding]:
     return findings
 
 
+def check_audio() -> list[Finding]:
+    """aubio, PortAudio and the audio inputs (`--audio N`, `render --audio-react`)."""
+    from realtime.audio.live import audio_findings
+
+    return [Finding("audio", status, what, fix) for status, what, fix in audio_findings()]
+
+
+def check_links() -> list[Finding]:
+    """NDI (with the senders it sees), Spout, Syphon: realtime.io.links."""
+    from realtime.io.links import link_findings
+
+    return [Finding("link", status, what, fix) for status, what, fix in link_findings()]
+
+
 CHECKS: list[Check] = [
     check_torch,
     check_gpu,
@@ -245,7 +259,9 @@ CHECKS: list[Check] = [
     check_cameras,
     check_displays,
     check_modules,
+    check_audio,
     check_cache,
+    check_links,
 ]
 
 
