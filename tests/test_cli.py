@@ -72,7 +72,7 @@ def test_bench_prints_one_json_object(capsys):
 def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "efficientnet_lite0" in out and "default layer: block5" in out and "googlenet" in out
+    assert "efficientnet_lite0" in out and "default layer: block10" in out and "googlenet" in out
     assert "available" in out
 
 

@@ -223,3 +223,22 @@ def test_half_precision_is_chosen_only_within_five_percent(chelsea_small):
     dtype = graph.choose_precision(chelsea_small.cuda(), 2)
     assert dtype in (torch.float32, torch.bfloat16, torch.float16)
     assert {key[3] for key in graph.graphs.graphs} == {dtype}  # the losing precision's graph is freed
+
+
+@gpu
+@needs_cuda
+def test_a_frames_steps_never_wait_for_the_gpu(chelsea_small):
+    """No host synchronisation inside a frame's steps, eager or replayed (the jitter arrives in a
+    pinned non-blocking copy): torch's sync debug mode turns any into an error."""
+    _, graph = _gpu_backend(lr=0.02)
+    eager = EagerBackend(graph.net, graph.objective, graph.params, torch.Generator().manual_seed(1))
+    x = chelsea_small.cuda()
+    graph.prepare([(180, 320, 2)])
+    eager.run(x, 2)  # first runs may allocate and autotune; the frames after must not sync
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        graph.run(x, 2)
+        eager.run(x, 2)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from realtime.dream.dreamer import FrameDreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
 from realtime.show.control import ShowState
@@ -98,6 +98,7 @@ def test_no_device_call_on_the_display_thread_while_a_capture_runs():
                 assert pipeline.worker.stalled_for(time.perf_counter() + 60) == 0.0  # a build, not a stall
                 pipeline.dreams.watch()
             assert pipeline.stats.frames == frames_before + 6 and pipeline.restarts == 0
+            assert "building the dream" in " ".join(pipeline.hud_lines())
             backend.release.set()
             pipeline.worker.wait_for(1, timeout=10)
             for _ in range(3):
@@ -168,7 +169,7 @@ def test_the_composer_waits_on_the_dream_event_and_matches_opencv():
     composer = Composer(device)
     with composer.turn(BuildLock()) as free:
         assert free
-        composer.wait_for(ready)
+        composer.wait_for(ready, residual)
         out = composer.compose(frame, residual).copy()
     expected = add_upscaled(frame, residual.cpu()[0].permute(1, 2, 0).numpy())
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1

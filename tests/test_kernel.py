@@ -90,7 +90,7 @@ def test_total_variation_penalty_smooths_the_update(lite0, chelsea_small):
 
 
 def test_shorthand_parses_layers_channels_classes_and_weighted_sums():
-    assert parse_objective(None, LITE0) == LayerObjective("block5")
+    assert parse_objective(None, LITE0) == LayerObjective("block10")
     assert parse_objective("block8", LITE0) == LayerObjective("block8")
     assert parse_objective("block8:12", LITE0) == ChannelObjective("block8", 12)
     assert parse_objective("class:281", LITE0) == ClassObjective(281)

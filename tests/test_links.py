@@ -256,14 +256,23 @@ def test_the_hud_writes_link_arrows_its_font_can_draw():
     assert _drawable("steps 2  lr 0.04") == "steps 2  lr 0.04"
 
 
-def test_the_link_report_says_what_each_platform_link_needs(monkeypatch):
-    monkeypatch.setattr(links, "_ndi_line", lambda find_s: "NDI: (not looked at here)")
+def test_doctor_says_what_each_platform_link_needs(monkeypatch):
+    monkeypatch.setattr(links, "_ndi_finding", lambda find_s: ("ok", "NDI: (not looked at here)", ""))
     monkeypatch.setattr(sys, "platform", "linux")
-    report = links.link_report()
-    assert report[1] == "Spout: needs Windows (--spout is refused on linux)"
-    assert report[2] == "Syphon: needs macOS (--syphon is refused on linux)"
-    assert report[3].startswith("virtual camera: pyvirtualcam ")
+    findings = links.link_findings()
+    assert findings[1] == ("ok", "Spout (--spout): Windows only, not this linux", "")
+    assert findings[2] == ("ok", "Syphon (--syphon): macOS only, not this linux", "")
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.delitem(sys.modules, "SpoutGL", raising=False)
     monkeypatch.setattr(sys, "path", [])  # no SpoutGL to find
-    assert links.link_report()[1] == "Spout: SpoutGL missing: pip install 'dreamcam[vj]'"
+    assert links.link_findings()[1] == (
+        "missing",
+        "Spout (--spout): SpoutGL not installed",
+        "pip install 'dreamcam[vj]'",
+    )
+    from realtime.commands.doctor import check_links
+
+    lines = [finding.line() for finding in check_links()]
+    assert (
+        lines[1] == "MISS link        Spout (--spout): SpoutGL not installed  -> pip install 'dreamcam[vj]'"
+    )

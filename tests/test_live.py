@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.worker import DreamWorker
 from realtime.params import DreamParams

@@ -74,7 +74,7 @@ def _receive_one(name: str, color_format) -> tuple[np.ndarray, object]:
         source = None
         while source is None and time.monotonic() < deadline:
             finder.wait(0.2)
-            source = next((s for s in finder.iter_sources() if s.stream_name == name), None)
+            source = next((s for s in finder.iter_sources() if s.valid and s.stream_name == name), None)
         assert source is not None, f"NDI sender {name} not found; visible: {finder.get_source_names()}"
         receiver = Receiver(color_format=color_format, bandwidth=RecvBandwidth.highest)
         frame = VideoFrameSync()
@@ -221,15 +221,42 @@ def test_uyvy_is_bt709_studio_range_with_shared_chroma():
 
 
 @pytest.mark.slow
-def test_the_link_report_names_the_ndi_senders_it_sees(ndi):
-    from realtime.io.links import link_report
+def test_doctor_names_the_ndi_senders_it_sees(ndi):
+    from realtime.io.links import link_findings
 
-    name = _name("report")
+    name = _name("doctor")
     sender, pump = _real_sender(name, _pattern())
     try:
-        ndi_line = link_report(find_s=WAIT_S)[0]
+        status, what, fix = link_findings(find_s=WAIT_S)[0]
     finally:
         pump.stop()
         sender.close()
-    assert ndi_line.startswith("NDI: cyndilib ") and "(runtime bundled)" in ndi_line
-    assert "sources visible: " in ndi_line and f"({name})'" in ndi_line
+    assert status == "ok" and what.startswith("NDI: cyndilib ") and f"({name})" in what and fix == ""
+
+
+@pytest.mark.slow
+def test_reading_an_ndi_feed_leaves_the_other_threads_running(ndi):
+    """The reader waits with the GIL released: a dream thread beside it is not starved."""
+    name = _name("gil")
+    sender, pump = _real_sender(name, _pattern())
+    source = NdiSource(name)
+    stop = threading.Event()
+
+    def read_forever():
+        while not stop.is_set():
+            source.read(timeout=0.2)
+
+    reader = threading.Thread(target=read_forever, daemon=True)
+    reader.start()
+    try:
+        ticks, started = 0, time.monotonic()
+        while time.monotonic() - started < 1.0:
+            time.sleep(0.001)
+            ticks += 1
+    finally:
+        stop.set()
+        reader.join(WAIT_S)
+        source.close()
+        pump.stop()
+        sender.close()
+    assert ticks > 200  # a reader blocking inside cyndilib's receive() with the GIL held allowed 7

@@ -18,10 +18,10 @@ from realtime.io.sources import (
     Frame,
     ImageSource,
     Source,
-    SyntheticSource,
     VideoSource,
     open_source,
 )
+from realtime.io.synthetic import MOVE_S, STILL_S, SyntheticSource, is_still, scene_clock
 
 RED_BGR = (0, 0, 255)
 VIDEO_FRAMES = 20
@@ -99,6 +99,19 @@ def test_synthetic_paced_runs_in_real_time() -> None:
     # Frame n is not handed out before n / fps after the start; the first read may catch up to an
     # already-due frame, hence the one frame of slack. Unpaced, 4 reads would take ~0 s.
     assert indices[-1] - indices[0] <= elapsed * source.fps + 1
+
+
+def test_synthetic_scene_has_still_moments_between_moves() -> None:
+    source = SyntheticSource((160, 90), paced=False)
+    fps, cycle = source.fps, MOVE_S + STILL_S
+    still = [is_still(n / fps, fps) for n in range(int(2 * cycle * fps))]
+    assert not still[0]  # it starts moving: the first frames differ
+    assert sum(still) / len(still) == pytest.approx(STILL_S / cycle, abs=0.05)
+    first_still = still.index(True)
+    held = [source.render(n) for n in range(first_still, first_still + int(STILL_S * fps) - 1)]
+    assert all(np.array_equal(held[0], frame) for frame in held)  # a visitor standing still
+    assert not np.array_equal(source.render(0), source.render(first_still))
+    assert scene_clock(2 * cycle) == pytest.approx(2 * MOVE_S)  # every cycle moves MOVE_S
 
 
 def test_synthetic_rejects_tiny_size() -> None:

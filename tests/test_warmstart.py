@@ -94,7 +94,7 @@ def test_no_drift_over_600_frames_of_feedback(lite0, chelsea):
     from realtime.dream.dreamer import build_dreamer
     from realtime.dream.frames import residual_array
 
-    params = DreamParams(layer="block3", steps=1, lr=0.05, warm_start="flow", persistence=0.98)
+    params = DreamParams()  # the default look
     dreamer = build_dreamer(params, (96, 54), torch.device("cpu"), network=lite0, seed=0)
     frame = cv2.resize(chelsea, (96, 54), interpolation=cv2.INTER_AREA)
     for _ in range(600):

@@ -1,6 +1,8 @@
-"""Make docs/images/dream.jpg: a synthetic-scene frame beside its live dream (after N frames).
+"""Make a side-by-side picture: a synthetic-scene frame beside its live dream (after N frames).
 
-python tools/make_readme_image.py [--frames 60] [--out docs/images/dream.jpg]
+python tools/make_readme_image.py [--frames 60] [--out docs/images/side-by-side.jpg]
+
+(The README's hero image is a screenshot of the real window: tools/window_screenshot.sh.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from realtime.show.control import ShowState
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--out", default="docs/images/dream.jpg")
+    parser.add_argument("--out", default="docs/images/side-by-side.jpg")
     args = parser.parse_args()
     params = DreamParams(layer="block5")
     dreamer = build_dreamer(params, (320, 180), torch.device("cpu"), seed=0)

@@ -36,7 +36,7 @@ from realtime.dream import kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.loop.stats import PipelineStats, Rolling

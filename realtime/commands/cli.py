@@ -129,6 +129,11 @@ def _add_preset_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+DEPTH_HELP = (
+    f"how deep a warm dream grows: mean residual (0-1) where it stops stepping (default {DreamParams.depth})"
+)
+
+
 def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     """The live loop's dream options, for commands that replay it offline (render, eval)."""
     _add_dream_options(p, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
@@ -137,6 +142,7 @@ def _add_live_dream_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
     p.add_argument("--persistence", type=finite, default=DreamParams.persistence)
     p.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
+    p.add_argument("--depth", type=finite, default=DreamParams.depth, help=DEPTH_HELP)
     _add_backend_options(p)
 
 
@@ -163,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DreamParams.stillness_boost,
         help="0 turns motion reaction off",
     )
+    run.add_argument("--depth", type=finite, default=DreamParams.depth, help=DEPTH_HELP)
     _add_backend_options(run)
     _add_threads_option(run)
     run.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
@@ -350,7 +357,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("\n".join(describe_inputs()))
         return 0
     params = _params(
-        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+        args,
+        warm_start=args.warm_start,
+        persistence=args.persistence,
+        stillness_boost=args.stillness_boost,
+        depth=args.depth,
     )
     device, dream_size = _device_and_size(args)
     _set_threads(args)
@@ -567,7 +578,11 @@ def _offline_dreamer(args: argparse.Namespace):
     from realtime.dream.dreamer import FrameDreamer, build_dreamer
 
     params = _params(
-        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+        args,
+        warm_start=args.warm_start,
+        persistence=args.persistence,
+        stillness_boost=args.stillness_boost,
+        depth=args.depth,
     )
     device, size = _device_and_size(args)
     network = None

@@ -245,6 +245,13 @@ def check_audio() -> list[Finding]:
     return [Finding("audio", status, what, fix) for status, what, fix in audio_findings()]
 
 
+def check_links() -> list[Finding]:
+    """NDI (with the senders it sees), Spout, Syphon: realtime.io.links."""
+    from realtime.io.links import link_findings
+
+    return [Finding("link", status, what, fix) for status, what, fix in link_findings()]
+
+
 CHECKS: list[Check] = [
     check_torch,
     check_gpu,
@@ -254,6 +261,7 @@ CHECKS: list[Check] = [
     check_modules,
     check_audio,
     check_cache,
+    check_links,
 ]
 
 

@@ -16,7 +16,7 @@ import time
 import torch
 
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.sources import SyntheticSource
+from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
 from realtime.show.control import Action, ShowState, apply_action

@@ -19,7 +19,7 @@ from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
 from realtime.dream.health import dream_fault
-from realtime.dream.warmstart import WarmStart
+from realtime.dream.warmstart import WarmStart, depth_gate
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class FrameDreamer:
         self.cap_size: tuple[int, int] | None = None
         self.warm = WarmStart()
         self.effective = params  # what the last frame ran with (capped steps, scaled lr)
+        self.frames = 0  # frames dreamt: which scale of the pyramid the next warm frame steps
         self.faults = 0  # dreams thrown away as non-finite or collapsed (see realtime.dream.health)
         self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
 
@@ -135,7 +136,11 @@ class FrameDreamer:
         start = self.warm.initial(source, self.params, grey)
         p = self.effective = self.frame_params()
         self.backend.params = p
-        dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        if p.warm_start == "off":
+            dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        else:
+            dreamt = self._step_one_scale(start, source, p)
+        self.frames += 1
         fault = dream_fault(dreamt, source)
         if fault is not None:  # show the camera and start the next frame clean
             self.faults += 1
@@ -146,6 +151,20 @@ class FrameDreamer:
             return source
         self._faulty = False
         return self.warm.update(source, dreamt)
+
+    def _step_one_scale(self, start: torch.Tensor, source: torch.Tensor, p: DreamParams) -> torch.Tensor:
+        """A warm frame steps one scale of the octave pyramid, the next frame the next scale: the
+        carried dream keeps what every scale added (big structures from the coarse ones) for the
+        price of one scale a frame. Where the carried dream is already `depth` deep, the step
+        fades out, so a converged dream holds still instead of boiling."""
+        height, width = start.shape[-2:]
+        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
+        size = sizes[self.frames % len(sizes)]
+        at_scale = kernel.resize(start, size)
+        change = kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
+        if p.depth < 1.0:  # 1: no limit
+            change = change * depth_gate(start - source, p.depth)
+        return (start + change).clamp_(0.0, 1.0)
 
     def residual(self, image: np.ndarray) -> torch.Tensor:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in

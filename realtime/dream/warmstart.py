@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from realtime.dream.flow import FlowEstimator, is_scene_cut, to_grey, warp_residual
 from realtime.params import DreamParams
@@ -30,6 +31,17 @@ def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     dream_mean, dream_std = dream.mean(dims, keepdim=True), dream.std(dims, keepdim=True)
     scale = (MAX_CONTRAST * source_std / (dream_std + 1e-6)).clamp(max=1.0)
     return ((dream - dream_mean) * scale + source_mean).clamp_(0.0, 1.0)
+
+
+GATE_BLUR_PX = 7  # the depth gate looks at the dream's depth around a pixel, not the pixel alone
+
+
+def depth_gate(residual: torch.Tensor, depth: float) -> torch.Tensor:
+    """1x1xHxW in [0, 1]: how much of a new step a pixel takes, falling from 1 where the carried
+    residual is flat to 0 where its mean absolute size over channels (and neighbours) is `depth`."""
+    size = residual.abs().mean(1, keepdim=True)
+    size = F.avg_pool2d(size, GATE_BLUR_PX, stride=1, padding=GATE_BLUR_PX // 2, count_include_pad=False)
+    return (1.0 - size / depth).clamp_(0.0, 1.0)
 
 
 class WarmStart:

@@ -236,43 +236,47 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def link_report(find_s: float = 1.0) -> list[str]:
-    """One line per video link: can it run here, and what to do if not (for `dreamcam doctor`).
+def link_findings(find_s: float = 1.0) -> list[tuple[str, str, str]]:
+    """(status "ok"|"warn"|"missing", what, fix) per video link, for `dreamcam doctor`.
 
     NDI also looks for senders on the network for `find_s` seconds and names them: those are the
-    names `--source ndi:NAME` takes.
+    names `--source ndi:NAME` takes. (The virtual camera's package is among doctor's modules.)
     """
     import importlib.metadata
     import importlib.util
 
-    lines = [_ndi_line(find_s)]
+    findings = [_ndi_finding(find_s)]
     for flag, module, package, link in (
         ("--spout", "SpoutGL", "SpoutGL", "Spout"),
         ("--syphon", "syphon", "syphon-python", "Syphon"),
     ):
         platform, needs = PLATFORM_ONLY[flag]
         if not sys.platform.startswith(platform):
-            lines.append(f"{link}: needs {needs.split(' (')[0]} ({flag} is refused on {sys.platform})")
+            findings.append(
+                ("ok", f"{link} ({flag}): {needs.split(' (')[0]} only, not this {sys.platform}", "")
+            )
         elif importlib.util.find_spec(module) is None:
-            lines.append(f"{link}: {package} missing: pip install 'dreamcam[vj]'")
+            findings.append(
+                ("missing", f"{link} ({flag}): {package} not installed", "pip install 'dreamcam[vj]'")
+            )
         else:
             version = importlib.metadata.version(package)
-            lines.append(f"{link}: {package} {version} ({flag} NAME; untested on hardware, docs/VJ.md)")
-    if importlib.util.find_spec("pyvirtualcam") is None:
-        lines.append("virtual camera: pyvirtualcam missing: pip install 'dreamcam[vj]'")
-    else:
-        lines.append(
-            "virtual camera: pyvirtualcam installed (its driver is checked when --virtual-cam opens)"
-        )
-    return lines
+            findings.append(
+                ("ok", f"{link} ({flag}): {package} {version}, untested on hardware (docs/VJ.md)", "")
+            )
+    return findings
 
 
-def _ndi_line(find_s: float) -> str:
+def _ndi_finding(find_s: float) -> tuple[str, str, str]:
     import importlib.metadata
     import importlib.util
 
     if importlib.util.find_spec("cyndilib") is None:
-        return "NDI: cyndilib missing: pip install 'dreamcam[ndi]'"
+        return (
+            "missing",
+            "NDI (--ndi-out, --source ndi:): cyndilib not installed",
+            "pip install 'dreamcam[ndi]'",
+        )
     version = importlib.metadata.version("cyndilib")
     try:
         from cyndilib.finder import Finder
@@ -281,7 +285,12 @@ def _ndi_line(find_s: float) -> str:
             finder.wait_for_sources(find_s)
             names = finder.get_source_names()
     except Exception as exc:  # a runtime that does not load is exactly what doctor is for
-        return f"NDI: cyndilib {version} installed, but the NDI runtime fails: {_first_line(exc)}"
-    hint = "other subnet or no multicast? see 'When NDI sources do not show up' in docs/VJ.md"
-    seen = ", ".join(f"'{name}'" for name in names) if names else f"none within {find_s:g} s ({hint})"
-    return f"NDI: cyndilib {version} (runtime bundled); sources visible: {seen}"
+        return (
+            "missing",
+            f"NDI: cyndilib {version}, but the NDI runtime fails: {_first_line(exc)}",
+            "reinstall cyndilib",
+        )
+    if names:
+        return ("ok", f"NDI: cyndilib {version}; sources visible: {', '.join(names)}", "")
+    hint = "Linux: run avahi-daemon; other subnets: NDI's config file (docs/VJ.md)"
+    return ("warn", f"NDI: cyndilib {version}; no NDI source visible within {find_s:g} s", hint)

@@ -30,6 +30,7 @@ INSTALL_HINT = "pip install 'dreamcam[ndi]' (cyndilib, which bundles the NDI run
 FORMATS = ("uyvy", "rgba")
 FIND_TIMEOUT_S = 3.0  # per attempt: how long to look for the named sender on the network
 FRAME_TIMEOUT_S = 2.0  # a connected feed with no frame for this long counts as lost (then reconnected)
+POLL_S = 0.004  # how often the reader asks NDI for a new frame (a 60 fps feed: every 16.7 ms)
 CONNECT_TIMEOUT_S = 3.0  # a new connection's first frame may take this long (NDI negotiates first)
 
 
@@ -145,8 +146,12 @@ class NdiSender(Link):
 class NdiCapture:
     """One connection to a named NDI sender, shaped like cv2.VideoCapture (what CameraSource reads).
 
-    `read()` waits for the next frame (newest first: anything NDI buffered meanwhile is skipped) and
-    hands it out as BGRA, which the camera source turns into RGB like any OpenCV frame.
+    Frames come through NDI's frame-sync, which receives on NDI's own threads and always holds the
+    newest frame: `read()` polls it (GIL free between polls) until a frame with a new timestamp
+    arrives and hands it out as BGRA, which the camera source turns into RGB like any OpenCV frame.
+    (Not `Receiver.receive`: it keeps the GIL while it blocks, which starved the dream thread to
+    7 ticks of a 1 ms sleep loop per second, and with a zero timeout its first frame often took
+    more than 4 s.)
     """
 
     def __init__(
@@ -159,7 +164,7 @@ class NdiCapture:
     ):
         from cyndilib.finder import Finder
         from cyndilib.receiver import Receiver
-        from cyndilib.video_frame import VideoRecvFrame
+        from cyndilib.video_frame import VideoFrameSync
         from cyndilib.wrapper.ndi_recv import RecvBandwidth, RecvColorFormat
 
         self._stop, self._frame_timeout = stop, frame_timeout
@@ -170,19 +175,21 @@ class NdiCapture:
         source = self._find(name, find_timeout)
         if source is None:
             return
-        self._frame = VideoRecvFrame()
+        self._frame = VideoFrameSync()
         receiver = Receiver(color_format=RecvColorFormat.BGRX_BGRA, bandwidth=RecvBandwidth.highest)
-        receiver.set_video_frame(self._frame)
+        receiver.frame_sync.set_video_frame(self._frame)
         receiver.set_source(source)
         self._receiver = receiver
         self._connecting = True
+        self._last_stamp: tuple[float, float] | None = None
         self.fps = 0.0
 
     def _find(self, name: str, timeout: float):
         deadline = time.monotonic() + timeout
         while not self._stop.is_set():
             for source in self._finder.iter_sources():
-                if name in (source.name, source.stream_name):
+                # a source that went away stays listed as invalid (its stream_name then raises)
+                if source.valid and name in (source.name, source.stream_name):
                     return source
             left = deadline - time.monotonic()
             if left <= 0:
@@ -196,35 +203,36 @@ class NdiCapture:
         return self._receiver is not None
 
     def read(self) -> tuple[bool, np.ndarray | None]:
-        from cyndilib.receiver import ReceiveFrameType
-
         if self._receiver is None:
             return False, None
         timeout = max(self._frame_timeout, CONNECT_TIMEOUT_S) if self._connecting else self._frame_timeout
         deadline = time.monotonic() + timeout
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            got = self._receiver.receive(ReceiveFrameType.recv_video, 100)
-            if got & ReceiveFrameType.recv_video and (image := self._take()) is not None:
+        while time.monotonic() < deadline:
+            if (image := self._newest()) is not None:
                 self._connecting = False
                 return True, image
+            if self._stop.wait(POLL_S):
+                break
         return False, None
 
-    def _take(self) -> np.ndarray | None:
+    def _newest(self) -> np.ndarray | None:
+        """The frame-sync's frame if it is one not handed out before, else None."""
         frame = self._frame
-        while frame.get_buffer_depth() > 1:  # keep only the newest buffered frame
-            frame.skip_frames(False)  # (skip_frames(True) would drop the last one too when it is alone)
+        self._receiver.frame_sync.capture_video()
         width, height = frame.get_resolution()
+        if min(width, height) <= 0 or frame.get_data_size() <= 0:
+            return None  # nothing received yet
+        stamp = (frame.get_timestamp_posix(), frame.get_timecode_posix())
+        if stamp == self._last_stamp:
+            return None  # the same frame again: the sender has not sent a new one yet
+        self._last_stamp = stamp
         rate = frame.get_frame_rate()
         self.fps = float(rate) if rate else 0.0
-        data = np.empty(frame.get_buffer_size(), np.uint8)
-        if not frame.fill_p_data(data):
-            return None
         stride = frame.get_line_stride() or width * 4
-        return data[: stride * height].reshape(height, stride)[:, : width * 4].reshape(height, width, 4)
+        data = frame.get_array()[: stride * height].reshape(height, stride)[:, : width * 4]
+        return data.reshape(height, width, 4).copy()  # the frame-sync reuses its buffer
 
     def get(self, prop_id: int) -> float:
-        import cv2
-
         return self.fps if prop_id == cv2.CAP_PROP_FPS else 0.0
 
     def release(self) -> None:

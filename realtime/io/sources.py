@@ -1,6 +1,6 @@
 """Frame sources: one `read() -> Frame | None` interface over webcams, stream URLs, video files, still
-images and a synthetic moving scene, always handing out the newest frame so that a slow dream never
-works through a backlog of stale ones.
+images and a synthetic moving scene (realtime/io/synthetic.py), always handing out the newest frame
+so that a slow dream never works through a backlog of stale ones.
 
 Cameras and paced videos run a reader thread that overwrites a one-slot mailbox; generated sources
 (synthetic scene, still image) compute the frame that is due when asked. A camera that goes away is
@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
@@ -26,13 +25,12 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from realtime.errors import ConfigError, SourceError
+from realtime.errors import SourceError
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_FPS = 30.0
-SYNTHETIC_SIZE = (640, 360)
 # close() waits this long for a reader thread; a driver stuck in a blocking read cannot be interrupted,
 # and a program that will not quit is worse than a daemon thread left to finish on its own.
 _JOIN_TIMEOUT = 1.0
@@ -124,6 +122,16 @@ class Source(abc.ABC):
         return f"<{type(self).__name__} {self.name!r} {self.fps:g} fps{' closed' if self.closed else ''}>"
 
 
+def __getattr__(name: str):
+    """`SyntheticSource` and `SYNTHETIC_SIZE` moved to realtime.io.synthetic (which builds on this
+    module); the old import path keeps working."""
+    if name in ("SyntheticSource", "SYNTHETIC_SIZE"):
+        from realtime.io import synthetic
+
+        return getattr(synthetic, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_source(
     spec: str,
     *,
@@ -142,6 +150,8 @@ def open_source(
     if not spec:
         raise SourceError("empty source; give a camera index (0), a video or image file, a URL or synthetic")
     if spec.lower() == "synthetic":
+        from realtime.io.synthetic import SYNTHETIC_SIZE, SyntheticSource  # it builds on this module
+
         return SyntheticSource(size or SYNTHETIC_SIZE, paced=paced)
     if size is not None:
         log.debug("size %s applies only to the synthetic source; ignored for %r", size, spec)
@@ -194,7 +204,7 @@ class _Mailbox:
             self._cond.notify_all()
 
 
-class _Pacer:
+class Pacer:
     """Which frame index a generated source hands out next: in real time, or one per read."""
 
     def __init__(self, fps: float, paced: bool, stop: threading.Event) -> None:
@@ -269,134 +279,6 @@ def _redact(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Synthetic scene
-
-
-@cache
-def _photos() -> tuple[np.ndarray, ...]:
-    """astronaut, coffee, chelsea, rocket: real photos dream far better than noise or stripes."""
-    import skimage.data  # lazy: ~0.5 s to import, and only the synthetic scene needs it
-
-    photos = (skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket())
-    for photo in photos:
-        photo.setflags(write=False)  # cached and shared by every scene
-    return photos
-
-
-def _cover(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Crop `image` to the aspect ratio of width x height around its centre, then resize to it."""
-    h, w = image.shape[:2]
-    scale = max(width / w, height / h)
-    crop_w, crop_h = min(w, round(width / scale)), min(h, round(height / scale))
-    x, y = (w - crop_w) // 2, (h - crop_h) // 2
-    return cv2.resize(image[y : y + crop_h, x : x + crop_w], (width, height), interpolation=cv2.INTER_AREA)
-
-
-def _paste(frame: np.ndarray, sprite: np.ndarray, mask: np.ndarray | None, x: int, y: int) -> None:
-    """Draw `sprite` with its top-left corner at (x, y), clipped to the frame."""
-    h, w = sprite.shape[:2]
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, frame.shape[1]), min(y + h, frame.shape[0])
-    if x0 >= x1 or y0 >= y1:
-        return
-    part = sprite[y0 - y : y1 - y, x0 - x : x1 - x]
-    roi = frame[y0:y1, x0:x1]
-    if mask is None:
-        roi[...] = part
-    else:
-        np.copyto(roi, part, where=mask[y0 - y : y1 - y, x0 - x : x1 - x])
-
-
-def _wave(t: float, period: float, phase: float = 0.0) -> float:
-    return math.sin(2.0 * math.pi * t / period + phase)
-
-
-class SyntheticSource(Source):
-    """A deterministic moving scene: a photo collage panning slowly, with textured objects gliding over it.
-
-    Frame n is a pure function of n (two sources give identical frame n) and costs one crop, two small
-    pastes and a circle, well under a millisecond at 640x360: benchmarks measure the dream, not this.
-    """
-
-    def __init__(
-        self, size: tuple[int, int] = SYNTHETIC_SIZE, *, paced: bool = True, fps: float = DEFAULT_FPS
-    ):
-        width, height = size
-        if width < 16 or height < 16:
-            raise ConfigError(f"synthetic size {width}x{height} is too small; use at least 16x16")
-        super().__init__("synthetic", fps)
-        self.size = (width, height)
-        self._pacer = _Pacer(fps, paced, self._closed)
-        astronaut, coffee, chelsea, rocket = _photos()
-
-        # The canvas is 1.5x the frame so the view can pan over it without ever running off the edge.
-        self._pan = (width // 2, height // 2)
-        canvas_w, canvas_h = width + self._pan[0], height + self._pan[1]
-        xs, ys = (0, canvas_w // 2, canvas_w), (0, canvas_h // 2, canvas_h)
-        canvas = np.empty((canvas_h, canvas_w, 3), np.uint8)
-        for (row, col), photo in zip(
-            ((0, 0), (0, 1), (1, 0), (1, 1)), (astronaut, coffee, chelsea, rocket), strict=True
-        ):
-            cell = canvas[ys[row] : ys[row + 1], xs[col] : xs[col + 1]]
-            cell[...] = _cover(photo, cell.shape[1], cell.shape[0])
-        self._canvas = canvas
-
-        short = min(width, height)
-        # A disc with the cat's face and a square with the astronaut's: faces and eyes are what
-        # ImageNet networks see everywhere, so moving ones show off warm start and flow well.
-        self._radius = max(4, short // 7)
-        diameter = 2 * self._radius
-        self._disc = _cover(chelsea[20:260, 120:360], diameter, diameter)
-        yy, xx = np.mgrid[:diameter, :diameter]
-        centre = self._radius - 0.5
-        self._disc_mask = ((yy - centre) ** 2 + (xx - centre) ** 2 <= self._radius**2)[..., None]
-        self._side = max(6, short // 4)
-        self._square = _cover(astronaut[20:230, 150:340], self._side, self._side)
-
-    @property
-    def width(self) -> int:
-        return self.size[0]
-
-    @property
-    def height(self) -> int:
-        return self.size[1]
-
-    def render(self, index: int) -> np.ndarray:
-        """Frame `index` of the scene (a fresh HxWx3 uint8 RGB array); a pure function of index."""
-        t = index / self.fps
-        w, h = self.size
-        # Slow pan (periods of ~20 s); 1 - cos starts at offset 0 and never leaves the canvas.
-        ox = round(self._pan[0] * 0.5 * (1.0 - math.cos(2.0 * math.pi * t / 23.0)))
-        oy = round(self._pan[1] * 0.5 * (1.0 - math.cos(2.0 * math.pi * t / 17.0)))
-        frame = self._canvas[oy : oy + h, ox : ox + w].copy()
-
-        r = self._radius
-        cx = w / 2 + (w / 2 - r - 1) * _wave(t, 11.0)
-        cy = h / 2 + (h / 2 - r - 1) * _wave(t, 7.0, 1.0)
-        _paste(frame, self._disc, self._disc_mask, round(cx) - r, round(cy) - r)
-
-        s = self._side
-        sx = (w - s) / 2 * (1.0 + 0.9 * _wave(t, 13.0, 2.0))
-        sy = (h - s) / 2 * (1.0 + 0.9 * _wave(t, 9.0, 0.5))
-        _paste(frame, self._square, None, round(sx), round(sy))
-
-        # A ring whose colour cycles every few seconds: something changes in every frame, even at
-        # sizes where the slow motions above move less than a pixel per frame.
-        ring_r = max(3, min(w, h) // 10)
-        rx = round(w / 2 + (w / 2 - ring_r - 2) * _wave(t, 8.0, 3.0))
-        ry = round(h / 2 + (h / 2 - ring_r - 2) * _wave(t, 10.0, 4.0))
-        colour = tuple(round(127.5 * (1.0 + _wave(t, 4.0, k * 2.0 * math.pi / 3.0))) for k in range(3))
-        cv2.circle(frame, (rx, ry), ring_r, colour, max(2, ring_r // 4), cv2.LINE_AA)
-        return frame
-
-    def read(self, timeout: float = 0.5) -> Frame | None:
-        index = self._pacer.next_index(timeout)
-        if index is None:
-            return None
-        t_capture = time.perf_counter()
-        return Frame(self.render(index), t_capture, index)
-
-
-# ---------------------------------------------------------------------------------------------------
 # Still image
 
 
@@ -428,7 +310,7 @@ class ImageSource(Source):
         self.path = Path(path)
         super().__init__(f"image {self.path.name}", fps, max_size)
         self._image = self._fit(_read_image(self.path))  # once, not per frame
-        self._pacer = _Pacer(fps, paced, self._closed)
+        self._pacer = Pacer(fps, paced, self._closed)
         h, w = self._image.shape[:2]
         log.info("opened %s (%dx%d)", self.name, w, h)
 
@@ -703,6 +585,8 @@ class CameraSource(Source):
                     continue
                 except SourceError as exc:
                     why = str(exc)
+            if self.closed:  # a read cut short by close() is not an outage
+                break
             # One warning per outage; the attempts themselves are logged at debug level.
             log.warning("%s lost (%s); reconnecting", self.name, why)
             self._connected = False

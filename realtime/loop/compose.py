@@ -71,10 +71,16 @@ class Composer:
     def _on_stream(self):
         return torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
 
-    def wait_for(self, ready: torch.cuda.Event | None) -> None:
-        """Order the display's stream after a new dream's residual was written (its event only)."""
-        if ready is not None and self._stream is not None:
+    def wait_for(self, ready: torch.cuda.Event | None, residual: torch.Tensor) -> None:
+        """Order the display's stream after a new dream's residual was written (its event only).
+        The residual was made on the worker's stream and is read on this one (the tracker, a
+        playlist fade, the compose): tell the caching allocator so (Tensor.record_stream), or it
+        could hand the memory out again while this stream still reads it."""
+        if self._stream is None:
+            return
+        if ready is not None:
             self._stream.wait_event(ready)
+        residual.record_stream(self._stream)
 
     def compose(self, frame: np.ndarray, residual: torch.Tensor | np.ndarray | None) -> np.ndarray:
         """The camera frame (HxWx3 uint8) with the residual (1x3xhxw tensor or, on the CPU, the
@@ -101,11 +107,6 @@ class Composer:
 
     def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor) -> np.ndarray:
         """Call inside `turn` (the display's stream is current)."""
-        if residual is not self._residual_of:
-            # made on the worker's stream, read on this one: the caching allocator must not hand
-            # its memory out again before this stream's reads are done (Tensor.record_stream)
-            residual.record_stream(self._stream)
-            self._residual_of = residual
         upload = self._pinned_like("in", frame.shape)  # read by the copy below, synchronised before reuse
         # a new output each frame, from torch's caching host allocator (pinned blocks are reused
         # once nothing holds them): the recorder may still queue the last frames, so no buffer

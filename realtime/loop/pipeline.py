@@ -75,9 +75,8 @@ class Pipeline:
             dreamer, self._on_dream, clock, governor, watchdog_s, prepare=_reachable_shapes(dreamer, governor)
         )
         self.composer = Composer(dreamer.device)
-        self.tracker = ResidualTracker(
-            dreamer.device
-        )  # threaded: moves the shown residual with each camera frame
+        # threaded: moves the shown residual with each camera frame between dreams
+        self.tracker = ResidualTracker(dreamer.device)
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
@@ -110,7 +109,7 @@ class Pipeline:
             log.info("%s", "; ".join(hud.figures_lines(self.stats)))
 
     def start_worker(self) -> None:
-        self.threaded = True
+        """Dream on the worker thread from now on (`run` does this when `threaded`)."""
         self.dreams.start()
 
     def stop_worker(self) -> None:
@@ -128,7 +127,7 @@ class Pipeline:
         self.last_frame = frame
         if self.attract is not None:
             frame = self.attract.frame_or(frame, fresh, self.clock())
-        if self.threaded:
+        if self.worker is not None:
             self._show_newest_dream(frame)
         else:
             self._dream_then_show(frame, fresh)
@@ -138,7 +137,6 @@ class Pipeline:
 
     def _show_newest_dream(self, frame: Frame) -> None:
         """Threaded: hand the frame to the worker, compose with the newest residual, never wait."""
-        assert self.worker is not None, "start_worker() first"
         self.dreams.watch()
         if self.state.frozen:
             if self.last_output is None:
@@ -152,7 +150,7 @@ class Pipeline:
             result = self.worker.latest
             if result is not None and result is not self._shown_dream:
                 self._shown_dream = result
-                self.composer.wait_for(result.ready)
+                self.composer.wait_for(result.ready, result.residual)
                 self.residual = self.io.shown_residual(result.residual)
                 self.tracker.new_dream(self.residual, result.frame.image, result.frame.index)
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
@@ -221,6 +219,8 @@ class Pipeline:
         lines = hud.figures_lines(self.stats) + hud.dream_lines(self.state.params, self.dreamer)
         if self.source.status:
             lines.append(self.source.status)
+        if self.worker is not None and self.worker.building:
+            lines.append("building the dream (export, capture or first run): the camera goes on meanwhile")
         if self.worker is not None and self.worker.error:
             lines.append(self.worker.error)
         if self.restarts:

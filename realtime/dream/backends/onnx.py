@@ -264,10 +264,12 @@ class OnnxBackend:
     # --- the contract ---------------------------------------------------------------------
 
     def prepare(self, shapes: Iterable[Shape]) -> None:
-        """Export (or load the cached export) and open a session for every image size; the
-        exported graph is one step, so the step count does not matter."""
+        """Export (or load the cached export) and open a session for every image size, and on a GPU
+        run it once; the exported graph is one step, so the step count does not matter."""
         for height, width in sorted({(h, w) for h, w, _ in shapes}):
-            self.session_for(height, width)
+            session = self.session_for(height, width)
+            if self.device.type == "cuda":  # one step now: cuDNN's algorithm search, TensorRT's engine
+                self._run_bound(session, torch.full((1, 3, height, width), 0.5, device=self.device), [(0, 0)])
 
     def is_prepared(self, shape: Shape) -> bool:
         return shape[:2] in self._sessions

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's hero image: the real live window (defaults, built-in scene) under Xvfb, captured
+# SECONDS after the window first shows a picture.
+#   apt-get install -y xvfb x11-apps imagemagick
+#   [PYTHON=.venv/bin/python] tools/window_screenshot.sh [OUT.jpg] [SECONDS]   (docs/images/dream.jpg, 5)
+set -euo pipefail
+out=${1:-docs/images/dream.jpg}
+after=${2:-5}
+display=:${DREAMCAM_XVFB_DISPLAY:-47}
+tmp=$(mktemp -d)
+Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
+xvfb=$!
+app=""
+trap '[ -n "$app" ] && kill "$app" 2>/dev/null && wait "$app" 2>/dev/null; kill "$xvfb" 2>/dev/null; rm -rf "$tmp"' EXIT
+sleep 2
+env -u SDL_VIDEODRIVER DISPLAY="$display" SDL_AUDIODRIVER=dummy \
+    "${PYTHON:-python}" -m realtime.commands.cli --windowed --log-level error &
+app=$!
+for _ in $(seq 1 240); do  # wait (up to 2 min) for the first picture: a screen that is not black
+    sleep 0.5
+    xwd -root -display "$display" -silent >"$tmp/screen.xwd" 2>/dev/null || continue
+    mean=$(convert "xwd:$tmp/screen.xwd" -resize 5% -format "%[fx:mean]" info: 2>/dev/null || echo 0)
+    if awk "BEGIN {exit !($mean > 0.05)}"; then break; fi
+done
+sleep "$after"
+xwd -root -display "$display" -silent | convert xwd:- -quality 82 "$out"
+echo "$out"
