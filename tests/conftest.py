@@ -14,6 +14,21 @@ import torch  # noqa: E402
 from models.registry import Network, load_network  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ndi_loopback(tmp_path_factory) -> None:
+    """NDI finds the tests' own senders through its config file (`networks.ips`), no mDNS needed.
+
+    Set for the whole session because the NDI runtime reads it once per process, when the first
+    test that touches NDI (tests/test_ndi.py, or `dreamcam doctor`'s link check) loads it.
+    """
+    if "NDI_CONFIG_DIR" not in os.environ:
+        folder = tmp_path_factory.mktemp("ndi")
+        (folder / "ndi-config.v1.json").write_text(
+            '{"ndi": {"networks": {"ips": "127.0.0.1", "discovery": ""}}}'
+        )
+        os.environ["NDI_CONFIG_DIR"] = str(folder)
+
+
 @pytest.fixture(scope="session")
 def lite0() -> Network:
     """The default network with its bundled weights, loaded once for the whole run."""

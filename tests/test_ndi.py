@@ -1,11 +1,10 @@
 """NDI out and in over loopback, with real cyndilib senders and receivers on the other side.
 
-mDNS does not pass on every machine (containers, CI), so the test set-up points NDI at this
-machine through NDI's own config file (`networks.ips`, found through NDI_CONFIG_DIR): the same
-setting docs/VJ.md gives users whose senders sit on another subnet.
+mDNS does not pass on every machine (containers, CI), so the test set-up (tests/conftest.py) points
+NDI at this machine through NDI's own config file (`networks.ips`, found through NDI_CONFIG_DIR):
+the same setting docs/VJ.md gives users whose senders sit on another subnet.
 """
 
-import json
 import os
 import threading
 import time
@@ -22,13 +21,9 @@ WAIT_S = 10.0  # every wait on the network is bounded
 
 
 @pytest.fixture(scope="module")
-def ndi(tmp_path_factory):
-    """cyndilib, with NDI told to look for senders on 127.0.0.1 (set before the runtime loads)."""
-    if "NDI_CONFIG_DIR" not in os.environ:
-        folder = tmp_path_factory.mktemp("ndi")
-        config = {"ndi": {"networks": {"ips": "127.0.0.1", "discovery": ""}}}
-        (folder / "ndi-config.v1.json").write_text(json.dumps(config))
-        os.environ["NDI_CONFIG_DIR"] = str(folder)
+def ndi():
+    """cyndilib (NDI's config points it at 127.0.0.1 for the whole session: tests/conftest.py)."""
+    assert os.environ.get("NDI_CONFIG_DIR"), "conftest's ndi_loopback sets it before NDI loads"
     return pytest.importorskip("cyndilib", reason="the `ndi` extra (cyndilib) is not installed")
 
 

@@ -13,10 +13,11 @@ from realtime.params import DreamParams
 from realtime.show.control import Action, Command, ShowState, apply_action
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.plan import ShowControl
-from realtime.show.presets import bundled_dir, load_folder
+from realtime.show.presets import bundled_dir, load_folder, load_look
 
 WAIT_S = 5.0
 FRAME = np.zeros((18, 32, 3), np.uint8)
+START = DreamParams(layer="block5", lr=0.03, steps=2, persistence=0.5)  # not the defaults: they move
 STATE_NAMES = {"layer", "strength", "steps", "persistence", "preset", "record", "fps"}
 
 
@@ -64,9 +65,7 @@ def _nothing_more(received: queue.Queue) -> bool:
 def show(controller):
     port, _ = controller
     clock = FakeClock()
-    state = ShowState(
-        DreamParams(layer="block5"), ("block3", "block5", "block10"), presets=load_folder(bundled_dir())
-    )
+    state = ShowState(START, ("block3", "block5", "block10"), presets=load_folder(bundled_dir()))
     control = ShowControl(state, feedback=OscFeedback("127.0.0.1", port, clock=clock), default_layer="block5")
     yield control, clock
     control.close()
@@ -77,12 +76,11 @@ def test_the_whole_state_goes_out_at_once_then_only_changes_then_all_again_each_
     _, received = controller
     control.output(FRAME)
     first = _collect(received, len(STATE_NAMES))
-    default = DreamParams()
     assert first == {
         "layer": "block5",
-        "strength": pytest.approx(default.lr),
-        "steps": default.steps,
-        "persistence": pytest.approx(default.persistence),
+        "strength": pytest.approx(0.03),
+        "steps": 2,
+        "persistence": pytest.approx(0.5),
         "preset": "",
         "record": 0,
         "fps": 0.0,
@@ -93,19 +91,19 @@ def test_the_whole_state_goes_out_at_once_then_only_changes_then_all_again_each_
     apply_action(control.state, Action.MORE_STEPS)  # a key press moves the controller's fader
     clock.now += 0.1
     control.output(FRAME)
-    assert _collect(received, 1) == {"steps": default.steps + 1}
+    assert _collect(received, 1) == {"steps": 3}
     assert _nothing_more(received)
 
     apply_action(control.state, Command(Action.PRESET, "eyes", "midi"))  # a whole look changes
     control.output(FRAME)
-    # eyes: block10, lr 0.04, steps 2, persistence 0.9; only what differs goes out
-    expected = {"preset": "eyes", "layer": "block10", "strength": pytest.approx(0.04)}
-    if default.steps + 1 != 2:
-        expected["steps"] = 2
-    if default.persistence != 0.9:
-        expected["persistence"] = pytest.approx(0.9)
-    changed = _collect(received, len(expected))
-    assert changed == expected
+    eyes = load_look("eyes")
+    before = {"layer": "block5", "strength": 0.03, "steps": 3, "persistence": 0.5}
+    after = {"layer": eyes.layer, "strength": eyes.lr, "steps": eyes.steps, "persistence": eyes.persistence}
+    expected = {"preset": "eyes"} | {name: value for name, value in after.items() if value != before[name]}
+    changed = _collect(received, len(expected))  # what the look changed, and nothing else
+    assert changed == {
+        name: pytest.approx(value) if isinstance(value, float) else value for name, value in expected.items()
+    }
     assert _nothing_more(received)
 
     clock.now += 1.0

@@ -43,6 +43,7 @@ def seconds_per_tick(pipelines: list[Pipeline], rounds: int) -> list[float]:
     return [float(np.median(spent)) for spent in times]
 
 
+@pytest.mark.slow
 def test_an_8000px_photo_is_reduced_once_at_the_source_and_runs_like_a_small_one(
     huge_photo, tmp_path, chelsea, lite0, caplog
 ):
