@@ -37,9 +37,10 @@ def test_headless_run_records_twenty_dreamed_frames(tmp_path):
     with open_source("synthetic", paced=False) as plain:
         source_frames = [plain.read().image for _ in range(20)]
     assert recorded[0].shape == source_frames[0].shape
-    # each recorded frame is a dream: far from every plain frame of the scene (codec noise is small)
+    # each recorded frame is a dream: far from every plain frame of the scene (codec noise is small);
+    # the first is only one warm-size step deep (the dream grows over the frames that follow)
     differences = [min(np.abs(r.astype(int) - s.astype(int)).mean() for s in source_frames) for r in recorded]
-    assert min(differences) > 5.0, differences
+    assert differences[0] > 1.5 and min(differences[1:]) > 5.0, differences
 
 
 def test_dream_a_still_image(tmp_path, chelsea):
