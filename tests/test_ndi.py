@@ -6,6 +6,7 @@ the same setting docs/VJ.md gives users whose senders sit on another subnet.
 """
 
 import os
+import socket
 import threading
 import time
 from fractions import Fraction
@@ -24,7 +25,15 @@ WAIT_S = 10.0  # every wait on the network is bounded
 def ndi():
     """cyndilib (NDI's config points it at 127.0.0.1 for the whole session: tests/conftest.py)."""
     assert os.environ.get("NDI_CONFIG_DIR"), "conftest's ndi_loopback sets it before NDI loads"
-    return pytest.importorskip("cyndilib", reason="the `ndi` extra (cyndilib) is not installed")
+    cyndilib = pytest.importorskip("cyndilib", reason="the `ndi` extra (cyndilib) is not installed")
+    with socket.socket() as probe:  # NDI senders list themselves on TCP 5960; only one process answers
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", 5960)) == 0:
+            pytest.skip(
+                "another NDI program runs on this machine (port 5960 answers): loopback discovery "
+                "through networks.ips would reach it instead of these tests' senders"
+            )
+    return cyndilib
 
 
 def _name(tag: str) -> str:
