@@ -32,9 +32,10 @@ bench: $(STAMP)
 # architecture (speed does not depend on weight values; offline GPU hosts cannot download them).
 # Every backend side by side in one run with the precision pinned (fp32: all three; bf16: eager and
 # cudagraph, the ONNX export being fp32), synced kernel timing, and the goal's ratios
-# (cudagraph / eager, onnx / cudagraph) at the end of each JSON object.
+# (cudagraph / eager, onnx / cudagraph) at the end of each JSON object; no window is drawn
+# (--window none), so the ratios compare the backends, not the CPU blit beside them.
 bench-gpu: $(STAMP)
 	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
-		--dream-size 640x360 --steps 2 --frames 300 --backend all --precision fp32 --compare-cold --json
+		--dream-size 640x360 --steps 2 --frames 300 --window none --backend all --precision fp32 --compare-cold --json
 	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
-		--dream-size 640x360 --steps 2 --frames 300 --backend all --precision bf16 --json
+		--dream-size 640x360 --steps 2 --frames 300 --window none --backend all --precision bf16 --json
