@@ -330,6 +330,17 @@ def _params(args: argparse.Namespace, **extra) -> DreamParams:
     )
 
 
+def _live_params(args: argparse.Namespace) -> DreamParams:
+    """The look with the live loop's warm-start options: `run`, `render` and `eval` dream alike."""
+    return _params(
+        args,
+        warm_start=args.warm_start,
+        persistence=args.persistence,
+        stillness_boost=args.stillness_boost,
+        depth=args.depth,
+    )
+
+
 def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int, int]]:
     from realtime.dream.backends import resolve_device
     from realtime.dream.budget import check_dream_size, slow_on_cpu
@@ -356,13 +367,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print("\n".join(describe_inputs()))
         return 0
-    params = _params(
-        args,
-        warm_start=args.warm_start,
-        persistence=args.persistence,
-        stillness_boost=args.stillness_boost,
-        depth=args.depth,
-    )
+    params = _live_params(args)
     device, dream_size = _device_and_size(args)
     _set_threads(args)
     if args.frames is not None and args.frames < 1:
@@ -577,13 +582,7 @@ def _offline_dreamer(args: argparse.Namespace):
     """Parameters and a dreamer factory for render/eval, from the live options."""
     from realtime.dream.dreamer import FrameDreamer, build_dreamer
 
-    params = _params(
-        args,
-        warm_start=args.warm_start,
-        persistence=args.persistence,
-        stillness_boost=args.stillness_boost,
-        depth=args.depth,
-    )
+    params = _live_params(args)
     device, size = _device_and_size(args)
     network = None
 
