@@ -29,7 +29,7 @@ import torch
 from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
-from realtime.dream.flow import warp_array
+from realtime.dream.flow import inside_frame, pixel_grid, warp_array
 from realtime.dream.frames import image_tensor, residual_array, resized
 from realtime.errors import SourceError
 from realtime.loop.compose import add_upscaled
@@ -57,22 +57,12 @@ class Motion:
     valid: np.ndarray  # HxW bool: seen in both frames (inside the old frame, not occluded)
 
 
-def _inside(where_from: np.ndarray, width: int, height: int) -> np.ndarray:
-    x, y = where_from[..., 0], where_from[..., 1]
-    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-
-
-def _grid(height: int, width: int) -> np.ndarray:
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return np.dstack([xs, ys])
-
-
 def known_motion(affine: Sequence[Sequence[float]], width: int, height: int) -> Motion:
     """The motion of a 2x3 backward affine matrix (frame t pixel -> frame t-1 pixel)."""
-    grid = _grid(height, width)
+    grid = pixel_grid(height, width)
     matrix = np.asarray(affine, np.float32)
     where_from = grid @ matrix[:, :2].T + matrix[:, 2]
-    return Motion(where_from - grid, _inside(where_from, width, height))
+    return Motion(where_from - grid, inside_frame(where_from, width, height))
 
 
 class FlowMotion:
@@ -87,12 +77,12 @@ class FlowMotion:
         backward = self._dis.calc(current, previous, None)
         forward = self._dis.calc(previous, current, None)
         height, width = current.shape
-        where_from = _grid(height, width) + backward
+        where_from = pixel_grid(height, width) + backward
         forward_there = warp_array(forward, backward)
         mismatch = ((forward_there + backward) ** 2).sum(-1)
         magnitude = (forward_there**2).sum(-1) + (backward**2).sum(-1)
         consistent = mismatch <= CHECK_RELATIVE * magnitude + CHECK_ABSOLUTE
-        return Motion(backward, consistent & _inside(where_from, width, height))
+        return Motion(backward, consistent & inside_frame(where_from, width, height))
 
 
 def read_known_motion(path: str, frames: int, size: tuple[int, int]) -> list[Motion] | None:

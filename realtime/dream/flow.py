@@ -55,10 +55,7 @@ class FlowEstimator:
         valid = np.clip((OCCLUDED_PX - disagreement) / (OCCLUDED_PX - CONSISTENT_PX), 0.0, 1.0)
         # pixels that come from outside the old frame (an edge uncovered by a pan) had no dream
         height, width = backward.shape[:2]
-        where_from = _pixel_grid(height, width) + backward
-        outside = (where_from[..., 0] < 0) | (where_from[..., 0] > width - 1)
-        outside |= (where_from[..., 1] < 0) | (where_from[..., 1] > height - 1)
-        valid[outside] = 0.0
+        valid[~inside_frame(pixel_grid(height, width) + backward, width, height)] = 0.0
         motion = float(_length(backward).mean())
         return FlowField(backward, valid, motion)
 
@@ -83,15 +80,22 @@ def _length(vectors: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _pixel_grid(height: int, width: int) -> np.ndarray:
-    """HxWx2 float32 pixel coordinates (x, y): built once per size, not per frame."""
+def pixel_grid(height: int, width: int) -> np.ndarray:
+    """HxWx2 float32 pixel coordinates (x, y): built once per size, not per frame (shared: never
+    write into it)."""
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     return np.dstack([grid_x, grid_y])
 
 
+def inside_frame(where_from: np.ndarray, width: int, height: int) -> np.ndarray:
+    """HxW bool: True where a pixel's source position lies inside a width x height frame."""
+    x, y = where_from[..., 0], where_from[..., 1]
+    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+
+
 def warp_array(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Pull `image` (HxW or HxWxC float32) along a backward flow (bilinear, edges replicated)."""
-    where_from = _pixel_grid(*backward.shape[:2]) + backward
+    where_from = pixel_grid(*backward.shape[:2]) + backward
     return cv2.remap(image, where_from, None, interpolation=interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -102,15 +106,14 @@ def warp_residual(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
     device and `warp_tensor` resamples there (no download of the residual, no host sync)."""
     if residual.device.type != "cpu":
         return warp_tensor(residual, field)
-    moved = warp_array(frames.residual_array(residual), field.backward, RESIDUAL_INTERPOLATION)
-    if field.valid is not None:
-        moved *= _keep(field.valid)[..., None]
+    moved = warp_field(frames.residual_array(residual), field, RESIDUAL_INTERPOLATION)
     return frames.residual_tensor(moved, residual.device).to(residual.dtype)
 
 
-def warp_field(array: np.ndarray, field: FlowField) -> np.ndarray:
-    """`warp_residual` for an hxwx3 float32 numpy residual (the CPU display's tracker)."""
-    moved = warp_array(array, field.backward)
+def warp_field(array: np.ndarray, field: FlowField, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """`warp_residual` for an hxwx3 float32 numpy residual (bilinear by default: the CPU display's
+    tracker, which warps a fresh copy of the dream each camera frame)."""
+    moved = warp_array(array, field.backward, interpolation)
     if field.valid is not None:
         moved *= _keep(field.valid)[..., None]
     return moved
@@ -130,7 +133,7 @@ def warp_tensor(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
     if device.type == "cuda":  # a pinned source makes the upload asynchronous
         backward = backward.pin_memory()
     backward = backward.to(device, non_blocking=True)
-    base = torch.from_numpy(_pixel_grid(height, width)).to(device, non_blocking=True)
+    base = torch.from_numpy(pixel_grid(height, width)).to(device, non_blocking=True)
     where = base + backward  # HxWx2 (x, y) in pixels
     scale = torch.tensor([2.0 / max(1, width - 1), 2.0 / max(1, height - 1)], device=device)
     grid = (where * scale - 1.0).unsqueeze(0).to(residual.dtype)
