@@ -18,9 +18,11 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """Raised in the main thread by the first stop signal when a command has no gentler way to end
-    (render): its `finally` blocks clean up. Not a DreamcamError: it is not the user's mistake."""
+    (render): its `finally` blocks clean up. Not a DreamcamError: it is not the user's mistake. A
+    BaseException, as KeyboardInterrupt is, so that no `except Exception` it passes through (the
+    video writer turns FFmpeg's errors into RecordingError) mistakes the signal for a write error."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
