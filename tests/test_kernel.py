@@ -144,3 +144,60 @@ def test_bad_size_strings(text):
 def test_size_string():
     assert parse_size("320x180") == (320, 180)
     assert parse_size("640X360") == (640, 360)
+
+
+def _seed_gradient_error(activation: torch.Tensor, objective, scale: float) -> float:
+    """Relative error of the objective's gradient at `activation` computed in fp16 (as autocast
+    hands it over) against fp32, with the loss scaled by `scale` before autograd."""
+    exact = activation.clone().requires_grad_(True)
+    (reference,) = torch.autograd.grad(objective({"head": exact}), exact)
+    half = activation.half().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective({"head": half}) * scale, half)
+    return float((grad.float() / scale - reference).abs().sum() / reference.abs().sum())
+
+
+def test_the_loss_scale_keeps_fp16_gradients_out_of_the_subnormal_range(lite0, chelsea):
+    """C5: dL/da = 2a/N for a mean of squares over N ~ 3*10^5 activations is subnormal in fp16
+    (below 6.1e-5); scaled by N before autograd it is a normal number again."""
+    import cv2
+
+    image = cv2.resize(chelsea, (640, 360), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    with torch.no_grad():
+        features = lite0.truncated(["head"])(x)
+    objective = LayerObjective("head")
+    scale = objective.gradient_scale(features)
+    assert scale == features["head"][0].numel() > 10**5
+    unscaled = _seed_gradient_error(features["head"], objective, 1.0)
+    scaled = _seed_gradient_error(features["head"], objective, scale)
+    assert scaled < 5e-4  # fp16's own rounding (2^-11)
+    assert unscaled > 5 * scaled, (unscaled, scaled)
+
+
+def test_gradient_scales_of_composite_objectives():
+    features = {
+        "block5": torch.zeros(1, 8, 4, 5),
+        "block8": torch.zeros(1, 16, 2, 3),
+        "logits": torch.zeros(1, 10),
+    }
+    assert LayerObjective("block5").gradient_scale(features) == 160
+    assert ChannelObjective("block5", 2).gradient_scale(features) == 20
+    assert ClassObjective(3).gradient_scale(features) == 1
+    assert Scaled(LayerObjective("block8"), 0.5).gradient_scale(features) == 96
+    # a sum takes the smallest: no term's gradient is scaled past its own size
+    assert Sum((LayerObjective("block5"), ClassObjective(3))).gradient_scale(features) == 1
+
+
+def test_the_step_is_unchanged_by_the_loss_scale_in_fp32(lite0, chelsea_small):
+    """The step divides the gradient by its mean magnitude: scaling the loss moves nothing."""
+    objective = LayerObjective("block5")
+    net = lite0.truncated(["block5"])
+    table = kernel.jitter_table([(1, 2)], *chelsea_small.shape[-2:])[0]
+    scaled, _ = kernel.step(net, objective, chelsea_small, table, 0.02, 0.0)
+
+    class Unscaled(LayerObjective):
+        def gradient_scale(self, features) -> float:
+            return 1.0
+
+    plain, _ = kernel.step(net, Unscaled("block5"), chelsea_small, table, 0.02, 0.0)
+    assert torch.allclose(scaled, plain, atol=1e-5)

@@ -85,9 +85,11 @@ def step(
     with torch.enable_grad():  # callers may run under no_grad (inference code paths)
         shifted = roll(x.detach(), rows, cols).requires_grad_(True)
         with _autocast(x.device, autocast_dtype):
-            value = objective(net(shifted)).float()
+            features = net(shifted)
+            value = objective(features).float()
         loss = value - tv_weight * total_variation(shifted)
-        (grad,) = torch.autograd.grad(loss, shifted)
+        # scaled so that half-precision gradients stay normal numbers (see Objective.gradient_scale)
+        (grad,) = torch.autograd.grad(loss * objective.gradient_scale(features), shifted)
     grad = roll(grad, rows_back, cols_back)
     return (x + lr * grad / (grad.abs().mean() + 1e-8)).clamp(0.0, 1.0), value.detach()
 

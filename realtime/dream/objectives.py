@@ -30,6 +30,12 @@ class Objective:
     def __call__(self, features: Features) -> torch.Tensor:
         raise NotImplementedError
 
+    def gradient_scale(self, features: Features) -> float:
+        """How many values the objective averages over (a static shape, no device read): the
+        kernel scales the loss by it before autograd, so that a mean's per-value gradient 2a/N
+        (N ~ 10^5) is not subnormal in fp16. Free: the step divides the gradient by its mean."""
+        return 1.0
+
     def __add__(self, other: Objective) -> Objective:
         return Sum((self, other))
 
@@ -56,6 +62,9 @@ class LayerObjective(Objective):
     def __call__(self, features: Features) -> torch.Tensor:
         return features[self.layer].float().pow(2).mean()
 
+    def gradient_scale(self, features: Features) -> float:
+        return float(features[self.layer][0].numel())
+
     def __str__(self) -> str:
         return self.layer
 
@@ -77,6 +86,9 @@ class ChannelObjective(Objective):
                 f"does not exist (use 0..{activation.shape[1] - 1})"
             )
         return activation[:, self.channel].float().mean()
+
+    def gradient_scale(self, features: Features) -> float:
+        return float(features[self.layer][0, 0].numel())
 
     def __str__(self) -> str:
         return f"{self.layer}:{self.channel}"
@@ -109,6 +121,9 @@ class Scaled(Objective):
     def __call__(self, features: Features) -> torch.Tensor:
         return self.weight * self.inner(features)
 
+    def gradient_scale(self, features: Features) -> float:
+        return self.inner.gradient_scale(features)
+
     def __str__(self) -> str:
         return f"{self.weight:g}*{self.inner}"
 
@@ -123,6 +138,10 @@ class Sum(Objective):
 
     def __call__(self, features: Features) -> torch.Tensor:
         return sum((t(features) for t in self.terms[1:]), self.terms[0](features))
+
+    def gradient_scale(self, features: Features) -> float:
+        # the smallest: no term's gradient is scaled past its own size (a class logit's is 1)
+        return min(t.gradient_scale(features) for t in self.terms)
 
     def __str__(self) -> str:
         return "+".join(str(t) for t in self.terms)
