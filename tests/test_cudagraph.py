@@ -242,3 +242,50 @@ def test_a_frames_steps_never_wait_for_the_gpu(chelsea_small):
         eager.run(x, 2)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_a_failed_capture_is_visible_in_what_ran():
+    """C3: the cache records what really ran each shape, so `captured` and the provider line
+    (HUD, bench JSON) never say "cuda graph" for a shape that runs eager."""
+    cache = GraphCache(_Captures(failing={(*OTHER_SHAPE, FP32)}))
+    cache.get(SHAPE, FP32)
+    assert cache.captured and cache.eager_shapes() == []
+    cache.get(OTHER_SHAPE, FP32)
+    assert not cache.captured and cache.eager_shapes() == [OTHER_SHAPE]
+    cache.clear()
+    assert cache.captured
+
+
+def test_the_graph_cache_is_bounded_least_recently_used_first():
+    """C2: shapes that keep changing cannot grow the cache without bound."""
+    captures = _Captures()
+    cache = GraphCache(captures, limit=2)
+    a, b, c = (16, 16, 1), (32, 32, 1), (48, 48, 1)
+    cache.get(a, FP32)
+    cache.get(b, FP32)
+    cache.get(a, FP32)  # a is now the most recently used
+    cache.get(c, FP32)
+    assert list(cache.graphs) == [(*a, FP32), (*c, FP32)]
+    cache.get(b, FP32)  # evicted, so captured again (not a failure)
+    assert captures.calls.count((*b, FP32)) == 2 and len(cache.graphs) == 2
+
+
+def test_the_precision_probe_runs_both_precisions_on_the_same_draws_and_spares_the_show():
+    """C4: fp32 and half see the very same jitter shifts, averaged over several draws, from a
+    generator of the probe's own (the show's generator is not consumed)."""
+    from realtime.dream.backends.cudagraph import PRECISION_PROBES, half_is_close, probe_gains
+
+    seen: dict[torch.dtype, list] = {FP32: [], BF16: []}
+
+    def run(x, shifts, dtype):
+        seen[dtype].append(list(shifts))
+        return x * (2.0 if dtype == FP32 else 1.97)
+
+    show = torch.Generator().manual_seed(7)
+    state = show.get_state()
+    gains = probe_gains(run, lambda x: float(x.mean()), torch.full((1, 3, 8, 8), 0.25), 2, 4, (FP32, BF16))
+    assert seen[FP32] == seen[BF16] and len(seen[FP32]) == PRECISION_PROBES
+    assert len({tuple(s) for s in seen[FP32]}) > 1  # several draws, not one repeated
+    assert torch.equal(show.get_state(), state)
+    assert gains[FP32] == pytest.approx(2.0) and gains[BF16] == pytest.approx(1.97)
+    assert half_is_close(gains, BF16) and not half_is_close({FP32: 2.0, BF16: 1.8}, BF16)

@@ -40,6 +40,12 @@ class Backend(Protocol):
         """The precision the network runs in: one of PRECISIONS."""
         ...
 
+    @property
+    def captured(self) -> bool:
+        """Whether the step replays a captured graph (cudagraph; onnx with onnxruntime's CUDA
+        graph): False for op-by-op launches, including after a failed capture."""
+        ...
+
     def prepare(self, shapes: Iterable[Shape]) -> None:
         """Build (export, capture, first run) whatever `run` needs at each shape, now, so that no
         frame of the show waits for a build. Idempotent."""

@@ -15,13 +15,18 @@ Written to the PyTorch notes "CUDA Graphs" (docs.pytorch.org/docs/stable/notes/c
 - no host sync, no CPU tensors, static shapes and no autocast cache inside the captured region
   (see realtime.dream.kernel).
 A capture that fails is not retried: that shape runs its fp32 graph (when a half-precision capture
-failed) or eager, from then on, with one log line.
+failed) or eager, from then on, with one log line; `captured` and `provider` then say so (the
+HUD, the bench JSON), never "cuda graph" for a step that launches op by op.
+The cache holds at most MAX_GRAPHS graphs (least recently used goes first): run-time shapes are
+snapped to the prepared set upstream (realtime.show.playlist, realtime.audio.mapping), so this
+bound only stops an unforeseen source of shapes from eating the GPU's memory.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 import torch
@@ -43,6 +48,9 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 HALF_GAIN_TOLERANCE = 0.05
+PRECISION_PROBES = 3  # jitter draws the precision probe averages over (one draw is noisy)
+PROBE_SEED = 20261130  # the probe's own jitter draws: the show's generator is never consumed
+MAX_GRAPHS = 64  # governor sizes x steps x octaves of one look fit; an LRU bound beyond that
 WARMUP_ITERATIONS = 3  # the notes' example warms up 3 iterations: cuDNN autotuning, lazy inits
 
 G = TypeVar("G")
@@ -92,14 +100,33 @@ class GraphCache(Generic[G]):
     on first use; a failed capture is never retried, and its shape falls back to its fp32 graph
     (when a half-precision capture failed) or to eager (None), with one log line."""
 
-    def __init__(self, capture: Callable[[CaptureKey], G]):
-        self._capture = capture
-        self.graphs: dict[CaptureKey, G] = {}
+    def __init__(self, capture: Callable[[CaptureKey], G], limit: int = MAX_GRAPHS):
+        self._capture, self.limit = capture, limit
+        self.graphs: OrderedDict[CaptureKey, G] = OrderedDict()  # least recently used first
         self.failed: set[CaptureKey] = set()
+        self.ran: dict[Shape, CaptureKey | None] = {}  # what really ran each shape: a graph, or eager
 
     def get(self, shape: Shape, dtype: torch.dtype) -> G | None:
+        graph = self._get(shape, dtype)
+        self.ran[shape] = None if graph is None else self._key_of(shape, dtype)
+        return graph
+
+    @property
+    def captured(self) -> bool:
+        """Whether every shape run so far replayed a graph (False: some shape runs eager)."""
+        return all(key is not None for key in self.ran.values())
+
+    def eager_shapes(self) -> list[Shape]:
+        return sorted(shape for shape, key in self.ran.items() if key is None)
+
+    def _key_of(self, shape: Shape, dtype: torch.dtype) -> CaptureKey:
+        key = (*shape, dtype)
+        return key if key in self.graphs else (*shape, torch.float32)
+
+    def _get(self, shape: Shape, dtype: torch.dtype) -> G | None:
         key = (*shape, dtype)
         if key in self.graphs:
+            self.graphs.move_to_end(key)
             return self.graphs[key]
         if key not in self.failed:
             try:
@@ -111,6 +138,9 @@ class GraphCache(Generic[G]):
                     precision_name(dtype),
                 )
                 self.graphs[key] = self._capture(key)
+                while len(self.graphs) > self.limit:
+                    evicted, _ = self.graphs.popitem(last=False)
+                    log.info("CUDA graph cache full: freed the least recently used (%s)", evicted[:3])
                 return self.graphs[key]
             except Exception as exc:  # a driver, memory or capture problem must not stop the show
                 self.failed.add(key)
@@ -124,7 +154,7 @@ class GraphCache(Generic[G]):
                     str(exc).splitlines()[0] if str(exc) else "",
                     "eager" if dtype == torch.float32 else "in fp32",
                 )
-        return None if dtype == torch.float32 else self.get(shape, torch.float32)
+        return None if dtype == torch.float32 else self._get(shape, torch.float32)
 
     def is_ready(self, shape: Shape, dtype: torch.dtype) -> bool:
         """Whether `get` answers without capturing."""
@@ -143,11 +173,37 @@ class GraphCache(Generic[G]):
     def clear(self) -> None:
         self.graphs.clear()
         self.failed.clear()
+        self.ran.clear()
+
+
+def probe_gains(
+    run: Callable[[torch.Tensor, list[tuple[int, int]], torch.dtype], torch.Tensor],
+    value: Callable[[torch.Tensor], float],
+    probe: torch.Tensor,
+    steps: int,
+    jitter: int,
+    dtypes: Sequence[torch.dtype],
+    probes: int = PRECISION_PROBES,
+) -> dict[torch.dtype, float]:
+    """Each precision's objective gain on `probe` (value after / before), averaged over `probes`
+    jitter draws; every precision runs the very same draws (from a generator of the probe's own,
+    so the show's jitter sequence is not consumed)."""
+    draws = torch.Generator().manual_seed(PROBE_SEED)
+    shift_sets = [random_shifts(draws, jitter, steps) for _ in range(probes)]
+    base = max(value(probe), 1e-8)
+    return {
+        dtype: sum(value(run(probe, shifts, dtype)) for shifts in shift_sets) / (probes * base)
+        for dtype in dtypes
+    }
+
+
+def half_is_close(gains: dict[torch.dtype, float], half: torch.dtype) -> bool:
+    full = gains[torch.float32]
+    return abs(gains[half] - full) <= HALF_GAIN_TOLERANCE * full
 
 
 class CudaGraphBackend:
     name = "cudagraph"
-    provider = "cuda graph"
 
     def __init__(self, net: DreamNet, objective: Objective, params: DreamParams, generator: torch.Generator):
         if not torch.cuda.is_available():
@@ -167,6 +223,20 @@ class CudaGraphBackend:
     def precision(self) -> str:
         return precision_name(self.dtype)
 
+    @property
+    def captured(self) -> bool:
+        """False once any shape runs eager after a failed capture (the bench's `captured`)."""
+        return self.graphs.captured
+
+    @property
+    def provider(self) -> str:
+        """What really runs the step: "cuda graph", or which shapes run eager after a failed capture."""
+        eager = self.graphs.eager_shapes()
+        if not eager:
+            return "cuda graph"
+        sizes = ", ".join(f"{w}x{h}" for h, w, _ in eager[:3])
+        return f"cuda graph, eager at {sizes} (capture failed)"
+
     def prepare(self, shapes: Iterable[Shape]) -> None:
         """Capture a graph for every (height, width, steps) at the chosen precision."""
         for shape in sorted(set(shapes)):
@@ -176,10 +246,13 @@ class CudaGraphBackend:
         return self.graphs.is_ready(shape, self.dtype)
 
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        return self._run(x, random_shifts(self.generator, self.params.jitter, steps), self.dtype)
+
+    def _run(self, x: torch.Tensor, shifts: list[tuple[int, int]], dtype: torch.dtype) -> torch.Tensor:
         p = self.params
         height, width = x.shape[-2:]
-        shifts = random_shifts(self.generator, p.jitter, steps)
-        capture = self.graphs.get((height, width, steps), self.dtype)
+        steps = len(shifts)
+        capture = self.graphs.get((height, width, steps), dtype)
         if capture is None:  # this shape could not be captured: eager, the same maths
             jitter = jitter_on(shifts, height, width, self.device)
             x, _ = kernel.gradient_steps(self.net, self.objective, x, jitter, p.lr, p.tv_weight)
@@ -203,15 +276,15 @@ class CudaGraphBackend:
         self.graphs.keep_only(dtype)
 
     def choose_precision(self, probe: torch.Tensor, steps: int) -> torch.dtype:
-        """bf16 (or fp16) when its objective gain on `probe` is within 5 % of fp32's, else fp32.
-        The probe is only meaningful with the real weights (see create_backend)."""
+        """bf16 (or fp16) when its objective gain on `probe` is within 5 % of fp32's, else fp32:
+        both with the same jitter draws, averaged over PRECISION_PROBES (`probe_gains`). The probe
+        is only meaningful with the real weights (see create_backend)."""
         half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        base = max(self.objective_value(probe), 1e-8)
-        gains = {}
-        for dtype in (torch.float32, half):
-            self.dtype = dtype
-            gains[dtype] = self.objective_value(self.run(probe, steps)) / base
-        close = abs(gains[half] - gains[torch.float32]) <= HALF_GAIN_TOLERANCE * gains[torch.float32]
+        gains = probe_gains(
+            self._run, self.objective_value, probe, steps, self.params.jitter, (torch.float32, half)
+        )
+        self.graphs.ran.clear()  # the probe's runs are not the show's
+        close = half_is_close(gains, half)
         captured = (*probe.shape[-2:], steps, half) not in self.graphs.failed
         chosen = half if close and captured else torch.float32
         self.use_precision(chosen)

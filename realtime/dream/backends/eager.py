@@ -15,6 +15,7 @@ from realtime.params import DreamParams
 
 class EagerBackend:
     name = "eager"
+    captured = False  # op by op, always
 
     def __init__(
         self,

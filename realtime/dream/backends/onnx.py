@@ -3,29 +3,41 @@
 One exported graph per image size does a whole step (jitter gather, forward, backward,
 normalised update, clamp); it is exported on first use and cached (realtime.dream.backends.onnx_export).
 
-On a CUDA GPU it runs on the TensorRT provider (when TensorRT loads) or the CUDA provider, and
-never silently on the CPU: if onnxruntime cannot load its CUDA provider the backend refuses with
-the libraries it is missing (they come with `pip install 'onnxruntime-gpu[cuda,cudnn]'`). Written
-to onnxruntime's docs:
-- I/O Binding (onnxruntime.ai/docs/performance/tune-performance/iobinding.html): inputs and outputs
-  are bound to torch tensors on the GPU by data_ptr, so a step never goes through host memory;
+On a CUDA GPU it runs on the CUDA provider, and never silently on the CPU: if onnxruntime cannot
+load its CUDA provider the backend refuses with the libraries it is missing (they come with
+`pip install 'onnxruntime-gpu[cuda,cudnn]'`). Written to onnxruntime's docs:
+- I/O Binding (onnxruntime.ai/docs/performance/tune-performance/iobinding.html): one binding per
+  image size, made once, to static torch buffers on the GPU: a step never goes through host memory
+  and a frame binds nothing (the image moves between the buffers with a device copy);
+- CUDA EP `enable_cuda_graph` (CUDA-ExecutionProvider.html, "Using CUDA Graphs"): as every bound
+  address is fixed, onnxruntime captures the step once and replays it. A session whose nodes are
+  not all on the CUDA provider cannot use it; it then runs op by op and `captured` says so.
+  onnxruntime up to 1.31 synchronises the stream after each graph replay (microsoft/onnxruntime
+  PR 28686 lifts that): the worker waits for each step, the display still never does;
 - CUDA EP `user_compute_stream`: onnxruntime runs on a torch stream the backend owns (not stream 0,
   which onnxruntime treats as "no stream"), and the run option
   `disable_synchronize_execution_providers` keeps Run() from waiting for the GPU; torch's stream
   and onnxruntime's are ordered with wait_stream, on the GPU;
-- TensorRT EP caches (`trt_engine_cache_enable`/`_path`, `trt_timing_cache_*`) under the dreamcam
-  cache, so engines are built once, not at every start.
+- node placement (`session.record_ep_graph_assignment_info`, read back with
+  `get_provider_graph_assignment_info`): every node onnxruntime placed on the CPU provider in a
+  GPU session is reported (a warning, and in `provider`: the HUD and the bench JSON), since each
+  costs a copy between host and device.
 What onnxruntime prints while loading providers ("Failed to load ...") goes to the log, never to
 stdout, which belongs to `--json` output.
 
-Whether the graph's scatter ops run on the GPU providers (onnxruntime docs/OperatorKernels.md,
+TensorRT is not offered (decided 2026-11-30, without a GPU to try it on): pip's `tensorrt` wheel
+puts libnvinfer under `tensorrt_libs`, where onnxruntime's loader does not look; the exported step
+holds MaxPool-with-indices and ScatterElements(add) (the pooling backward), which TensorRT takes
+only through a plugin or splits off, so a GoogLeNet step would become many engines with copies
+between them; and an engine build takes minutes, far past the dream watchdog. The CUDA provider
+with its CUDA graph is the measured path; cudagraph is the fast one.
+
+Whether the graph's scatter ops run on the GPU provider (onnxruntime docs/OperatorKernels.md,
 read 2026-11-23): the CUDA provider registers ScatterND (opset 18+, float) and ScatterElements
 (opset 18+, reductions none/add/mul/max/min); the exported step uses ScatterND(none) (TV's slice
 backward) and, for networks with max pooling (GoogLeNet), ScatterElements(add) (its backward).
-Mod no longer appears: the jitter arrives as gather indices. TensorRT runs ScatterND(none) in its
-core and ScatterElements with a reduction through its ScatterElements plugin; a node TensorRT
-rejects is handed to the CUDA provider by onnxruntime's partitioner, so it still runs on the GPU.
-None of this has been run on a GPU yet.
+Mod no longer appears: the jitter arrives as gather indices. None of this has run on a GPU yet:
+the node placement report is how the first run will tell.
 
 Why the export is fp32 whatever --precision says: onnxruntime's CUDA and CPU providers have no
 bf16 Conv kernel (docs/OperatorKernels.md lists float, double, float16 for CUDA Conv), and a
@@ -35,7 +47,6 @@ fp16 graph would not run on the CPU provider; cudagraph is the backend for half 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import logging
 import os
@@ -52,7 +63,7 @@ import torch
 from models.registry import DreamNet, Network
 from realtime.dream import kernel
 from realtime.dream.backends.base import Shape, objective_value, pinned_jitter_table, random_shifts
-from realtime.dream.backends.onnx_export import cache_dir, cached_path, export_step
+from realtime.dream.backends.onnx_export import cached_path, export_step
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -121,9 +132,7 @@ def provider_fix(printed: str) -> tuple[str, str]:
     if any(name.startswith(("libcuda.so", "nvcuda")) for name in missing):
         return ", ".join(missing), "install the NVIDIA driver"
     if any(name.startswith(("libnvinfer", "nvinfer")) for name in missing):
-        return ", ".join(
-            missing
-        ), "TensorRT 10 is optional (the CUDA provider works without): pip install tensorrt"
+        return ", ".join(missing), "dreamcam does not use TensorRT: nothing to do"
     return ", ".join(missing) or "its CUDA libraries", GPU_EXTRA
 
 
@@ -139,39 +148,41 @@ def providers_for(device: torch.device) -> list[str]:
                 f"--backend onnx on a GPU needs onnxruntime's GPU build (this one is CPU only); {GPU_EXTRA}, "
                 "or use --backend cudagraph or eager"
             )
-        if "TensorrtExecutionProvider" in compiled_in and _tensorrt_loads():
-            chosen.append("TensorrtExecutionProvider")
-        chosen.append("CUDAExecutionProvider")
+        chosen.append("CUDAExecutionProvider")  # never TensorRT: see the module docstring
     chosen.append("CPUExecutionProvider")
     return chosen
 
 
-def provider_options(providers: list[str], device: torch.device, stream_handle: int) -> list:
-    """`providers` with their options: the GPU providers on `device`, on the given CUDA stream,
-    TensorRT caching its engines under the dreamcam cache."""
-    engines = str(cache_dir() / "tensorrt")
-    gpu = {"device_id": str(device.index or 0), "user_compute_stream": str(stream_handle)}
-    options = {
-        "TensorrtExecutionProvider": {
-            **gpu,
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": engines,
-            "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": engines,
-        },
-        "CUDAExecutionProvider": gpu,
-    }
-    return [(name, options[name]) if name in options else name for name in providers]
+def provider_options(
+    providers: list[str], device: torch.device, stream_handle: int, cuda_graph: bool = True
+) -> list:
+    """`providers` with their options: the CUDA provider on `device`, on the given CUDA stream,
+    capturing its work as a CUDA graph when `cuda_graph`."""
+    cuda = {"device_id": str(device.index or 0), "user_compute_stream": str(stream_handle)}
+    if cuda_graph:
+        cuda["enable_cuda_graph"] = "1"
+    return [(name, cuda) if name == "CUDAExecutionProvider" else name for name in providers]
 
 
-def _tensorrt_loads() -> bool:
-    for name in ("libnvinfer.so.10", "nvinfer_10.dll", "libnvinfer.so"):
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
+def node_placement(session) -> dict[str, list[str]]:
+    """{provider: op types of the nodes it runs} as onnxruntime assigned them (empty where this
+    onnxruntime cannot tell: before 1.22's `get_provider_graph_assignment_info`)."""
+    if not hasattr(session, "get_provider_graph_assignment_info"):
+        return {}
+    placement: dict[str, list[str]] = {}
+    for subgraph in session.get_provider_graph_assignment_info():
+        placement.setdefault(subgraph.ep_name, []).extend(n.op_type for n in subgraph.get_nodes())
+    return placement
+
+
+def cpu_fallback(placement: dict[str, list[str]]) -> str:
+    """One line on the nodes a GPU session runs on the CPU provider ("" when none do)."""
+    cpu = placement.get("CPUExecutionProvider", [])
+    if not cpu or len(placement) == 1:
+        return ""  # none, or a CPU session (where the CPU is the plan)
+    total = sum(len(ops) for ops in placement.values())
+    ops = ", ".join(sorted(set(cpu)))
+    return f"{len(cpu)} of {total} nodes on the CPU ({ops})"
 
 
 def open_session(path: Path, device: torch.device, providers: list):
@@ -180,7 +191,9 @@ def open_session(path: Path, device: torch.device, providers: list):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: its warnings are not the user's business
+    # errors only on stderr: where nodes were placed is read back and reported by node_placement
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     options.intra_op_num_threads = os.cpu_count() or 1
     # idle worker threads must not spin between calls: torch's own threads need those cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -205,12 +218,17 @@ def open_session(path: Path, device: torch.device, providers: list):
 
 
 @dataclass
-class _GpuBuffers:
-    """Static buffers one image size binds to: the image ping-pongs between `a` and `b`."""
+class _Bound:
+    """One image size on the GPU: its session and one I/O binding, made once, to static buffers.
+    Each step reads `x` and `row` and writes `out`; between steps `out` is copied into `x` (a
+    device copy), so every address stays fixed, as onnxruntime's CUDA graph requires."""
 
-    a: torch.Tensor
-    b: torch.Tensor
-    jitter: torch.Tensor  # (steps, 2h + 2w) int64, grown when a frame takes more steps
+    session: object
+    binding: object
+    x: torch.Tensor
+    out: torch.Tensor
+    row: torch.Tensor  # this step's jitter row (1, 2h + 2w)
+    jitter: torch.Tensor  # the frame's rows (steps, 2h + 2w), grown when a frame takes more steps
     lr: torch.Tensor
     tv_weight: torch.Tensor
     value: torch.Tensor
@@ -236,16 +254,22 @@ class OnnxBackend:
         self.device = network.device
         self.providers = providers_for(self.device)
         self._sessions: dict[tuple[int, int], object] = {}
-        self._buffers: dict[tuple[int, int], _GpuBuffers] = {}
+        self._bound: dict[tuple[int, int], _Bound] = {}
         self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         self._run_options = None
+        self.graph_sizes: set[tuple[int, int]] = set()  # sizes onnxruntime runs as a CUDA graph
+        self.cpu_nodes = ""  # the nodes a GPU session placed on the CPU (cpu_fallback)
 
     @property
     def provider(self) -> str:
-        """The provider that runs the graph, for the HUD and bench JSON."""
-        for session in self._sessions.values():
-            return session.get_providers()[0]
-        return self.providers[0]
+        """The provider that runs the graph, for the HUD and bench JSON, with any CPU fallback."""
+        name = next(iter(self._sessions.values())).get_providers()[0] if self._sessions else self.providers[0]
+        return f"{name}, {self.cpu_nodes}" if self.cpu_nodes else name
+
+    @property
+    def captured(self) -> bool:
+        """Whether every size opened so far runs as onnxruntime's CUDA graph."""
+        return bool(self._sessions) and self.graph_sizes == set(self._sessions)
 
     def session_for(self, height: int, width: int):
         """The inference session for one image size, exporting the graph the first time."""
@@ -253,13 +277,30 @@ class OnnxBackend:
             path = cached_path(self.network, str(self.objective), (width, height), steps=1)
             if not path.exists():
                 export_step(self.network, self.objective, (width, height), 1, path, self.progress)
-            providers = self.providers
-            if self._stream is not None:
-                providers = provider_options(providers, self.device, self._stream.cuda_stream)
-            session = open_session(path, self.device, providers)
+            session = self._open(path, (height, width))
+            placement = node_placement(session)
+            fallback = cpu_fallback(placement) if self.device.type == "cuda" else ""
+            if fallback:
+                log.warning(
+                    "onnx backend: %s at %dx%d: each is a copy to the host and back", fallback, width, height
+                )
+                self.cpu_nodes = fallback
             log.info("onnx backend: %s on %s", path.name, session.get_providers()[0])
             self._sessions[(height, width)] = session
         return self._sessions[(height, width)]
+
+    def _open(self, path: Path, size: tuple[int, int]):
+        """The session; on a GPU with onnxruntime's CUDA graph when it accepts the graph whole."""
+        if self._stream is None:
+            return open_session(path, self.device, self.providers)
+        stream = self._stream.cuda_stream
+        try:
+            session = open_session(path, self.device, provider_options(self.providers, self.device, stream))
+            self.graph_sizes.add(size)
+            return session
+        except BackendError as exc:
+            log.warning("onnx backend: no CUDA graph at %dx%d (%s); running op by op", *size, exc)
+        return open_session(path, self.device, provider_options(self.providers, self.device, stream, False))
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -285,8 +326,8 @@ class OnnxBackend:
         return objective_value(self.net, self.objective, x)
 
     def close(self) -> None:
+        self._bound.clear()
         self._sessions.clear()  # onnxruntime frees a session with its last reference
-        self._buffers.clear()
 
     # --- running --------------------------------------------------------------------------
 
@@ -302,47 +343,62 @@ class OnnxBackend:
         return torch.from_numpy(x_host).to(x.device)
 
     def _run_bound(self, session, x: torch.Tensor, shifts: list[tuple[int, int]]) -> torch.Tensor:
-        """A GPU provider: every input and output bound to a torch tensor on the GPU (I/O Binding),
-        onnxruntime on its own stream, ordered after and before torch's work without a host sync."""
+        """A GPU provider: every input and output bound once to a static torch buffer on the GPU
+        (I/O Binding), onnxruntime on its own stream, ordered after and before torch's work
+        without a host sync."""
         import onnxruntime as ort
 
         p, height, width = self.params, x.shape[-2], x.shape[-1]
-        buffers = self._buffers_for(height, width, len(shifts))
+        bound = self._bound_for(session, height, width, len(shifts))
         current = torch.cuda.current_stream(self.device)
-        buffers.a.copy_(x)
-        buffers.jitter[: len(shifts)].copy_(
+        bound.x.copy_(x)
+        bound.jitter[: len(shifts)].copy_(
             pinned_jitter_table(shifts, height, width, self.device), non_blocking=True
         )
-        buffers.lr.fill_(p.lr)
-        buffers.tv_weight.fill_(p.tv_weight)
+        bound.lr.fill_(p.lr)
+        bound.tv_weight.fill_(p.tv_weight)
         if self._run_options is None:
             self._run_options = ort.RunOptions()
             self._run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
         self._stream.wait_stream(current)
-        source, target = buffers.a, buffers.b
-        for k in range(len(shifts)):
-            binding = session.io_binding()
-            self._bind(binding.bind_input, "x", source)
-            self._bind(binding.bind_input, "jitter", buffers.jitter[k : k + 1])
-            self._bind(binding.bind_input, "lr", buffers.lr)
-            self._bind(binding.bind_input, "tv_weight", buffers.tv_weight)
-            self._bind(binding.bind_output, "x_new", target)
-            self._bind(binding.bind_output, "objective", buffers.value)
-            session.run_with_iobinding(binding, self._run_options)
-            source, target = target, source
+        with torch.cuda.stream(self._stream):  # the copies between steps on onnxruntime's stream
+            for k in range(len(shifts)):
+                if k:
+                    bound.x.copy_(bound.out)
+                bound.row.copy_(bound.jitter[k : k + 1])
+                session.run_with_iobinding(bound.binding, self._run_options)
         current.wait_stream(self._stream)
-        return source.clone()  # the buffers are the next frame's
+        return bound.out.clone()  # the buffers are the next frame's
 
     def _bind(self, bind: Callable, name: str, tensor: torch.Tensor) -> None:
         element = np.int64 if tensor.dtype == torch.int64 else np.float32
         bind(name, "cuda", self.device.index or 0, element, tuple(tensor.shape), tensor.data_ptr())
 
-    def _buffers_for(self, height: int, width: int, steps: int) -> _GpuBuffers:
-        buffers = self._buffers.get((height, width))
-        if buffers is None or buffers.jitter.shape[0] < steps:
+    def _bound_for(self, session, height: int, width: int, steps: int) -> _Bound:
+        """The size's binding, made on its first run (and its jitter rows grown when needed)."""
+        bound = self._bound.get((height, width))
+        if bound is None:
             image = torch.zeros(1, 3, height, width, device=self.device)
             scalar = torch.zeros((), device=self.device)
-            jitter = torch.zeros(steps, 2 * (height + width), dtype=torch.int64, device=self.device)
-            buffers = _GpuBuffers(image, image.clone(), jitter, scalar, scalar.clone(), scalar.clone())
-            self._buffers[(height, width)] = buffers
-        return buffers
+            row = torch.zeros(1, 2 * (height + width), dtype=torch.int64, device=self.device)
+            bound = _Bound(
+                session,
+                session.io_binding(),
+                image,
+                image.clone(),
+                row,
+                row.repeat(steps, 1),
+                scalar,
+                scalar.clone(),
+                scalar.clone(),
+            )
+            self._bind(bound.binding.bind_input, "x", bound.x)
+            self._bind(bound.binding.bind_input, "jitter", bound.row)
+            self._bind(bound.binding.bind_input, "lr", bound.lr)
+            self._bind(bound.binding.bind_input, "tv_weight", bound.tv_weight)
+            self._bind(bound.binding.bind_output, "x_new", bound.out)
+            self._bind(bound.binding.bind_output, "objective", bound.value)
+            self._bound[(height, width)] = bound
+        if bound.jitter.shape[0] < steps:  # not bound: only `row` is
+            bound.jitter = bound.row.repeat(steps, 1)
+        return bound
