@@ -27,6 +27,12 @@ RANGES: dict[str, tuple[float, float, type]] = {
     "depth": (0.01, 1.0, float),
 }
 
+# The fields that set the backend's shapes (each new value may capture a CUDA graph or build an
+# export): run-time modulation snaps them (realtime.show.playlist, realtime.audio.mapping) rather
+# than sweeping them through every value, and SHAPE_QUANTA is the grid they snap to.
+SHAPE_FIELDS = ("steps", "octaves", "octave_scale")
+SHAPE_QUANTA = {"steps": 1.0, "octaves": 1.0, "octave_scale": 0.1}
+
 
 @dataclass(frozen=True)
 class DreamParams:

@@ -543,3 +543,23 @@ def test_a_saved_look_keeps_its_audio_mapping(tmp_path):
     (path,) = tmp_path.iterdir()
     assert load_preset(str(path)).lr == 0.04
     assert load_audio_mapping(str(path)) == show.reactor.mapping
+
+
+def test_shape_fields_snap_to_a_grid_with_hysteresis():
+    """C2: the sound may drive steps and octave_scale, but each new value is a new shape (a graph
+    capture on a GPU): they move on a grid, and a level hovering at a boundary does not flip them."""
+    mapping = AudioMapping.parse({"steps": {"range": [1, 4]}, "octave_scale": {"range": [1.2, 1.6]}})
+    reactor = AudioReactor(mapping)
+    shapes = set()
+    levels = [0.49, 0.51, 0.495, 0.505] * 10  # hovering where steps would round 2 <-> 3
+    for level in levels:
+        reactor.update(_features(level=level, t=1.0, last_beat_t=0.0))
+        p = reactor.modulate(DreamParams())
+        shapes.add((p.steps, p.octave_scale))
+    assert len(shapes) == 1, shapes
+    for level in np.linspace(0, 1, 101):  # a full sweep reaches only the grid's values
+        reactor.update(_features(level=float(level), t=1.0, last_beat_t=0.0))
+        p = reactor.modulate(DreamParams())
+        shapes.add((p.steps, p.octave_scale))
+    assert {s for s, _ in shapes} == {1, 2, 3, 4}
+    assert {o for _, o in shapes} <= {1.2, 1.3, 1.4, 1.5, 1.6}

@@ -26,8 +26,8 @@ def test_blend_interpolates_numbers_and_switches_names():
     half = blend_params(A, C, 0.5)
     assert half.lr == pytest.approx(0.03) and half.persistence == pytest.approx(0.85)
     assert half.layer == "block10"  # switched at once; the residual fade does the blending
-    assert blend_params(A, B, 0.0) == A and blend_params(A, B, 1.0) is B
-    assert blend_params(A, B, 0.5).steps == 3  # whole numbers stay whole
+    assert blend_params(A, B, 0.0) == A.replace(steps=B.steps) and blend_params(A, B, 1.0) is B
+    assert blend_params(A, B, 0.5).steps == 4  # a shape field: switched at once, never swept
     assert ease(0.0) == 0.0 and ease(1.0) == 1.0 and ease(0.5) == 0.5 and ease(2.0) == 1.0
 
 
@@ -39,7 +39,7 @@ def test_playlist_advances_and_crossfades_under_a_fake_clock():
     clock.now += 9.5
     assert player.update() is A
     clock.now += 0.5  # b starts: its fade begins at A
-    assert player.update() == A and player.current.name == "b" and player.fading
+    assert player.update() == A.replace(steps=B.steps) and player.current.name == "b" and player.fading
     clock.now += 2.0  # halfway through the 4 s fade
     mid = player.update()
     assert mid.lr == pytest.approx(0.04) and mid.persistence == pytest.approx(0.85)
@@ -142,3 +142,15 @@ def test_bad_playlist_is_one_line(tmp_path, text, words):
     assert "\n" not in str(info.value) and "bad.toml" in str(info.value)
     for word in words:
         assert word in str(info.value)
+
+
+def test_a_fade_switches_shape_fields_at_once_instead_of_sweeping_them():
+    """C2: steps, octaves and octave_scale set the backend's shapes; a fade through them would
+    capture a graph nearly every frame. They take the new look's values at the fade's start."""
+    a = DreamParams(layer="block5", steps=1, octaves=1, octave_scale=1.3, lr=0.02)
+    b = DreamParams(layer="block5", steps=8, octaves=3, octave_scale=1.8, lr=0.06)
+    shapes = {
+        (p.steps, p.octaves, p.octave_scale) for p in (blend_params(a, b, u / 50) for u in range(1, 51))
+    }
+    assert shapes == {(8, 3, 1.8)}
+    assert blend_params(a, b, 0.5).lr == pytest.approx(0.04)  # the rest still fades

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from realtime.audio.analysis import AudioFeatures
 from realtime.errors import ConfigError
-from realtime.params import RANGES, DreamParams, clamp
+from realtime.params import RANGES, SHAPE_QUANTA, DreamParams, clamp
 from realtime.show.control import Action, Intent
 
 FEATURES = ("level", "tempo")  # level: loudness 0-1; tempo: 60-180 BPM as 0-1
@@ -207,6 +207,7 @@ class AudioReactor:
     _beats_seen: int | None = None
     _every_count: int = 0
     modulated: dict[str, float] = field(default_factory=dict)  # field -> value sent, for the HUD
+    _held: dict[str, float] = field(default_factory=dict)  # shape fields' snapped values (`_snap`)
 
     def update(self, features: AudioFeatures | None) -> list[Intent]:
         """Take the newest features; return the intents "every N beats" asks for (next layer...)."""
@@ -249,9 +250,21 @@ class AudioReactor:
         for name, value in values.items():
             if not math.isfinite(value):
                 continue  # cannot happen with a parsed mapping; never hand the dream a NaN anyway
-            changes[name] = clamp(name, value)
+            changes[name] = self._snap(name, value) if name in SHAPE_QUANTA else clamp(name, value)
         self.modulated = changes
         return params.replace(**changes) if changes else params
+
+    def _snap(self, name: str, value: float) -> float:
+        """A shape field (steps, octaves, octave_scale) on its grid, with hysteresis: it moves only
+        when the sound takes it 3/4 of a grid step past the held value, so a level hovering at a
+        boundary does not switch shapes (each a graph capture on a GPU) every frame."""
+        low, high, _ = RANGES[name]
+        value, quantum = min(high, max(low, value)), SHAPE_QUANTA[name]
+        held = self._held.get(name)
+        if held is None or abs(value - held) >= 0.75 * quantum:
+            held = clamp(name, round(round(value / quantum) * quantum, 6))
+            self._held[name] = held
+        return held
 
 
 def _feature(f: AudioFeatures, name: str) -> float:

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.errors import ConfigError, DreamcamError
-from realtime.params import RANGES, DreamParams
+from realtime.params import RANGES, SHAPE_FIELDS, DreamParams
 from realtime.show.control import Preset, find_preset
 from realtime.show.presets import load_preset, preset_name, read_toml
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FADE_S = 5.0
-_DISCRETE = ("model", "layer", "warm_start")  # switched at the start of a fade, not interpolated
+# switched at the start of a fade, not interpolated: names, and the fields that set the dream's
+# shapes (a fade through every step count would capture a graph per frame)
+_DISCRETE = ("model", "layer", "warm_start", *SHAPE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def _seconds(value: object, key: str, where: str, allow_zero: bool = False) -> f
 
 
 def blend_params(a: DreamParams, b: DreamParams, u: float) -> DreamParams:
-    """The look a fraction u (0..1) of the way from a to b: numbers interpolate, names switch at once."""
+    """The look a fraction u (0..1) of the way from a to b: numbers interpolate; names and the
+    shape fields (steps, octaves, octave_scale) switch at once."""
     if u >= 1.0:
         return b
     changes = {}
