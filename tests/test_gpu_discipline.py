@@ -58,6 +58,10 @@ class FakeEngine:
         self.network = SimpleNamespace(spec=SimpleNamespace(name="efficientnet_lite0", layers=("block5",)))
         self.layer_name = "block5"
         self.use_error: Exception | None = None
+        self.rebuilds = False  # what would_rebuild answers
+
+    def would_rebuild(self, params) -> bool:
+        return self.rebuilds
 
     def check(self, params) -> None:
         pass
@@ -200,3 +204,107 @@ def test_capture_beside_a_running_worker_and_display(lite0):
             pipeline.stop_worker()
     assert pipeline.restarts == 0 and not error
     assert pipeline.stats.frames == 150 and np.abs(pipeline.last_output.astype(int) - 0).sum() > 0
+
+
+class RecordingLock:
+    """A BuildLock that counts the builds that took it."""
+
+    def __init__(self):
+        from realtime.loop.worker import BuildLock
+
+        self.inner, self.taken = BuildLock(), 0
+
+    def building(self):
+        self.taken += 1
+        return self.inner.building()
+
+    def display_turn(self):
+        return self.inner.display_turn()
+
+
+def _worker(backend, **kwargs):
+    from realtime.loop.worker import DreamWorker
+
+    dreamer = FrameDreamer(FakeEngine(backend), DreamParams(warm_start="off"))
+    return dreamer, DreamWorker(dreamer, **kwargs)
+
+
+def test_a_change_that_builds_nothing_never_takes_the_build_lock():
+    """T1: with audio on every frame changes a parameter; only a rebuild may lock the display out."""
+    backend = CaptureRecordingBackend()
+    backend.release.set()
+    lock = RecordingLock()
+    dreamer, worker = _worker(backend, build_lock=lock, prepare=lambda d: d.frame_shapes())
+    try:
+        assert worker.wait_for(0, timeout=1) is None
+        started = lock.taken  # the start-up build
+        for lr in (0.01, 0.02, 0.03):
+            worker._apply(dreamer.params.replace(lr=lr))
+        assert lock.taken == started and dreamer.params.lr == 0.03
+        dreamer.engine.rebuilds = True
+        backend.prepared.clear()
+        worker._apply(dreamer.params.replace(layer="block3"))
+        assert lock.taken == started + 1
+        # C1: the rebuild prepared every reachable shape in the same build, not mid-show
+        assert all(backend.is_prepared(s) for s in dreamer.frame_shapes())
+    finally:
+        worker.stop()
+
+
+def test_the_governors_cap_resizes_the_residual_on_the_dreams_stream():
+    """T2: set_cap resizes the carried residual: it must run on the worker's stream."""
+    from contextlib import contextmanager
+
+    backend = CaptureRecordingBackend()
+    backend.release.set()
+    quality = SimpleNamespace(steps=1, size=(32, 18))
+    governor = SimpleNamespace(update=lambda ms: quality, last_change="smaller")
+    dreamer, worker = _worker(backend, governor=governor)
+    on_stream, calls = [False], []
+
+    @contextmanager
+    def stream():
+        on_stream[0] = True
+        try:
+            yield
+        finally:
+            on_stream[0] = False
+
+    set_cap = dreamer.set_cap
+    dreamer.set_cap = lambda steps, size: (calls.append(on_stream[0]), set_cap(steps, size))
+    worker._on_stream = stream
+    try:
+        worker._govern(0.5)
+    finally:
+        worker.stop()
+    assert calls == [True] and dreamer.dream_size == (32, 18)
+
+
+def test_a_short_build_keeps_the_last_dream_on_screen_a_long_one_shows_the_camera():
+    """T1: a display that cannot take its turn keeps the last composed picture (no flicker to
+    the raw camera); once a build has run HOLD_S, the live camera goes on."""
+    from realtime.loop.pipeline import HOLD_S
+
+    backend = CaptureRecordingBackend()
+    backend.release.set()
+    pipeline, source, _ = _pipeline(backend)
+    pipeline.composer.guarded = True  # the GPU's rule, exercised on the CPU
+    with source:
+        pipeline.start_worker()
+        try:
+            pipeline.worker.wait_for(0, timeout=1)
+            for _ in range(100):
+                pipeline.tick()
+                if pipeline._composed is not None and pipeline.stats.dreams:
+                    break
+            composed = pipeline._composed
+            assert composed is not None
+            with pipeline.dreams.build_lock.building():  # a build holds the GPU
+                pipeline.worker.building = True
+                pipeline.worker.build_started = pipeline.clock()
+                assert pipeline.tick() is composed
+                pipeline.worker.build_started = pipeline.clock() - HOLD_S - 0.1
+                assert pipeline.tick() is pipeline.last_frame.image
+                pipeline.worker.building = False
+        finally:
+            pipeline.stop_worker()

@@ -154,3 +154,27 @@ def test_a_fade_switches_shape_fields_at_once_instead_of_sweeping_them():
     }
     assert shapes == {(8, 3, 1.8)}
     assert blend_params(a, b, 0.5).lr == pytest.approx(0.04)  # the rest still fades
+
+
+def test_a_fade_start_makes_no_device_copy_outside_the_composers_turn():
+    """T3: the playlist starts a fade from the event handling, outside Composer.turn, where a GPU
+    copy could land during a capture; the frozen copy is made by the first mix (inside the turn)."""
+    import torch
+
+    old = torch.full((1, 3, 2, 2), 10.0)
+    clones = []
+    real_clone = torch.Tensor.clone
+
+    class Recording(torch.Tensor):
+        def clone(self, *args, **kwargs):
+            clones.append("clone")
+            return real_clone(self, *args, **kwargs)
+
+    fade = ResidualFade()
+    fade.start(old.as_subclass(Recording))
+    assert clones == []
+    fade.u = 0.5
+    mixed = fade.mix(torch.zeros(1, 3, 2, 2))
+    assert clones == ["clone"] and torch.allclose(mixed, torch.full((1, 3, 2, 2), 5.0))
+    fade.mix(torch.zeros(1, 3, 2, 2))
+    assert clones == ["clone"]  # frozen once

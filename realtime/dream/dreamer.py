@@ -70,6 +70,10 @@ class FrameDreamer:
         """Raise the DreamcamError `set_params` would raise, without building anything."""
         self.engine.check(params)
 
+    def needs_rebuild(self, params: DreamParams) -> bool:
+        """Whether `set_params(params)` rebuilds the backend (a new model or layer)."""
+        return self.engine.would_rebuild(params)
+
     def set_params(self, params: DreamParams) -> None:
         """Apply new parameters between frames; rebuilds only what a model or layer change needs."""
         model_changed = params.model != self.network.spec.name

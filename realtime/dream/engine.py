@@ -50,6 +50,9 @@ class DreamEngine:
         self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self.network = network or load_network(params.model, recipe.weights, recipe.device)
         self.objective: Objective = parse_objective(params.layer, self.network.spec)
+        # precision auto: what the probe chose per (model, objective), so that going back to a
+        # look (a key press, a playlist) does not probe again
+        self.chosen_precision: dict[tuple[str, str], str] = {}
         self.backend: Backend = self._build(params)
 
     @property
@@ -64,6 +67,13 @@ class DreamEngine:
     def check(params: DreamParams) -> None:
         """Raise the DreamcamError `use` would raise, without loading or building anything."""
         parse_objective(params.layer, get_spec(params.model))
+
+    def would_rebuild(self, params: DreamParams) -> bool:
+        """Whether `use(params)` builds a new backend (a new model or layer), decided without
+        building anything."""
+        if params.model != self.network.spec.name:
+            return True
+        return str(parse_objective(params.layer, self.network.spec)) != str(self.objective)
 
     def use(self, params: DreamParams) -> bool:
         """Be ready for `params`' model and layer; True when something was rebuilt.
@@ -90,13 +100,19 @@ class DreamEngine:
     def _build(
         self, params: DreamParams, network: Network | None = None, objective: Objective | None = None
     ) -> Backend:
-        return create_backend(
+        network, objective = network or self.network, objective or self.objective
+        look = (network.spec.name, str(objective))
+        precision = self.chosen_precision.get(look, self.recipe.precision)
+        backend = create_backend(
             self.recipe.backend,
-            network or self.network,
-            objective or self.objective,
+            network,
+            objective,
             params,
             self.generator,
             self.size,
             self.recipe.progress,
-            self.recipe.precision,
+            precision,
         )
+        if self.recipe.precision == "auto" and backend.name == "cudagraph":
+            self.chosen_precision[look] = backend.precision
+        return backend

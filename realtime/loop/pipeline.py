@@ -35,6 +35,7 @@ from realtime.show.control import ShowState
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.1  # how long to wait for a new frame before dreaming the last one again
+HOLD_S = 0.5  # a build younger than this keeps the last composed picture; an older one shows the camera
 
 
 @dataclass
@@ -72,7 +73,12 @@ class Pipeline:
         self.source, self.state, self.io = source, state, io or ShowIO()
         self.threaded, self.attract, self.clock = threaded, attract, clock
         self.dreams = DreamSupervisor(
-            dreamer, self._on_dream, clock, governor, watchdog_s, prepare=_reachable_shapes(dreamer, governor)
+            dreamer,
+            self._on_dream,
+            clock,
+            governor,
+            watchdog_s,
+            prepare=lambda d: _reachable_shapes(d, governor),
         )
         self.composer = Composer(dreamer.device)
         # threaded: moves the shown residual with each camera frame between dreams
@@ -80,6 +86,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.last_frame: Frame | None = None
         self.last_output: np.ndarray | None = None
+        self._composed: np.ndarray | None = None  # the last frame composed with a dream
         self.residual: torch.Tensor | np.ndarray | None = None  # an array: the CPU tracker's
         self._shown_dream: DreamResult | None = None  # the newest dream already on screen
         self._last_delivery: float | None = None
@@ -144,8 +151,8 @@ class Pipeline:
             return
         self.worker.submit(frame)  # a lost camera: the last frame is dreamed again
         with self.composer.turn(self.dreams.build_lock) as device_free:
-            if not device_free:  # a build (capture, export) holds the GPU: the camera goes on alone
-                self.last_output = frame.image
+            if not device_free:  # a build (capture, export) holds the GPU
+                self.last_output = self._while_building(frame)
                 return
             result = self.worker.latest
             if result is not None and result is not self._shown_dream:
@@ -156,7 +163,16 @@ class Pipeline:
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
             if self.dreamer.params.warm_start == "flow":  # ride the residual on the moving scene
                 self.residual = self.tracker.follow(frame.image, frame.index)
-            self.last_output = self.composer.compose(frame.image, self.residual)
+            self.last_output = self._composed = self.composer.compose(frame.image, self.residual)
+
+    def _while_building(self, frame: Frame) -> np.ndarray:
+        """What to show while a build holds the GPU: the last composed picture for a short one
+        (no flicker between dream and camera), the live camera once it has run HOLD_S."""
+        worker = self.worker
+        long_build = worker.building and self.clock() - worker.build_started >= HOLD_S
+        if self._composed is None or long_build:
+            return frame.image
+        return self._composed
 
     def _dream_then_show(self, frame: Frame, fresh: bool) -> None:
         """In step: dream this frame now, then compose it."""

@@ -82,10 +82,11 @@ class DreamWorker:
         on_dream: Callable[[DreamResult], None] | None = None,
         governor: QualityGovernor | None = None,
         build_lock: BuildLock | None = None,
-        prepare: list[Shape] | None = None,
+        prepare: list[Shape] | Callable[[FrameDreamer], list[Shape]] | None = None,
     ):
         """`dreamer`, or a function that builds one (then built on this worker's thread, as a
-        build); `prepare`: shapes to build ahead, on this thread, before the first dream."""
+        build); `prepare`: shapes to build ahead, on this thread, before the first dream and
+        after every rebuild (a list, or a function of the dreamer)."""
         self._build_dreamer = dreamer if callable(dreamer) else None
         self.dreamer: FrameDreamer | None = None if self._build_dreamer else dreamer
         self.clock, self.on_dream, self.governor = clock, on_dream, governor
@@ -189,7 +190,7 @@ class DreamWorker:
                     self._stream = torch.cuda.Stream(self.dreamer.device)
                 if self._prepare:
                     with self._on_stream():
-                        self.dreamer.prepare(self._prepare)
+                        self.dreamer.prepare(self._shapes())
         except Exception as exc:
             self.error = f"dreamer could not be built: {type(exc).__name__}: {exc}"
             log.exception("dreamer could not be built")
@@ -212,11 +213,25 @@ class DreamWorker:
         return torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
 
     def _apply(self, params: DreamParams) -> None:
+        """Apply new parameters. Whether they rebuild is decided before locking: a change that
+        builds nothing (every frame, with audio on) never takes the build lock, so the display
+        keeps its turn. One that rebuilds (a new model or layer) then prepares every shape the
+        show can reach in the same build, so no capture or precision probe lands mid-show."""
         try:
+            if not self.dreamer.needs_rebuild(params):
+                with self._on_stream():
+                    self.dreamer.set_params(params)
+                return
             with self._build(), self._on_stream():
                 self.dreamer.set_params(params)
+                if self._prepare:
+                    self.dreamer.prepare(self._shapes())
         except Exception as exc:  # a rejected look or a failed build: keep dreaming the last one
             log.warning("parameter change rejected: %s", exc)
+
+    def _shapes(self) -> list[Shape]:
+        """The shapes to prepare: a list, or a function of the dreamer (its params may change)."""
+        return self._prepare(self.dreamer) if callable(self._prepare) else list(self._prepare)
 
     def _dream(self, frame: Frame) -> None:
         started = self.clock()
@@ -254,7 +269,8 @@ class DreamWorker:
         quality = self.governor.update(seconds * 1000.0)
         if quality is not None:
             log.info("%s", self.governor.last_change)
-            self.dreamer.set_cap(quality.steps, quality.size)
+            with self._on_stream():  # the cap resizes the carried residual: the dream's stream
+                self.dreamer.set_cap(quality.steps, quality.size)
 
 
 class DreamSupervisor:
@@ -270,7 +286,7 @@ class DreamSupervisor:
         governor: QualityGovernor | None = None,
         watchdog_s: float = WATCHDOG_S,
         respawn: Callable[[FrameDreamer], FrameDreamer] = fresh_dreamer,
-        prepare: list[Shape] | None = None,
+        prepare: list[Shape] | Callable[[FrameDreamer], list[Shape]] | None = None,
     ):
         self._dreamer, self.on_dream, self.clock = dreamer, on_dream, clock
         self.governor, self.watchdog_s, self.respawn = governor, watchdog_s, respawn

@@ -116,17 +116,21 @@ class ResidualFade:
     def __init__(self) -> None:
         self.old: np.ndarray | None = None
         self.u = 1.0  # 1: no fade in progress
+        self._frozen = True  # whether `old` is already a copy of its own
 
     def start(self, old) -> None:
-        """Freeze `old` (a numpy array or a torch tensor residual) and begin the fade."""
-        if old is not None:
-            old = old.clone() if hasattr(old, "clone") else old.copy()
-        self.old, self.u = old, 0.0
+        """Begin the fade from `old` (a numpy array or a torch tensor residual). No copy here:
+        this runs from the event handling, outside the composer's turn, where a GPU copy could
+        land during a graph capture; `mix` (inside the turn) freezes it on first use."""
+        self.old, self.u, self._frozen = old, 0.0, old is None
 
     def mix(self, residual: np.ndarray) -> np.ndarray:
         if self.old is None or self.u >= 1.0 or self.old.shape != residual.shape:
             self.old = None
             return residual
+        if not self._frozen:
+            self.old = self.old.clone() if hasattr(self.old, "clone") else self.old.copy()
+            self._frozen = True
         return (1.0 - self.u) * self.old + self.u * residual
 
 
