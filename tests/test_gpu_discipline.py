@@ -2,6 +2,8 @@
 builds run on the worker's thread behind the build lock, the display makes no device call while a
 capture runs, builds are not stalls, and a RuntimeError in a parameter change does not end the worker."""
 
+import copy
+import dataclasses
 import threading
 import time
 from types import SimpleNamespace
@@ -308,3 +310,99 @@ def test_a_short_build_keeps_the_last_dream_on_screen_a_long_one_shows_the_camer
                 pipeline.worker.building = False
         finally:
             pipeline.stop_worker()
+
+
+class HostSyncs:
+    """A fake device for the CPU: tensors on torch's "meta" device hold no data, so any read back
+    (tolist, item, float(), .cpu(), numpy) raises, as a sync would stall on a GPU. Uploads that
+    would block (Tensor.to a device without non_blocking) and tensors built from Python numbers
+    straight on the device (torch.tensor(..., device=)) are counted."""
+
+    def __init__(self, monkeypatch):
+        self.syncs: list[str] = []
+        self.downloads = 0
+        to, tensor = torch.Tensor.to, torch.tensor
+
+        def counting_to(t, *args, **kwargs):
+            target = next((a for a in args if isinstance(a, torch.device | str)), kwargs.get("device"))
+            if target is not None and torch.device(target).type == "meta" and t.device.type == "cpu":
+                if not kwargs.get("non_blocking", False):
+                    self.syncs.append("blocking upload")
+            return to(t, *args, **kwargs)
+
+        def counting_tensor(*args, **kwargs):
+            if kwargs.get("device") is not None and torch.device(kwargs["device"]).type == "meta":
+                self.syncs.append("torch.tensor(..., device=)")
+            return tensor(*args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, "to", counting_to)
+        monkeypatch.setattr(torch, "tensor", counting_tensor)
+
+    def download(self, host: torch.Tensor, figures: torch.Tensor) -> None:
+        """The fault check's asynchronous copy to pinned memory (no data on meta: a count)."""
+        self.downloads += 1
+        host.zero_()
+        host[1] = host[2] = 1.0  # the verdict reads "a picture"
+
+
+class DoneEvent:
+    def record(self) -> None:
+        pass
+
+    def query(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("warm_start", ["off", "residual", "flow"])
+def test_a_whole_dream_never_waits_for_the_device(lite0, monkeypatch, warm_start):
+    """T4: FrameDreamer.residual, upload to download-free residual, on a fake device that counts
+    host syncs: none (the upload is asynchronous, the flow's grid scale is Python numbers, the
+    fault check reads its figures back a frame later from pinned memory)."""
+    from realtime.dream.dreamer import build_dreamer
+    from realtime.dream.health import FaultCheck
+    from realtime.io.synthetic import SyntheticSource
+
+    params = DreamParams(layer="block3", warm_start=warm_start)
+    dreamer = build_dreamer(params, (64, 36), torch.device("cpu"), network=lite0)
+    meta = torch.device("meta")
+    dreamer.engine.recipe = dataclasses.replace(dreamer.engine.recipe, device=meta)
+    backend = dreamer.backend
+    backend.net, backend.device = copy.deepcopy(backend.net).to(meta), meta  # lite0 stays whole
+    counter = HostSyncs(monkeypatch)
+    dreamer.fault_check = FaultCheck(deferred=True, event=DoneEvent, download=counter.download)
+    with SyntheticSource((64, 36), paced=False) as source:
+        for _ in range(4):
+            residual = dreamer.residual(source.read().image)
+    assert residual.device == meta and residual.shape == (1, 3, 36, 64)
+    assert counter.syncs == []
+    assert counter.downloads >= 2 and dreamer.faults == 0  # checked, late, without waiting
+
+
+@gpu
+@needs_cuda
+@pytest.mark.parametrize("backend", ["eager", "cudagraph"])
+def test_a_whole_dream_never_waits_for_the_gpu(backend):
+    """T4 on a real GPU: torch's sync debug mode turns any host sync in FrameDreamer.residual
+    (upload, warm start with flow, steps, anchor, fault check) into an error."""
+    from models.registry import load_network
+    from realtime.dream.dreamer import build_dreamer
+
+    network = load_network("efficientnet_lite0", device="cuda")
+    params = DreamParams(layer="block3", warm_start="flow")
+    dreamer = build_dreamer(
+        params, (160, 90), torch.device("cuda"), backend, network=network, precision="fp32"
+    )
+    dreamer.prepare(dreamer.frame_shapes())
+    with SyntheticSource((320, 180), paced=False) as source:
+        images = [source.read().image for _ in range(6)]
+    for image in images[:3]:  # first runs may allocate, autotune and capture
+        dreamer.residual(image)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for image in images[3:]:
+            dreamer.residual(image)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    assert dreamer.faults == 0

@@ -18,7 +18,7 @@ import torch
 from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
-from realtime.dream.health import dream_fault
+from realtime.dream.health import FaultCheck
 from realtime.dream.warmstart import WarmStart, depth_gate
 from realtime.params import DreamParams
 
@@ -42,6 +42,7 @@ class FrameDreamer:
         self.frames = 0  # frames dreamt: which scale of the pyramid the next warm frame steps
         self.faults = 0  # dreams thrown away as non-finite or collapsed (see realtime.dream.health)
         self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
+        self.fault_check = FaultCheck(deferred=self.device.type == "cuda")  # no host sync on a GPU
 
     # --- what it dreams with ------------------------------------------------------------------
 
@@ -145,13 +146,14 @@ class FrameDreamer:
         else:
             dreamt = self._step_one_scale(start, source, p)
         self.frames += 1
-        fault = dream_fault(dreamt, source)
+        fault = self.fault_check(dreamt, source)
         if fault is not None:  # show the camera and start the next frame clean
             self.faults += 1
             if not self._faulty:
                 log.warning("%s (layer %s); dropped it and the carried dream", fault, self.layer_name)
             self._faulty = True
             self.warm.reset()
+            self.fault_check.reset()  # figures still pending were dreamt from the dropped dream
             return source
         self._faulty = False
         return self.warm.update(source, dreamt)

@@ -135,8 +135,10 @@ def warp_tensor(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
     backward = backward.to(device, non_blocking=True)
     base = torch.from_numpy(pixel_grid(height, width)).to(device, non_blocking=True)
     where = base + backward  # HxWx2 (x, y) in pixels
-    scale = torch.tensor([2.0 / max(1, width - 1), 2.0 / max(1, height - 1)], device=device)
-    grid = (where * scale - 1.0).unsqueeze(0).to(residual.dtype)
+    # x and y scaled by Python numbers: a torch.tensor(..., device=) here was a host sync per call
+    scale_x, scale_y = 2.0 / max(1, width - 1), 2.0 / max(1, height - 1)
+    grid = (torch.stack((where[..., 0] * scale_x, where[..., 1] * scale_y), -1) - 1.0).unsqueeze(0)
+    grid = grid.to(residual.dtype)
     moved = torch.nn.functional.grid_sample(
         residual, grid, mode=RESIDUAL_MODE, padding_mode="border", align_corners=True
     )

@@ -19,9 +19,19 @@ def resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A numpy array onto `device` without a host sync: on CUDA through pinned memory (the
+    caching host allocator reuses its blocks and keeps each alive until its copy has run, PyTorch
+    CUDA semantics notes, "Use pinned memory buffers"), so the copy is truly asynchronous."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def image_tensor(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
     """An RGB uint8 frame at any size -> 1x3xHxW float in [0, 1] at `size` (width, height)."""
-    x = torch.from_numpy(np.ascontiguousarray(resized(image, size))).to(device)
+    x = upload(resized(image, size), device)
     x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
     if device.type == "cpu":  # oneDNN's convolutions are fastest on NHWC
         x = x.contiguous(memory_format=torch.channels_last)

@@ -7,6 +7,8 @@ the caller shows the camera frame and drops the carried dream, so the next frame
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 COLLAPSE_RATIO = 0.05  # a dream with under this share of the source's contrast has lost the picture
@@ -14,9 +16,63 @@ MIN_SOURCE_STD = 0.02  # a camera frame flatter than this (lens cap, black scree
 
 
 def dream_fault(dream: torch.Tensor, source: torch.Tensor) -> str | None:
-    """Why `dream` (1x3xhxw in [0, 1]) is not a picture of `source`, or None when it is."""
-    # one device->host transfer for the three numbers (a GPU sync per dream, not three)
-    total, dream_std, source_std = torch.stack([dream.sum(), dream.std(), source.std()]).tolist()
+    """Why `dream` (1x3xhxw in [0, 1]) is not a picture of `source`, or None when it is (reads
+    three numbers back: a host sync on a GPU; the live dreamer uses FaultCheck instead)."""
+    return verdict(fault_figures(dream, source).tolist())
+
+
+def fault_figures(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """The three numbers the verdict needs, on the dream's device: sum, std of dream and source."""
+    return torch.stack([dream.sum(), dream.std(), source.std()])
+
+
+class FaultCheck:
+    """`dream_fault` without a host sync on a GPU.
+
+    Immediate on the CPU (reading three numbers back costs nothing there). Deferred on a GPU: the
+    figures of a dream are copied into pinned host memory with an event recorded after them, and
+    read once that event has completed (`query`, which never waits), a frame or two later. A NaN
+    spreads through the warm start and never leaves, so a late verdict still catches it; the
+    caller then drops the carried dream exactly as for an immediate one.
+    """
+
+    def __init__(
+        self,
+        deferred: bool,
+        event: Callable[[], object] | None = None,
+        download: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    ):
+        """`event` and `download` (host buffer, device figures): CUDA's by default; the CPU
+        tests hand in fakes to run the deferred path on a device whose tensors hold no data."""
+        self.deferred = deferred
+        self._event = event or (lambda: torch.cuda.Event())
+        self._download = download or (lambda host, figures: host.copy_(figures, non_blocking=True))
+        self._pending: tuple[torch.Tensor, object] | None = None
+
+    def __call__(self, dream: torch.Tensor, source: torch.Tensor) -> str | None:
+        if not self.deferred:
+            return dream_fault(dream, source)
+        fault = None
+        if self._pending is not None and self._pending[1].query():
+            fault = verdict(self._pending[0].tolist())  # host memory, already written
+            self._pending = None
+        if self._pending is None:
+            figures = fault_figures(dream, source)
+            host = torch.empty(3, dtype=figures.dtype, pin_memory=figures.device.type == "cuda")
+            self._download(host, figures)
+            event = self._event()
+            event.record()
+            self._pending = (host, event)
+        return fault
+
+    def reset(self) -> None:
+        """Forget the pending figures (after a verdict dropped the carried dream)."""
+        self._pending = None
+
+
+def verdict(figures: list[float]) -> str | None:
+    """The fault the figures (sum, dream std, source std) show, or None."""
+    total, dream_std, source_std = figures
     if total != total or abs(total) == float("inf"):  # NaN or inf somewhere in the dream
         return "the dream went non-finite (NaN)"
     if source_std > MIN_SOURCE_STD and dream_std < COLLAPSE_RATIO * source_std:
