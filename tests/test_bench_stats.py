@@ -101,3 +101,117 @@ def test_kernel_timer_on_the_gpu_reads_the_gpus_time():
         timer.time(lambda: a @ a)
     times = timer.milliseconds()
     assert len(times) == 3 and all(t > 0.1 for t in times)  # a 4096² matmul is not free
+
+
+def test_a_failing_backend_is_a_row_saying_why_and_the_others_still_run():
+    """`make bench-gpu` survives a failing backend: its row says why, the others are measured
+    (medians over alternating repeats), and the caller can exit non-zero."""
+    from realtime.commands.bench import alternating_orders, compare_backends
+
+    calls = []
+    kernel_fps = {"eager": iter([10.0, 30.0, 20.0]), "cudagraph": iter([50.0, 70.0, 60.0])}
+
+    def measure(backend):
+        calls.append(backend)
+        if backend == "onnx":
+            raise RuntimeError("onnxruntime could not load its CUDA provider\nsecond line")
+        return {
+            "backend": backend,
+            "kernel_fps": next(kernel_fps[backend]),
+            "captured": backend == "cudagraph",
+        }
+
+    rows = compare_backends(["eager", "onnx", "cudagraph"], measure, repeats=3)
+    assert calls == ["eager", "onnx", "cudagraph", "cudagraph", "eager", "eager", "cudagraph"]
+    eager, onnx, graph = rows
+    assert onnx == {
+        "backend": "onnx",
+        "ok": False,
+        "error": "RuntimeError: onnxruntime could not load its CUDA provider",
+    }
+    assert eager["ok"] and eager["kernel_fps"] == 20.0 and eager["repeats"] == 3
+    assert graph["kernel_fps"] == 60.0 and graph["captured"] is True
+    assert alternating_orders(["a", "b"], 3) == [["a", "b"], ["b", "a"], ["a", "b"]]
+
+
+def test_no_round_starts_once_the_budget_is_spent():
+    from realtime.commands.bench import compare_backends
+
+    now = [0.0]
+
+    def measure(backend):
+        now[0] += 100.0
+        return {"backend": backend, "kernel_fps": 1.0}
+
+    rows = compare_backends(["eager", "cudagraph"], measure, repeats=5, budget_s=150.0, clock=lambda: now[0])
+    assert [row["repeats"] for row in rows] == [1, 1]
+
+
+def test_bench_all_prints_every_row_and_exits_non_zero_when_one_failed(monkeypatch, capsys):
+    import json
+
+    from realtime.commands import bench
+    from realtime.commands.cli import main
+
+    real = bench.run_bench
+
+    def run_or_fail(params, dream_size, device, backend, *args, **kwargs):
+        if backend == "onnx":
+            raise RuntimeError("export failed on purpose")
+        return real(params, dream_size, device, backend, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "run_bench", run_or_fail)
+    argv = [
+        "bench",
+        "--backend",
+        "all",
+        "--frames",
+        "2",
+        "--dream-size",
+        "64x36",
+        "--window",
+        "none",
+        "--json",
+    ]
+    assert main(argv) == 1
+    out = json.loads(capsys.readouterr().out)
+    by_backend = {row["backend"]: row for row in out["backends"]}
+    assert by_backend["onnx"]["error"] == "RuntimeError: export failed on purpose" and not out["ok"]
+    eager = by_backend["eager"]
+    assert eager["ok"] and eager["kernel_fps"] > 0
+    assert eager["captured"] is False and eager["tf32"] is None  # true labels on a CPU
+
+
+def test_profile_times_every_stage_of_a_frame_on_the_cpu(capsys):
+    import json
+
+    from realtime.commands.cli import main
+
+    argv = ["bench", "--profile", "--frames", "3", "--dream-size", "64x36", "--warm-start", "flow", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["profile"]) == ["upload", "flow", "warm start", "step", "anchor", "compose", "download"]
+    for stage in out["profile"].values():
+        assert stage["host_ms_p50"] >= 0 and stage["gpu_ms_p50"] is None
+    assert out["timer"] == "perf_counter" and out["captured"] is False
+
+
+def test_a_nested_stage_is_excluded_from_the_outer_ones_host_time():
+    from realtime.commands.bench import StageTimer
+
+    now = [0.0]
+    timer = StageTimer(torch.device("cpu"), clock=lambda: now[0])
+    with timer.stage("warm start"):
+        now[0] += 0.002
+        with timer.stage("flow"):
+            now[0] += 0.010
+        now[0] += 0.001
+    report = timer.report()
+    assert report["flow"]["host_ms_p50"] == 10.0 and report["warm start"]["host_ms_p50"] == 3.0
+
+
+def test_a_full_hd_dream_is_dreamt_from_a_full_hd_frame():
+    from realtime.commands.bench import source_size
+
+    assert source_size((320, 180)) == (640, 360)
+    assert source_size((1920, 1080)) == (1920, 1080)

@@ -17,6 +17,20 @@ after one synchronisation) and the wall clock elsewhere; every timed shape is wa
 the step count it is timed with (a CUDA graph or an export per shape must not land in the timing).
 `--backend all` prints {"backends": [rows], "ratios": {...}}: the goal's cudagraph / eager and
 onnx / cudagraph, for kernel and dream rates.
+
+A bench that cannot lie (`compare_backends`): each backend runs `--repeats` times, the order
+alternating round by round (eager, onnx, cudagraph, then cudagraph, onnx, eager...), so a GPU that
+warms up or throttles favours none; every figure of a row is the median over its repeats. A
+backend that fails (a missing onnxruntime-gpu, a capture that breaks) becomes a row saying why,
+the others are still measured and printed, and the command exits non-zero at the end. Labels say
+what ran: `captured` (a CUDA graph replayed, not just asked for) and `tf32` (on CUDA, whether fp32
+matrix products and convolutions may round through TF32, which makes "fp32" faster than fp32).
+`--budget-s` stops starting new rounds once spent, so `make bench-gpu` ends in bounded time.
+
+`--profile` (`profile_stages`) times one frame's stages apart: upload, flow, warm start (its flow
+excluded), step, anchor (with the fault check), compose, download. CUDA events on a GPU (each
+stage's GPU time, read after one synchronisation at the end) beside the host's perf_counter
+(launch and CPU time; all there is on a CPU), p50 and p99 over the frames.
 """
 
 from __future__ import annotations
@@ -24,15 +38,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import statistics
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
 import torch
 
-from realtime.dream import kernel
+from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
@@ -81,14 +97,23 @@ def run_bench(
     camera_fps: float | None = None,
     window_size: tuple[int, int] | None = WINDOW_SIZE,
     precision: str = "auto",
+    network=None,
 ) -> dict:
     camera_fps = camera_fps or (GPU_CAMERA_FPS if device.type == "cuda" else CPU_CAMERA_FPS)
     dreamer = build_dreamer(
-        params, dream_size, device, backend, weights, seed, progress=print_progress, precision=precision
+        params,
+        dream_size,
+        device,
+        backend,
+        weights,
+        seed,
+        network=network,
+        progress=print_progress,
+        precision=precision,
     )
     state = ShowState(params, dreamer.network.spec.layers)
     with (
-        SyntheticSource(SOURCE_SIZE, paced=True, fps=camera_fps) as source,
+        SyntheticSource(source_size(dream_size), paced=True, fps=camera_fps) as source,
         bench_window(window_size) as window,
     ):
         video_driver = _video_driver() if window is not None else None
@@ -114,7 +139,10 @@ def run_bench(
         "backend": dreamer.backend.name,
         "provider": dreamer.backend.provider,
         "precision": dreamer.backend.precision,
+        "captured": bool(getattr(dreamer.backend, "captured", False)),
+        "tf32": tf32_state(device),
         "device": str(device),
+        "device_name": device_name(device),
         "dream_size": f"{dream_size[0]}x{dream_size[1]}",
         "steps": params.steps,
         "warm_start": params.warm_start,
@@ -145,6 +173,83 @@ def run_bench(
         result.update(cold_frames=min(cold_frames, frames), cold_fps=round(cold_fps, 3))
         result["speedup"] = round(result["fps"] / cold_fps, 1)
     return result
+
+
+def source_size(dream_size: tuple[int, int]) -> tuple[int, int]:
+    """The synthetic camera's size: 640x360, or the dream's own where that is larger (a full-HD
+    dream is dreamt from a full-HD frame, not an upscaled one)."""
+    return max(SOURCE_SIZE, dream_size, key=lambda size: size[0] * size[1])
+
+
+def tf32_state(device: torch.device) -> dict | None:
+    """On CUDA: whether fp32 matrix products and cuDNN convolutions may use TF32 (cuDNN's default
+    is yes); None elsewhere."""
+    if device.type != "cuda":
+        return None
+    return {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+# --- the comparison -------------------------------------------------------------------------------
+
+
+def alternating_orders(backends: Sequence[str], repeats: int) -> list[list[str]]:
+    """One order per round: as given, then reversed, and so on."""
+    return [list(backends) if r % 2 == 0 else list(reversed(backends)) for r in range(repeats)]
+
+
+def compare_backends(
+    backends: Sequence[str],
+    measure: Callable[[str], dict],
+    repeats: int = 1,
+    budget_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[dict]:
+    """Every backend measured `repeats` times in alternating order; one row each, the medians of
+    its repeats. A backend that raises becomes {"backend", "ok": false, "error"} and is not tried
+    again; the others go on. No new round starts once `budget_s` is spent."""
+    started = clock()
+    runs: dict[str, list[dict]] = {b: [] for b in backends}
+    errors: dict[str, str] = {}
+    for round_index, order in enumerate(alternating_orders(backends, repeats)):
+        if round_index and budget_s is not None and clock() - started >= budget_s:
+            break
+        for backend in order:
+            if backend in errors:
+                continue
+            try:
+                runs[backend].append(measure(backend))
+            except Exception as exc:  # noqa: BLE001 - the row says why; the other backends go on
+                message = str(exc).splitlines()[0] if str(exc) else ""
+                errors[backend] = f"{type(exc).__name__}: {message}"
+    rows = []
+    for backend in backends:
+        if backend in errors and not runs[backend]:
+            rows.append({"backend": backend, "ok": False, "error": errors[backend]})
+        else:
+            row = median_row(runs[backend])
+            row.update(ok=backend not in errors, repeats=len(runs[backend]))
+            if backend in errors:
+                row["error"] = errors[backend]
+            rows.append(row)
+    return rows
+
+
+def median_row(runs: Sequence[dict]) -> dict:
+    """The first run's labels with every number replaced by the median over the runs."""
+    row = dict(runs[0])
+    for key, value in row.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values = [run[key] for run in runs if isinstance(run.get(key), int | float)]
+            row[key] = round(statistics.median(values), 3)
+    if len(runs) > 1:
+        row["kernel_fps_runs"] = [run.get("kernel_fps") for run in runs]
+    return row
 
 
 def _video_driver() -> str:
@@ -292,3 +397,155 @@ def _cold_fps(dreamer: FrameDreamer, frames: int) -> float:
         kernel.dream(source, dreamer.backend.run, COLD_STEPS, COLD_OCTAVES, p.octave_scale)
     _synchronize(dreamer.device)
     return frames / (time.perf_counter() - started)
+
+
+# --- per-stage profile --------------------------------------------------------------------------
+
+
+class StageTimer:
+    """Times named stages: host time (perf_counter) always, GPU time (CUDA events on the current
+    stream, read after one synchronisation in `report`) on CUDA. A stage timed inside another is
+    excluded from the outer one's host time (the flow inside the warm start)."""
+
+    def __init__(self, device: torch.device, clock: Callable[[], float] = time.perf_counter):
+        self.cuda = device.type == "cuda"
+        self.device, self.clock = device, clock
+        self.host_ms: dict[str, list[float]] = defaultdict(list)
+        self._events: dict[str, list[tuple]] = defaultdict(list)
+        self._inner: list[float] = []  # host ms spent in nested stages, one entry per open stage
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        events = None
+        if self.cuda:
+            events = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            events[0].record()
+        self._inner.append(0.0)
+        started = self.clock()
+        try:
+            yield
+        finally:
+            elapsed = (self.clock() - started) * 1000.0
+            inner = self._inner.pop()
+            self.host_ms[name].append(elapsed - inner)
+            if self._inner:
+                self._inner[-1] += elapsed
+            if events is not None:
+                events[1].record()
+                self._events[name].append(events)
+
+    def report(self) -> dict:
+        """{stage: {host_ms_p50, host_ms_p99, gpu_ms_p50, gpu_ms_p99}} (GPU figures None off CUDA)."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+        out = {}
+        for name, samples in self.host_ms.items():
+            host = percentiles(samples)
+            gpu = percentiles([a.elapsed_time(b) for a, b in self._events[name]]) if self.cuda else None
+            out[name] = {
+                "host_ms_p50": round(host[0], 3),
+                "host_ms_p99": round(host[1], 3),
+                "gpu_ms_p50": round(gpu[0], 3) if gpu else None,
+                "gpu_ms_p99": round(gpu[1], 3) if gpu else None,
+            }
+        return out
+
+
+class _TimedFlow:
+    """The warm start's flow estimator with its calls timed as the "flow" stage."""
+
+    def __init__(self, estimator, timer: StageTimer):
+        self.estimator, self.timer = estimator, timer
+
+    def __getattr__(self, name: str):
+        method = getattr(self.estimator, name)
+        if not callable(method):
+            return method
+
+        def timed(*args, **kwargs):
+            with self.timer.stage("flow"):
+                return method(*args, **kwargs)
+
+        return timed
+
+
+STAGES = ("upload", "flow", "warm start", "step", "anchor", "compose", "download")
+
+
+def profile_stages(
+    params: DreamParams,
+    dream_size: tuple[int, int],
+    device: torch.device,
+    backend: str = "auto",
+    frames_to_time: int = 60,
+    weights: str | None = None,
+    seed: int | None = 0,
+    precision: str = "auto",
+) -> dict:
+    """One frame's stages timed apart, `frames_to_time` frames after WARMUP_DREAMS untimed ones:
+    what the worker does for a dream (FrameDreamer.residual, stage by stage) and what the display
+    does with it (compose at the source's size, and the residual's download)."""
+    from realtime.dream.flow import FlowEstimator
+    from realtime.loop.compose import Composer
+
+    dreamer = build_dreamer(
+        params, dream_size, device, backend, weights, seed, progress=print_progress, precision=precision
+    )
+    dreamer.prepare(dreamer.frame_shapes())
+    composer = Composer(device)
+    with SyntheticSource(source_size(dream_size), paced=False) as source:
+        images = [source.read().image for _ in range(WARMUP_DREAMS + frames_to_time)]
+    timer = StageTimer(device)
+    warm = dreamer.warm
+    for index, image in enumerate(images):
+        if index == WARMUP_DREAMS:
+            timer = StageTimer(device)  # the warm-up's samples (builds, first runs) are dropped
+        if hasattr(warm, "_flow"):
+            flow = warm._flow.estimator if isinstance(warm._flow, _TimedFlow) else warm._flow
+            warm._flow = _TimedFlow(flow or FlowEstimator(), timer)
+        _profile_frame(dreamer, composer, image, timer)
+    stages = timer.report()
+    return {
+        "profile": {name: stages[name] for name in STAGES if name in stages},
+        "model": params.model,
+        "layer": dreamer.layer_name,
+        "backend": dreamer.backend.name,
+        "provider": dreamer.backend.provider,
+        "precision": dreamer.backend.precision,
+        "captured": bool(getattr(dreamer.backend, "captured", False)),
+        "tf32": tf32_state(device),
+        "device": str(device),
+        "device_name": device_name(device),
+        "dream_size": f"{dream_size[0]}x{dream_size[1]}",
+        "source_size": "{}x{}".format(*source_size(dream_size)),
+        "steps": params.steps,
+        "warm_start": params.warm_start,
+        "frames": frames_to_time,
+        "timer": "CUDA events and perf_counter" if device.type == "cuda" else "perf_counter",
+    }
+
+
+def _profile_frame(dreamer: FrameDreamer, composer, image: np.ndarray, timer: StageTimer) -> None:
+    """FrameDreamer.residual, stage by stage (the same calls in the same order), then the display."""
+    p = dreamer.params
+    with timer.stage("upload"):
+        source = dreamer.source_tensor(image)
+        grey = frames.grey(image, dreamer.dream_size) if p.warm_start != "off" else None
+    with timer.stage("warm start"):
+        start = dreamer.warm.initial(source, p, grey)
+    with timer.stage("step"):
+        q = dreamer.effective = dreamer.frame_params()
+        dreamer.backend.params = q
+        if q.warm_start == "off":
+            dreamt = kernel.dream(start, dreamer.backend.run, q.steps, q.octaves, q.octave_scale)
+        else:
+            dreamt = dreamer._step_one_scale(start, source, q)
+        dreamer.frames += 1
+    with timer.stage("anchor"):
+        fault = dreamer.fault_check(dreamt, source)
+        dream = source if fault is not None else dreamer.warm.update(source, dreamt)
+        residual = (dream - source).mul_(255.0)
+    with timer.stage("compose"):
+        composer.compose(image, residual)
+    with timer.stage("download"):
+        frames.residual_array(residual)

@@ -217,6 +217,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
     )
     bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
+    bench.add_argument(
+        "--repeats", type=int, default=1, help="runs per backend, in alternating order; rows are medians"
+    )
+    bench.add_argument(
+        "--budget-s", type=finite, default=None, help="start no new round of repeats after this many seconds"
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="time one frame's stages apart (upload, flow, warm start, step, anchor, compose, download)",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
     render = sub.add_parser("render", parents=[common], help="dream every frame of a video file")
@@ -524,19 +535,38 @@ def cmd_dream(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from realtime.commands.bench import bench_backends, goal_ratios, run_bench
+    from models.registry import load_network
+    from realtime.commands.bench import (
+        bench_backends,
+        compare_backends,
+        goal_ratios,
+        profile_stages,
+        run_bench,
+    )
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.repeats < 1:
+        raise DreamcamError(f"--repeats must be at least 1, got {args.repeats}")
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
     device, dream_size = _device_and_size(args)
     window = None if args.window.lower() == "none" else parse_size(args.window)
     _set_threads(args)
+    if args.profile:
+        if args.backend == "all":
+            raise DreamcamError("--profile times one backend; choose it with --backend")
+        profile = profile_stages(
+            params, dream_size, device, args.backend, args.frames, args.weights, args.seed, args.precision
+        )
+        print(json.dumps(profile))
+        return 0
     backends = bench_backends(device, args.precision) if args.backend == "all" else [args.backend]
-    rows = [
-        run_bench(
+    network = load_network(params.model, args.weights, device)  # once, for every backend and repeat
+
+    def measure(backend: str) -> dict:
+        return run_bench(
             params,
             dream_size,
             device,
@@ -548,11 +578,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
             camera_fps=args.camera_fps,
             precision=args.precision,
             window_size=window,
+            network=network,
         )
-        for backend in backends
-    ]
-    print(json.dumps({"backends": rows, "ratios": goal_ratios(rows)} if args.backend == "all" else rows[0]))
-    return 0
+
+    if args.backend != "all" and args.repeats == 1:
+        print(json.dumps(measure(args.backend)))  # one backend: its error is the command's
+        return 0
+    rows = compare_backends(backends, measure, args.repeats, args.budget_s)
+    failed = [row for row in rows if not row["ok"]]
+    for row in failed:
+        print(f"dreamcam bench: backend {row['backend']} failed: {row['error']}", file=sys.stderr)
+    if args.backend == "all":
+        measured = [row for row in rows if "kernel_fps" in row]
+        print(json.dumps({"backends": rows, "ratios": goal_ratios(measured), "ok": not failed}))
+    else:
+        print(json.dumps(rows[0]))
+    return 1 if failed else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
