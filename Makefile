@@ -28,14 +28,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/dreamcam bench --compare-cold --json
 
-# On a CUDA machine: GoogLeNet inception4c at 640x360, 2 steps. Random weights of the same
-# architecture (speed does not depend on weight values; offline GPU hosts cannot download them).
-# Every backend side by side in one run with the precision pinned (fp32: all three; bf16: eager and
-# cudagraph, the ONNX export being fp32), synced kernel timing, and the goal's ratios
-# (cudagraph / eager, onnx / cudagraph) at the end of each JSON object; no window is drawn
-# (--window none), so the ratios compare the backends, not the CPU blit beside them.
+# On a CUDA machine: every backend side by side on GoogLeNet inception4c at 640x360, fp32 and bf16,
+# 3 alternating repeats each (rows are medians); a failing backend is a row saying why and makes
+# the exit status non-zero at the end. What it runs and why: tools/bench_gpu.sh.
 bench-gpu: $(STAMP)
-	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
-		--dream-size 640x360 --steps 2 --frames 300 --window none --backend all --precision fp32 --compare-cold --json
-	$(BIN)/dreamcam bench --device cuda --model googlenet --weights random --layer inception4c \
-		--dream-size 640x360 --steps 2 --frames 300 --window none --backend all --precision bf16 --json
+	DREAMCAM=$(BIN)/dreamcam tools/bench_gpu.sh

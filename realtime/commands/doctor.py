@@ -61,17 +61,34 @@ def check_torch() -> list[Finding]:
 def check_gpu() -> list[Finding]:
     import torch
 
+    from realtime.dream import cuda_driver
+
+    driver = cuda_driver.driver_version()
+    floor = cuda_driver.floor_for(cuda_driver.cuda_major(torch.version.cuda))
     if not torch.cuda.is_available():
+        too_old = cuda_driver.too_old(driver, torch.version.cuda)
+        if too_old:  # a GPU is there and cannot be used: as serious as a missing module
+            return [Finding("gpu", MISSING, too_old.split(": ")[0], too_old.split(": ", 1)[1])]
         how = "a CUDA GPU with the NVIDIA driver" + ("" if torch.version.cuda else " and torch's CUDA build")
+        why = cuda_driver.unavailable_reason(torch.version.cuda)
         return [
             Finding(
                 "gpu",
                 WARN,
-                "no CUDA GPU: dreams run on the CPU (eager, 320x180)",
+                f"no CUDA GPU: dreams run on the CPU (eager, 320x180); {why}",
                 f"for 640x360 and more: {how}",
             )
         ]
     findings = []
+    if driver is not None and floor is not None:
+        what = (
+            f"NVIDIA driver {cuda_driver.text(driver)} (torch's CUDA {torch.version.cuda} needs "
+            f"{cuda_driver.text(floor)} or newer)"
+        )
+        findings.append(Finding("gpu", OK, what))
+    problem = cuda_driver.mismatch(torch.version.cuda, cuda_driver.onnxruntime_cuda_major())
+    if problem:
+        findings.append(Finding("gpu", MISSING, problem.split(": ")[0], problem.split(": ", 1)[1]))
     for index in range(torch.cuda.device_count()):
         props = torch.cuda.get_device_properties(index)
         bf16 = "bf16" if torch.cuda.is_bf16_supported() else "no bf16"
@@ -102,6 +119,9 @@ def check_onnxruntime() -> list[Finding]:
     gpu = torch.cuda.is_available()
     findings = [Finding("onnxruntime", OK, f"onnxruntime {ort.__version__}")]
     for provider in ort.get_available_providers():
+        if provider == "TensorrtExecutionProvider":  # never asked for: realtime.dream.backends.onnx
+            findings.append(Finding("onnxruntime", OK, f"{provider} compiled in, not used by dreamcam"))
+            continue
         with native_output_captured() as printed:
             if provider != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
                 ort.preload_dlls()
@@ -114,7 +134,7 @@ def check_onnxruntime() -> list[Finding]:
             findings.append(Finding("onnxruntime", OK, f"{provider} loads"))
         else:
             missing, fix = provider_fix(printed.out + printed.err)
-            # without a GPU, or for the optional TensorRT, a provider that does not load costs nothing
+            # without a GPU a provider that does not load costs nothing
             status = MISSING if gpu and provider == "CUDAExecutionProvider" else WARN
             findings.append(
                 Finding("onnxruntime", status, f"{provider} does not load (missing {missing})", fix)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from models.registry import RANDOM_ORIGIN, Network
+from realtime.dream import cuda_driver
 from realtime.dream.backends.base import PRECISIONS, Backend, Shape
 from realtime.dream.backends.cudagraph import CudaGraphBackend
 from realtime.dream.backends.eager import EagerBackend
@@ -44,11 +45,17 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
+        driver_problem = cuda_driver.too_old(cuda_driver.driver_version(), torch.version.cuda)
+        if driver_problem:  # a GPU is there: say why it is not used, never fall back in silence
+            log.warning("%s; dreaming on the CPU meanwhile", driver_problem)
         return torch.device("mps" if mps_available() else "cpu")
     if name not in DEVICES:
         raise BackendError(f"unknown device '{name}'; choose one of: {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise BackendError("--device cuda asked for, but no CUDA GPU is available; use --device auto or cpu")
+        raise BackendError(
+            f"--device cuda asked for, but no CUDA GPU is available: "
+            f"{cuda_driver.unavailable_reason(torch.version.cuda)}; use --device auto or cpu"
+        )
     if name == "mps" and not mps_available():
         raise BackendError(
             "--device mps asked for, but Apple's Metal (MPS) is not available; use --device cpu"
