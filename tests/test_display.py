@@ -192,3 +192,22 @@ def test_starts_fullscreen() -> None:
 def test_bad_window_size_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="positive"):
         Window(fullscreen=False, size=(0, 180))
+
+
+@pytest.mark.parametrize("nvidia", [False, True])
+def test_sdl_framebuffer_acceleration_is_off_only_without_a_gpu_driver(nvidia):
+    """Mesa's software GL costs 12 ms per 1080p frame on a CPU machine, so SDL's GL framebuffer is
+    off there; where the NVIDIA driver is loaded SDL's own default stays."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "real = os.path.exists\n"
+        f"os.path.exists = lambda p: {nvidia} if p == '/proc/driver/nvidia/version' else real(p)\n"
+        "os.environ.pop('SDL_FRAMEBUFFER_ACCELERATION', None)\n"
+        "import realtime.io.display\n"
+        "print(os.environ.get('SDL_FRAMEBUFFER_ACCELERATION'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("None" if nvidia else "0")

@@ -94,3 +94,20 @@ def test_a_virtual_camera_size_that_does_not_fit_names_the_largest_that_does():
 def test_largest_size_keeps_the_aspect_and_the_budget():
     width, height = largest_size(1_000_000, 16 / 9)
     assert width * height <= 1_000_000 and abs(width / height - 16 / 9) < 0.05 and width % 16 == 0
+
+
+def test_a_full_hd_dream_is_buildable_on_a_gpu():
+    """The goal's `--dream-size 1920x1080` (EfficientNet-Lite0, cudagraph bf16): the memory check
+    lets it through on a data-centre GPU and on a 24 GB card, the CPU's slowness warning does not
+    apply to a GPU, and its frame's shapes are what the bench captures (no upscaled source)."""
+    import torch
+
+    from realtime.commands.bench import source_size
+    from realtime.dream.budget import check_dream_size, slow_on_cpu
+
+    cuda = torch.device("cuda")
+    for free_gib in (139, 20):  # an H200's free memory; a 24 GB card with a desktop on it
+        check_dream_size((1920, 1080), "efficientnet_lite0", cuda, free=free_gib * 2**30)
+    check_dream_size((1920, 1080), "googlenet", cuda, free=60 * 2**30)
+    assert not slow_on_cpu((1920, 1080), cuda) and slow_on_cpu((1920, 1080), torch.device("cpu"))
+    assert source_size((1920, 1080)) == (1920, 1080)

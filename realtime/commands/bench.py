@@ -522,6 +522,10 @@ def profile_stages(
         "warm_start": params.warm_start,
         "frames": frames_to_time,
         "timer": "CUDA events and perf_counter" if device.type == "cuda" else "perf_counter",
+        # against realtime.dream.budget's estimate (BYTES_PER_DREAM_PIXEL), which is the CPU's
+        "gpu_memory_peak_gib": (
+            round(torch.cuda.max_memory_allocated(device) / 2**30, 3) if device.type == "cuda" else None
+        ),
     }
 
 

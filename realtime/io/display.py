@@ -19,9 +19,12 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 # SDL presents a window surface through an OpenGL renderer by default; on a machine without a GPU
 # that is Mesa's software rasteriser, measured at 12 ms of CPU (and threads of its own) per 1080p
-# frame, against 0.2 ms for the window system's own framebuffer (X11: shared memory). Set the
-# variable to 1 to get SDL's default back.
-os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+# frame, against 0.2 ms for the window system's own framebuffer (X11: shared memory). So it is
+# turned off there. Where the NVIDIA driver is loaded, OpenGL runs on the GPU and SDL's default
+# stays (not measured yet: no GPU machine with a display has run dreamcam; the variable, set
+# either way, wins).
+if not os.path.exists("/proc/driver/nvidia/version"):
+    os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
 from realtime.audio.hud import MeterLine  # noqa: E402
