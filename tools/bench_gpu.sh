@@ -12,17 +12,20 @@
 # H100/H200, the ONNX export included, is the goal).
 #
 #   DREAMCAM: the command (default: dreamcam); OUTDIR (optional, first argument): where the two
-#   JSON objects are written as bench-gpu-fp32.json and bench-gpu-bf16.json beside stdout.
+#   JSON objects are written as bench-gpu-fp32.json and bench-gpu-bf16.json beside stdout;
+#   REPEATS (3), FP32_BUDGET_S (180), BF16_BUDGET_S (120): tools/gpu_check.sh passes smaller ones;
+#   BENCH_DEVICE, BENCH_MODEL, BENCH_LAYER, BENCH_SIZE, BENCH_FRAMES: its CPU rehearsal's toy run.
 set -u -o pipefail
 DREAMCAM=${DREAMCAM:-dreamcam}
 OUTDIR=${1:-}
-common=(bench --device cuda --model googlenet --weights random --layer inception4c
-        --dream-size 640x360 --steps 2 --frames 300 --window none --backend all --repeats 3 --json)
+common=(bench --device "${BENCH_DEVICE:-cuda}" --model "${BENCH_MODEL:-googlenet}" --weights random
+        --layer "${BENCH_LAYER:-inception4c}" --dream-size "${BENCH_SIZE:-640x360}" --steps 2
+        --frames "${BENCH_FRAMES:-300}" --window none --backend all --repeats "${REPEATS:-3}" --json)
 status=0
 for precision in fp32 bf16; do
     extra=()
-    budget=120
-    if [ "$precision" = fp32 ]; then extra=(--compare-cold); budget=180; fi
+    budget=${BF16_BUDGET_S:-120}
+    if [ "$precision" = fp32 ]; then extra=(--compare-cold); budget=${FP32_BUDGET_S:-180}; fi
     out=/dev/null
     [ -n "$OUTDIR" ] && out="$OUTDIR/bench-gpu-$precision.json"
     # shellcheck disable=SC2086 # DREAMCAM may be a command with arguments (python3 -m ...)

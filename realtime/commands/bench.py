@@ -246,7 +246,9 @@ def median_row(runs: Sequence[dict]) -> dict:
     for key, value in row.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             values = [run[key] for run in runs if isinstance(run.get(key), int | float)]
-            row[key] = round(statistics.median(values), 3)
+            median = statistics.median(values)
+            whole = all(isinstance(v, int) for v in values) and float(median).is_integer()
+            row[key] = int(median) if whole else round(median, 3)
     if len(runs) > 1:
         row["kernel_fps_runs"] = [run.get("kernel_fps") for run in runs]
     return row
