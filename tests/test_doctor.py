@@ -4,6 +4,8 @@ import json
 import threading
 
 import numpy as np
+import pytest
+import torch
 
 from realtime.commands import doctor
 from realtime.commands.cli import main
@@ -72,3 +74,11 @@ def test_camera_probe_reports_what_opens_and_does_not_wait_for_a_hung_driver(mon
     finally:
         release.set()
     assert [f.what for f in findings] == ["camera 0 opens, 1280x720"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_doctor_captures_and_replays_a_cuda_graph():
+    from realtime.commands import doctor
+
+    assert doctor.graph_capture_failure() is None

@@ -95,7 +95,41 @@ def check_gpu() -> list[Finding]:
         memory = props.total_memory / 2**30
         what = f"cuda:{index} {props.name}, {memory:.1f} GiB, compute {props.major}.{props.minor}, {bf16}"
         findings.append(Finding("gpu", OK, what))
+    failure = graph_capture_failure()
+    if failure is None:
+        findings.append(Finding("gpu", OK, "CUDA graph capture works (--backend cudagraph replays)"))
+    else:
+        findings.append(
+            Finding(
+                "gpu",
+                WARN,
+                f"CUDA graph capture fails ({failure}): --backend cudagraph would run eager",
+                "update the NVIDIA driver, or use --backend eager",
+            )
+        )
     return findings
+
+
+def graph_capture_failure() -> str | None:
+    """Capture and replay a one-op CUDA graph as the cudagraph backend does (warm-up on a side
+    stream, capture, replay): None when it works, else what failed."""
+    import torch
+
+    try:
+        x = torch.ones(8, device="cuda")
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            x * 2
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y = x * 2
+        graph.replay()
+        torch.cuda.synchronize()
+        return None if float(y.sum()) == 16.0 else "the replay computed a wrong result"
+    except Exception as exc:  # noqa: BLE001 - what failed is the finding
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def check_onnxruntime() -> list[Finding]:
