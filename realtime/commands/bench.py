@@ -134,18 +134,7 @@ def run_bench(
     s = pipeline.stats
     dreams = s.dreams
     result = {
-        "model": params.model,
-        "layer": dreamer.layer_name,
-        "backend": dreamer.backend.name,
-        "provider": dreamer.backend.provider,
-        "precision": dreamer.backend.precision,
-        "captured": bool(getattr(dreamer.backend, "captured", False)),
-        "tf32": tf32_state(device),
-        "device": str(device),
-        "device_name": device_name(device),
-        "dream_size": f"{dream_size[0]}x{dream_size[1]}",
-        "steps": params.steps,
-        "warm_start": params.warm_start,
+        **labels(params, dreamer, device, dream_size),
         "window": f"{window_size[0]}x{window_size[1]}" if window_size else None,
         "video_driver": video_driver,
         "torch_threads": torch.get_num_threads(),
@@ -173,6 +162,24 @@ def run_bench(
         result.update(cold_frames=min(cold_frames, frames), cold_fps=round(cold_fps, 3))
         result["speedup"] = round(result["fps"] / cold_fps, 1)
     return result
+
+
+def labels(params: DreamParams, dreamer: FrameDreamer, device: torch.device, dream_size) -> dict:
+    """What ran, as a row's labels: the look, the backend, whether it really replayed a graph."""
+    return {
+        "model": params.model,
+        "layer": dreamer.layer_name,
+        "backend": dreamer.backend.name,
+        "provider": dreamer.backend.provider,
+        "precision": dreamer.backend.precision,
+        "captured": bool(getattr(dreamer.backend, "captured", False)),
+        "tf32": tf32_state(device),
+        "device": str(device),
+        "device_name": device_name(device),
+        "dream_size": f"{dream_size[0]}x{dream_size[1]}",
+        "steps": params.steps,
+        "warm_start": params.warm_start,
+    }
 
 
 def source_size(dream_size: tuple[int, int]) -> tuple[int, int]:
@@ -509,19 +516,8 @@ def profile_stages(
     stages = timer.report()
     return {
         "profile": {name: stages[name] for name in STAGES if name in stages},
-        "model": params.model,
-        "layer": dreamer.layer_name,
-        "backend": dreamer.backend.name,
-        "provider": dreamer.backend.provider,
-        "precision": dreamer.backend.precision,
-        "captured": bool(getattr(dreamer.backend, "captured", False)),
-        "tf32": tf32_state(device),
-        "device": str(device),
-        "device_name": device_name(device),
-        "dream_size": f"{dream_size[0]}x{dream_size[1]}",
+        **labels(params, dreamer, device, dream_size),
         "source_size": "{}x{}".format(*source_size(dream_size)),
-        "steps": params.steps,
-        "warm_start": params.warm_start,
         "frames": frames_to_time,
         "timer": "CUDA events and perf_counter" if device.type == "cuda" else "perf_counter",
         # against realtime.dream.budget's estimate (BYTES_PER_DREAM_PIXEL), which is the CPU's
@@ -540,13 +536,7 @@ def _profile_frame(dreamer: FrameDreamer, composer, image: np.ndarray, timer: St
     with timer.stage("warm start"):
         start = dreamer.warm.initial(source, p, grey)
     with timer.stage("step"):
-        q = dreamer.effective = dreamer.frame_params()
-        dreamer.backend.params = q
-        if q.warm_start == "off":
-            dreamt = kernel.dream(start, dreamer.backend.run, q.steps, q.octaves, q.octave_scale)
-        else:
-            dreamt = dreamer._step_one_scale(start, source, q)
-        dreamer.frames += 1
+        dreamt = dreamer.run_steps(start, source)
     with timer.stage("anchor"):
         fault = dreamer.fault_check(dreamt, source)
         dream = source if fault is not None else dreamer.warm.update(source, dreamt)

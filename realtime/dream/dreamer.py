@@ -139,13 +139,7 @@ class FrameDreamer:
         """Warm start, the frame's steps over the octaves, remember the residual; the dream image.
         `grey`: the frame in grey at dream size, for the flow (computed from the numpy frame)."""
         start = self.warm.initial(source, self.params, grey)
-        p = self.effective = self.frame_params()
-        self.backend.params = p
-        if p.warm_start == "off":
-            dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
-        else:
-            dreamt = self._step_one_scale(start, source, p)
-        self.frames += 1
+        dreamt = self.run_steps(start, source)
         fault = self.fault_check(dreamt, source)
         if fault is not None:  # show the camera and start the next frame clean
             self.faults += 1
@@ -157,6 +151,18 @@ class FrameDreamer:
             return source
         self._faulty = False
         return self.warm.update(source, dreamt)
+
+    def run_steps(self, start: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """The frame's gradient steps from `start` (the governor's cap and the warm step scale
+        applied): all octaves cold, one scale of the pyramid warm."""
+        p = self.effective = self.frame_params()
+        self.backend.params = p
+        if p.warm_start == "off":
+            dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        else:
+            dreamt = self._step_one_scale(start, source, p)
+        self.frames += 1
+        return dreamt
 
     def _step_one_scale(self, start: torch.Tensor, source: torch.Tensor, p: DreamParams) -> torch.Tensor:
         """A warm frame steps one scale of the octave pyramid, the next frame the next scale: the
