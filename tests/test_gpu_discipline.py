@@ -406,3 +406,26 @@ def test_a_whole_dream_never_waits_for_the_gpu(backend):
         torch.cuda.set_sync_debug_mode("default")
     torch.cuda.synchronize()
     assert dreamer.faults == 0
+
+
+def test_precision_auto_probes_once_per_look_not_at_every_layer_change(lite0, monkeypatch):
+    """C1: with --precision auto each ←/→ used to re-run the precision probe (a build mid-show);
+    the engine keeps what the probe chose per look and pins it when the look comes back."""
+    from realtime.dream import engine as engine_module
+    from realtime.dream.engine import DreamEngine, EngineRecipe
+
+    asked = []
+
+    def fake_create_backend(request, network, objective, params, generator, size, progress, precision):
+        asked.append((str(objective), precision))
+        return SimpleNamespace(name="cudagraph", precision="bf16")
+
+    monkeypatch.setattr(engine_module, "create_backend", fake_create_backend)
+    recipe = EngineRecipe(torch.device("cpu"), backend="auto", precision="auto")
+    engine = DreamEngine(recipe, DreamParams(layer="block5"), (64, 36), network=lite0)
+    assert engine.would_rebuild(DreamParams(layer="block3")) and not engine.would_rebuild(
+        DreamParams(layer="block5")
+    )
+    engine.use(DreamParams(layer="block3"))
+    engine.use(DreamParams(layer="block5"))  # back to the first look: its probe's answer, pinned
+    assert asked == [("block5", "auto"), ("block3", "auto"), ("block5", "bf16")]
