@@ -3,7 +3,7 @@
 Every backend runs the kernel's one step (realtime.dream.kernel.step), in its own way:
 
     eager   plain PyTorch autograd, any device: the reference
-    onnx    the whole step exported to ONNX and run by onnxruntime (TensorRT, CUDA or CPU provider)
+    onnx    the whole step exported to ONNX and run by onnxruntime (CUDA or CPU provider)
     cudagraph  the frame's k steps captured as one CUDA graph and replayed (GPU only)
 """
 
