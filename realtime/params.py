@@ -79,6 +79,12 @@ def layer_weight(text: str, spec: str) -> float:
     return weight
 
 
+def plain_digits(text: str) -> bool:
+    """Whether `text` is a whole number in 0-9 digits. str.isdigit() alone also takes '²' (which
+    int() refuses with a traceback) and '١٢' (which int() reads as 12): a spec must mean one thing."""
+    return text.isascii() and text.isdigit()
+
+
 def clamp(name: str, value: float) -> int | float:
     """`value` forced into the valid range of numeric field `name` (rounded for whole-number fields)."""
     low, high, kind = RANGES[name]

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import SourceError
+from realtime.io.paths import check_name_encoding
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ def open_source(
         return NdiSource(spec[4:])
     if "://" in spec:
         return CameraSource(spec, capture_factory=capture_factory, max_size=max_size)
+    check_name_encoding(spec, "source")  # OpenCV crashes the process on such a name
     path = Path(spec).expanduser()
     if not path.exists():
         raise SourceError(f"source file '{spec}' does not exist; check the path or use --source synthetic")

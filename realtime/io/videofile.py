@@ -84,6 +84,9 @@ def write_error_cause(exc: BaseException) -> str:
         errno.ENODEV: "device gone",
         errno.ENXIO: "device gone",
         errno.ENOENT: "folder gone",
+        errno.EEXIST: "a file of that name is in the way of the folder",
+        errno.ENOTDIR: "a file is in the way of the folder",
+        errno.EISDIR: "that name is a folder",
     }
     code = getattr(exc, "errno", None)
     return causes.get(code, str(exc) or type(exc).__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
-from realtime.params import RANGES
+from realtime.params import RANGES, plain_digits
 from realtime.show.control import Action, Command, Intent, action_of
 from realtime.show.presets import read_toml
 
@@ -70,7 +70,7 @@ def _check_target(target: object, where: str) -> str:
         target in KNOB_RANGES
         or target == "layer"
         or target in BUTTONS
-        or (target.startswith("preset:") and target[7:].isdigit())
+        or (target.startswith("preset:") and plain_digits(target[7:]))
     )
     if not ok:
         valid = [*KNOB_RANGES, "strength", "layer", *BUTTONS, "preset:N"]
@@ -97,7 +97,7 @@ def load_mapping(path: str) -> dict[int, Mapping]:
     mappings = {}
     for key, value in data["cc"].items():
         where = f"MIDI mapping '{path}' cc {key}"
-        if not key.isdigit() or not 0 <= int(key) <= 127:
+        if not plain_digits(key) or not 0 <= int(key) <= 127:
             raise ConfigError(f"{where}: a CC number is 0-127; fix the key '{key}'")
         if isinstance(value, dict):
             extra = [k for k in value if k not in ("target", "min", "max")]
@@ -271,7 +271,7 @@ class MidiInput:
 
     def drain(self) -> list[Intent]:
         intents = []
-        while True:
+        for _ in range(self._messages.maxsize):  # bounded: a flood arriving while we drain waits a frame
             try:
                 message = self._messages.get_nowait()
             except queue.Empty:
@@ -279,6 +279,7 @@ class MidiInput:
             intent = self.mapper.translate(message)
             if intent is not None:
                 intents.append(intent)
+        return intents
 
     def close(self) -> None:
         self._port.close()

@@ -24,7 +24,7 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
-from realtime.params import RANGES, clamp
+from realtime.params import RANGES, clamp, plain_digits
 from realtime.show.control import Action, Command, Intent
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,12 @@ class OscControl:
     def drain(self) -> list[Intent]:
         """Every intent queued since the last call, in arrival order (called between frames)."""
         intents = []
-        while True:
+        for _ in range(QUEUE_SIZE):  # bounded: a flood arriving while we drain waits for the next frame
             try:
                 intents.append(self._queue.get_nowait())
             except queue.Empty:
-                return intents
+                break
+        return intents
 
     def hud_line(self) -> str:
         c = self.counts
@@ -175,6 +176,8 @@ class OscControl:
                 raise Rejected("expects one preset number (1-based) or name")
             key = args[0]
             if isinstance(key, float):
+                if not math.isfinite(key):
+                    raise BadValue(f"preset number {key} is not a finite number")
                 if not key.is_integer():
                     raise Rejected(f"preset number {key} is not whole")
                 key = int(key)
@@ -208,6 +211,8 @@ def _one_number(args: list) -> float:
 
 
 def _truthy(value) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):  # bool(nan) is True: it would act as "on"
+        raise BadValue(f"{value} is not 0 or 1")
     if isinstance(value, bool | int | float):
         return bool(value)
     raise Rejected(f"expects 0 or 1, got {value!r}")
@@ -240,7 +245,7 @@ class _CountingServer(BlockingOSCUDPServer):
 def parse_host_port(flag: str, text: str) -> tuple[str, int]:
     """'192.168.1.20:9000' -> ('192.168.1.20', 9000); a one-line ConfigError otherwise."""
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not sep or not host or not plain_digits(port_text) or not 1 <= int(port_text) <= 65535:
         raise ConfigError(
             f"{flag} must be HOST:PORT with a port of 1-65535 (e.g. 127.0.0.1:9001), got '{text}'"
         )

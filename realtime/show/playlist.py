@@ -27,6 +27,7 @@ from realtime.show.presets import load_preset, preset_name, read_toml
 log = logging.getLogger(__name__)
 
 DEFAULT_FADE_S = 5.0
+MIN_DURATION_S = 0.1  # an item shorter than a few frames is never seen, and 1e-300 spun forever
 _DISCRETE = ("model", "layer", "warm_start")  # switched at the start of a fade, not interpolated
 
 
@@ -62,6 +63,10 @@ def load_playlist(path: str, presets: list[Preset]) -> list[Item]:
             raise ConfigError(f"{where}: needs both 'preset' (a name or file) and 'duration' (seconds)")
         name, params = _resolve(entry["preset"], path, presets, where)
         duration = _seconds(entry["duration"], "duration", where)
+        if duration < MIN_DURATION_S:
+            raise ConfigError(
+                f"{where}: 'duration' must be at least {MIN_DURATION_S:g} s (a few frames), got {duration:g}"
+            )
         fade = _seconds(entry.get("fade", default_fade), "fade", where, allow_zero=True)
         if fade > duration:
             raise ConfigError(f"{where}: fade {fade} s is longer than duration {duration} s; shorten 'fade'")
@@ -148,8 +153,16 @@ class PlaylistPlayer:
     def update(self) -> DreamParams:
         """The parameters for this frame (advancing to the next item when its time is up)."""
         now = self.clock()
-        while now - self.started >= self.current.duration:
+        lap = sum(item.duration for item in self.items)
+        if now - self.started >= lap:  # a long stall: skip whole laps at once, keeping the rhythm
+            self.started += (now - self.started) // lap * lap
+        for _ in range(len(self.items)):  # bounded: at most one lap of the list per frame
+            if now - self.started < self.current.duration:
+                break
             self._advance(self.started + self.current.duration)
+        else:
+            if now - self.started >= self.current.duration:  # the clock jumped (a stall, a suspend)
+                self.started = now
         item = self.current
         u = 1.0 if item.fade <= 0 else ease((now - self.started) / item.fade)
         self.fade.u = u
