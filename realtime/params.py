@@ -58,8 +58,13 @@ class DreamParams:
             raise ConfigError(f"warm start '{self.warm_start}' is not one of: {', '.join(WARM_START_MODES)}")
 
     def replace(self, **changes) -> DreamParams:
+        unknown = [name for name in changes if name not in FIELD_NAMES]
+        if unknown:  # dataclasses.replace would raise a bare TypeError
+            raise ConfigError(f"unknown parameter '{unknown[0]}'; use one of: {', '.join(FIELD_NAMES)}")
         return dataclasses.replace(self, **changes)
 
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(DreamParams))
 
 MAX_LAYER_WEIGHT = 100.0  # |weight| in 'a+0.5*b': the gradient is normalised, so more only overflows
 

@@ -239,3 +239,154 @@ def test_non_finite_values_are_refused_for_every_osc_address(address, value):
     osc._check_layer = lambda layer: None
     with pytest.raises(Rejected):
         osc.translate("/dreamcam/" + address, [value])
+
+
+# --- smaller items: one clear line, no traceback, nothing lost -------------------------------------
+
+
+def test_python_osc_warnings_go_through_the_one_per_second_limit(caplog):
+    import socket
+
+    osc = OscControl(0)
+    try:
+        with caplog.at_level(logging.WARNING):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for _ in range(200):  # an OSC message with a type tag python-osc does not know
+                sock.sendto(b"/dreamcam/lr\0\0\0\0,Q\0\0" + b"\x01" * 8, ("127.0.0.1", osc.port))
+            sock.close()
+            for _ in range(500):
+                if osc.counts.accepted + osc.counts.ignored >= 200:
+                    break
+                osc._thread.join(0.01)
+    finally:
+        osc.close()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 1 <= len(warnings) <= 3, [r.getMessage() for r in warnings]
+
+
+def test_a_repeated_bad_preset_recall_warns_once_a_second(caplog):
+    from realtime.show.control import Command
+
+    state = ShowState(DreamParams(), LITE0.layers, presets=load_folder(bundled_dir()))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(300):
+            apply_action(state, Command(Action.PRESET, "no such look", "osc"))
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_osc_feedback_onto_its_own_port_is_refused(capsys):
+    assert dreamcam("--osc-port", "9000", "--osc-feedback", "127.0.0.1:9000") == 2
+    assert "own --osc-port" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--preset", "--playlist", "--midi-map"])
+def test_a_config_file_read_is_capped(flag, capsys):
+    extra = ["--midi", "nothing"] if flag == "--midi-map" else []
+    assert dreamcam(flag, "/dev/zero", *extra) == 2
+    assert "larger than 4 MB" in one_error_line(capsys)
+
+
+def test_a_utf8_bom_in_a_preset_is_skipped(tmp_path):
+    preset = tmp_path / "bom.toml"
+    preset.write_bytes(b"\xef\xbb\xbf" + b'layer = "block8"\nlr = 0.05\n')
+    assert load_preset(str(preset)).layer == "block8"
+
+
+def test_render_onto_an_existing_folder_is_refused_before_dreaming(tmp_path, capsys):
+    from realtime.commands.cli import main
+
+    (tmp_path / "out.mp4").mkdir()
+    assert main(["render", "missing.mp4", "-o", str(tmp_path / "out.mp4")]) == 2
+    assert "is a folder" in one_error_line(capsys)
+
+
+def test_live_dreamer_checks_its_size_and_fields_and_closes(lite0, chelsea):
+    from realtime.live import LiveDreamer
+
+    for size in [(0, 0), (8192, 8192), (96,), "96x54", (96.0, 54)]:
+        with pytest.raises(ConfigError, match="dream_size|--dream-size"):
+            LiveDreamer(dream_size=size, device="cpu")
+    frame = np.ascontiguousarray(chelsea[::4, ::4])
+    with LiveDreamer(layer="block3", dream_size=(96, 54), device="cpu", backend="eager") as dreamer:
+        with pytest.raises(ConfigError, match="unknown parameter 'bogus'"):
+            dreamer.set(bogus=1)
+        dreamer(frame)
+    with pytest.raises(ConfigError, match="closed"):
+        dreamer(frame)
+    dreamer.close()  # twice is fine
+
+
+def test_unknown_fields_are_one_line_everywhere():
+    with pytest.raises(ConfigError, match="unknown parameter 'bogus'"):
+        DreamParams().replace(bogus=1)
+    state = ShowState(DreamParams(), LITE0.layers)
+    from realtime.show.control import Command
+
+    apply_action(state, Command(Action.SET, {"bogus": 1}, "osc"))  # logged and ignored, not raised
+    assert state.params == DreamParams()
+
+
+def test_bench_refuses_a_camera_rate_of_zero(capsys):
+    from realtime.commands.cli import main
+
+    assert main(["bench", "--camera-fps", "0", "--frames", "1"]) == 2
+    assert "--camera-fps" in one_error_line(capsys)
+
+
+def test_soak_refuses_a_size_that_does_not_fit(capsys, monkeypatch):
+    from realtime.commands.cli import main
+    from realtime.dream import budget
+
+    monkeypatch.setattr(budget, "free_memory", lambda device=None: 2**30)
+    assert main(["soak", "--dream-size", "8192x8192", "--frames", "1"]) == 2
+    assert "--dream-size" in one_error_line(capsys)
+
+
+def test_a_directory_as_audio_is_called_a_folder(tmp_path, capsys):
+    from realtime.audio.filein import check_sound_file
+    from realtime.errors import SourceError
+
+    with pytest.raises(SourceError, match="is a folder"):
+        check_sound_file(str(tmp_path))
+
+
+def test_a_file_without_sound_does_not_mention_audio_react(tmp_path):
+    from realtime.audio.filein import read_audio
+    from realtime.errors import SourceError
+    from realtime.io.videofile import VideoFileWriter
+
+    clip = tmp_path / "silent.mp4"
+    writer = VideoFileWriter(str(clip), 10.0, live=False)
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    writer.close()
+    with pytest.raises(SourceError) as info:
+        read_audio(str(clip))
+    assert "--audio-react" not in str(info.value)
+
+
+def test_doctor_keeps_sdl_s_own_complaints_off_the_terminal():
+    import subprocess
+    import sys
+
+    unset = ("SDL_VIDEODRIVER", "DISPLAY", "XDG_RUNTIME_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    code = "from realtime.commands import doctor; doctor.check_displays()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0 and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr
+
+
+def test_a_live_recording_reaches_the_disk_every_wall_second(tmp_path):
+    from realtime.io.videofile import VideoFileWriter
+
+    now = [0.0]
+    path = tmp_path / "slow.mp4"
+    writer = VideoFileWriter(str(path), 30.0, live=True, clock=lambda: now[0])
+    sizes = []
+    for _ in range(4):  # 1.5 s of wall time per frame: a show at 0.7 fps
+        writer.write(np.full((64, 64, 3), 128, np.uint8))
+        sizes.append(path.stat().st_size)
+        now[0] += 1.5
+    writer.close()
+    assert sizes[-1] > sizes[0]  # fragments were written while the take was still 4 frames long

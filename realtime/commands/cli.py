@@ -538,6 +538,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.camera_fps is not None and not 1.0 <= args.camera_fps <= 1000.0:
+        raise DreamcamError(f"--camera-fps must be 1..1000 frames a second, got {args.camera_fps:g}")
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
@@ -686,17 +688,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from realtime.commands.soak import run_soak
     from realtime.dream.backends import resolve_device
+    from realtime.dream.budget import check_dream_size
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    device, size = resolve_device(args.device), parse_size(args.dream_size)
+    check_dream_size(size, args.model, device)
 
     def progress(done: int, total: int) -> None:
         print(f"\rsoak {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
     result = run_soak(
         _params(args),
-        parse_size(args.dream_size),
-        resolve_device(args.device),
+        size,
+        device,
         args.frames,
         args.seed or 0,
         progress,

@@ -35,6 +35,7 @@ Progress = Callable[[int, int, float], None]  # (frames done, total or 0, second
 
 def video_frames(path: str) -> tuple[Iterator[np.ndarray], float, int]:
     """RGB frames of a video file, its frame rate and its frame count (0 if unknown)."""
+    check_name_encoding(path, "video")  # OpenCV crashes the process on such a name
     if not os.path.isfile(path):
         raise SourceError(f"video '{path}' does not exist; check the path")
     capture = cv2.VideoCapture(path)
@@ -130,6 +131,14 @@ def render(
                 progress(written, total, time.perf_counter() - started)
         if written == 0:
             raise SourceError(f"'{input_path}' gave no frames to render")
+        if not is_still and total and written < total:  # the file was cut short (or is damaged)
+            log.warning(
+                "'%s' ended after %d of its %d frames (truncated or damaged?); the render has %d",
+                input_path,
+                written,
+                total,
+                written,
+            )
         writer.close()
         _check_playable(partial, written, output)
         os.replace(partial, output)

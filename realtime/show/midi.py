@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.cstderr import quiet_c_stderr
 from realtime.io.sinks import unique_path
 from realtime.params import RANGES, plain_digits
 from realtime.show.control import Action, Command, Intent, action_of
@@ -214,23 +213,6 @@ class MidiMapper:
         return path
 
 
-@contextlib.contextmanager
-def _quiet_c_stderr() -> Iterator[None]:
-    """ALSA prints its own complaints straight to fd 2; our one-line error says it better."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def open_port(name: str):
     """A mido input port by exact name, or by a unique part of its name; one clear line otherwise."""
     try:
@@ -239,7 +221,7 @@ def open_port(name: str):
     except ImportError:
         raise DreamcamError(f"--midi: MIDI input needs the vj extra: {INSTALL_HINT}") from None
     try:
-        with _quiet_c_stderr():
+        with quiet_c_stderr():
             names = mido.get_input_names()
     except Exception as exc:  # rtmidi raises its own SystemError subclasses when ALSA/CoreMIDI is absent
         raise DreamcamError(
@@ -251,7 +233,7 @@ def open_port(name: str):
         listing = ", ".join(repr(n) for n in names) or "none (is the controller plugged in?)"
         problem = "matches several" if matches else "is not there"
         raise DreamcamError(f"MIDI port '{name}' {problem}; ports: {listing}")
-    with _quiet_c_stderr():
+    with quiet_c_stderr():
         return mido.open_input(matches[0])
 
 

@@ -26,6 +26,7 @@ from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, clamp, plain_digits
 from realtime.show.control import Action, Command, Intent
+from realtime.show.ratelimit import PythonOscLogFilter, WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,6 @@ class BadValue(Rejected):
     and logged as a warning (at most one a second, so a flood cannot fill the log)."""
 
 
-WARN_EVERY_S = 1.0
-
-
 @dataclass
 class OscCounts:
     accepted: int = 0
@@ -76,6 +74,10 @@ class OscControl:
     ):
         self.counts = OscCounts()
         self._check_layer = check_layer or (lambda name: None)
+        self._warn = WarnLimit()
+        # python-osc logs each malformed datagram (raw bytes) through the root logger: limit those too
+        self._third_party = PythonOscLogFilter(self._warn)
+        logging.getLogger().addFilter(self._third_party)
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
         dispatcher = _CountingDispatcher(self._on_packet)
@@ -83,6 +85,7 @@ class OscControl:
             self._server = _CountingServer((host, port), dispatcher)
             self._server.on_reject = lambda size: self._ignore(f"not an OSC packet ({size} bytes)")
         except OSError as exc:
+            logging.getLogger().removeFilter(self._third_party)
             raise ConfigError(
                 f"cannot listen for OSC on {host}:{port} ({exc.strerror}); choose another --osc-port "
                 "or --osc-host"
@@ -110,6 +113,7 @@ class OscControl:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2)
+        logging.getLogger().removeFilter(self._third_party)
 
     # --- the server thread ------------------------------------------------------------------
 
@@ -138,12 +142,10 @@ class OscControl:
     def _ignore(self, why: str, warn: bool = False) -> None:
         with self._lock:
             self.counts.ignored += 1
-        now = time.monotonic()
-        if warn and now - getattr(self, "_warned_at", -WARN_EVERY_S) >= WARN_EVERY_S:
-            self._warned_at = now
-            log.warning("osc ignored %s", why)
-        else:
-            log.debug("osc ignored: %s", why)
+            if warn:
+                self._warn.warn(log, "osc ignored %s", why)
+            else:
+                log.debug("osc ignored: %s", why)
 
     def translate(self, address: str, args: list) -> Intent | None:
         """One OSC message -> one validated intent; `Rejected` says why not."""
