@@ -129,7 +129,7 @@ def test_a_snapshot_that_cannot_be_written_is_one_line(kind, tmp_path, caplog):
 def test_a_tiny_playlist_duration_is_refused(duration, tmp_path):
     playlist = tmp_path / "show.toml"
     playlist.write_text(f'fade = 0\n[[item]]\npreset = "subtle"\nduration = {duration}\n')
-    with pytest.raises(ConfigError, match="duration.*at least"):
+    with pytest.raises(ConfigError, match="duration.*must be 0.1 s"):
         load_playlist(str(playlist), load_folder(bundled_dir()))
 
 
@@ -390,3 +390,72 @@ def test_a_live_recording_reaches_the_disk_every_wall_second(tmp_path):
         now[0] += 1.5
     writer.close()
     assert sizes[-1] > sizes[0]  # fragments were written while the take was still 4 frames long
+
+
+# --- the hostile pass's own cases (docs/SAFETY.md) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("block5" * 40, "characters long"),
+        ("+".join(["block5"] * 9), "terms"),
+        ("0*block5", "zero weights"),
+        ("0*block5+0*block6", "zero weights"),
+    ],
+)
+def test_layer_specs_too_long_too_many_or_all_zero_are_refused(spec, words):
+    with pytest.raises(ConfigError, match=words):
+        DreamParams(layer=spec)
+
+
+def test_a_size_in_other_digits_is_refused():
+    from realtime.params import parse_size
+
+    with pytest.raises(ConfigError, match="WIDTHxHEIGHT"):
+        parse_size("３２０x１８０")
+
+
+def test_a_playlist_duration_of_a_lifetime_is_refused(tmp_path):
+    playlist = tmp_path / "show.toml"
+    playlist.write_text('[[item]]\npreset = "subtle"\nduration = 1e308\n')
+    with pytest.raises(ConfigError, match="a week"):
+        load_playlist(str(playlist), load_folder(bundled_dir()))
+
+
+def test_a_pipe_as_source_is_refused_without_waiting(tmp_path):
+    from realtime.errors import SourceError
+    from realtime.io.sources import open_source
+
+    fifo = tmp_path / "cam.mp4"
+    os.mkfifo(fifo)
+    for spec in (str(fifo), "/dev/zero"):
+        with pytest.raises(SourceError, match="not a regular file"):
+            open_source(spec)
+
+
+def test_a_snapshot_that_fills_the_disk_leaves_no_half_file(tmp_path, monkeypatch):
+    import builtins
+
+    from realtime.io.sinks import SnapshotError, save_snapshot
+
+    real_open = builtins.open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", lambda p, mode="r", *a, **k: FullDisk(real_open(p, mode, *a, **k)))
+    with pytest.raises(SnapshotError, match="disk full"):
+        save_snapshot(np.zeros((16, 16, 3), np.uint8), str(tmp_path))
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []

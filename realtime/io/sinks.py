@@ -7,6 +7,7 @@ the file (full, read-only, gone) ends that recording: `failure` names the cause,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -127,12 +128,17 @@ class SnapshotError(DreamcamError):
 
 def save_snapshot(image: np.ndarray, folder: str = "snapshots") -> str:
     """Save an RGB frame as a new PNG file and return its path; SnapshotError says why not."""
+    created = False
     try:
         path = unique_path(folder, "dreamcam", ".png")
-        ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        _, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         with open(path, "xb") as f:  # "x": a snapshot never replaces a file
+            created = True
             f.write(data.tobytes())
     except OSError as exc:
+        if created:  # a full disk: no broken half-PNG left behind
+            with contextlib.suppress(OSError):
+                os.remove(path)
         raise SnapshotError(f"snapshot not saved in '{folder}': {write_error_cause(exc)}") from None
     log.info("snapshot saved: %s", path)
     return path

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FADE_S = 5.0
 MIN_DURATION_S = 0.1  # an item shorter than a few frames is never seen, and 1e-300 spun forever
+MAX_DURATION_S = 7 * 24 * 3600.0  # longer is a typo (and 1e308 s printed 300 digits on the HUD)
 _DISCRETE = ("model", "layer", "warm_start")  # switched at the start of a fade, not interpolated
 
 
@@ -63,9 +64,10 @@ def load_playlist(path: str, presets: list[Preset]) -> list[Item]:
             raise ConfigError(f"{where}: needs both 'preset' (a name or file) and 'duration' (seconds)")
         name, params = _resolve(entry["preset"], path, presets, where)
         duration = _seconds(entry["duration"], "duration", where)
-        if duration < MIN_DURATION_S:
+        if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
             raise ConfigError(
-                f"{where}: 'duration' must be at least {MIN_DURATION_S:g} s (a few frames), got {duration:g}"
+                f"{where}: 'duration' must be {MIN_DURATION_S:g} s (a few frames) to {MAX_DURATION_S:g} s "
+                f"(a week), got {duration:g}"
             )
         fade = _seconds(entry.get("fade", default_fade), "fade", where, allow_zero=True)
         if fade > duration:
