@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 
 import torch
 from torch import nn
@@ -61,6 +61,24 @@ class ModelSpec:
             raise ModelError(
                 f"model {self.name} has no layer '{layer}'; valid layers: {', '.join(self.layers)}"
             )
+
+    def channels(self, layer: str) -> int:
+        """How many channels `layer` has (what 'layer:N' may pick), without loading any weights."""
+        self.check_layer(layer)
+        return _channel_counts(self.name)[layer]
+
+
+@cache
+def _channel_counts(name: str) -> dict[str, int]:
+    """Every stage's channel count, from a forward pass on the meta device: no memory, no weights
+    and ~0.1 s per network, once; so a channel out of range is refused before it reaches a dream."""
+    counts = {}
+    with torch.device("meta"):
+        h = torch.zeros(1, 3, 224, 224)
+        for stage_name, module in get_spec(name).build_stages(None, RANDOM_ORIGIN):
+            h = module.eval()(h)
+            counts[stage_name] = int(h.shape[1])
+    return counts
 
 
 def _bundled_lite0_path() -> str:

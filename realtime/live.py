@@ -56,6 +56,7 @@ class LiveDreamer:
             look = look.replace(layer=get_spec(look.model).default_layer)
         torch_device = resolve_device(device)
         size = dream_size or (GPU_DREAM_SIZE if torch_device.type == "cuda" else CPU_DREAM_SIZE)
+        _check_dream_size(size, look.model, torch_device)
         self._dreamer = build_dreamer(
             look, size, torch_device, backend, weights, seed, progress=onnx_export.print_progress
         )
@@ -64,26 +65,52 @@ class LiveDreamer:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The dreamed frame: same size, uint8 RGB; warm-started from the previous call's dream."""
         _check_frame(frame)
+        self._check_open()
         residual = self._dreamer.residual(np.ascontiguousarray(frame))
         return self._composer.compose(frame, residual)
 
     @property
     def params(self) -> DreamParams:
+        self._check_open()
         return self._dreamer.params
 
     def set(self, **changes: Any) -> None:
         """Change the look between frames (layer="block8", lr=0.05...); validated like OSC input."""
+        self._check_open()
         params = self._dreamer.params.replace(**changes)
         self._dreamer.check(params)
         self._dreamer.set_params(params)
 
+    def _check_open(self) -> None:
+        if self._dreamer is None:
+            raise ConfigError("this LiveDreamer is closed; make a new one")
+
+    def close(self) -> None:
+        """Let go of the network and its buffers (GPU memory too); a closed dreamer cannot dream."""
+        if self._dreamer is None:
+            return
+        device = self._dreamer.device
+        self._dreamer = self._composer = None
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> LiveDreamer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def reset(self) -> None:
         """Forget the carried dream (a scene cut): the next frame starts from the camera picture."""
+        self._check_open()
         self._dreamer.warm.reset()
 
     @property
     def backend(self) -> str:
         """The backend in use after `auto` chose ("eager", "cudagraph", "onnx")."""
+        self._check_open()
         return self._dreamer.backend.name
 
     def activation(self, frame: np.ndarray) -> float:
@@ -91,9 +118,23 @@ class LiveDreamer:
         import torch
 
         _check_frame(frame)
+        self._check_open()
         with torch.no_grad():
             source = self._dreamer.source_tensor(np.ascontiguousarray(frame))
             return self._dreamer.backend.objective_value(source)
+
+
+def _check_dream_size(size: Any, model: str, device) -> None:
+    """The CLI's checks of --dream-size: two whole numbers 16..8192 that fit in the device's memory."""
+    from realtime.dream.budget import check_dream_size
+
+    ok = isinstance(size, tuple | list) and len(size) == 2
+    ok = ok and all(isinstance(n, int) and not isinstance(n, bool) and 16 <= n <= 8192 for n in size)
+    if not ok:
+        raise ConfigError(
+            f"LiveDreamer dream_size must be (width, height), each 16..8192 pixels, got {size!r}"
+        )
+    check_dream_size(tuple(size), model, device)
 
 
 def _check_frame(frame: Any) -> None:

@@ -55,17 +55,20 @@ class DreamParams:
         if self.layer is not None and not isinstance(self.layer, str):
             raise ConfigError(f"layer must be a text such as 'block5', got {self.layer!r}")
         if self.layer:
-            for term in self.layer.split("+"):
-                if "*" in term:
-                    layer_weight(term.split("*", 1)[0], self.layer)
+            _check_layer_spec(self.layer)
         if not isinstance(self.model, str):
             raise ConfigError(f"model must be a name such as 'efficientnet_lite0', got {self.model!r}")
         if self.warm_start not in WARM_START_MODES:
             raise ConfigError(f"warm start '{self.warm_start}' is not one of: {', '.join(WARM_START_MODES)}")
 
     def replace(self, **changes) -> DreamParams:
+        unknown = [name for name in changes if name not in FIELD_NAMES]
+        if unknown:  # dataclasses.replace would raise a bare TypeError
+            raise ConfigError(f"unknown parameter '{unknown[0]}'; use one of: {', '.join(FIELD_NAMES)}")
         return dataclasses.replace(self, **changes)
 
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(DreamParams))
 
 MAX_LAYER_WEIGHT = 100.0  # |weight| in 'a+0.5*b': the gradient is normalised, so more only overflows
 
@@ -83,6 +86,28 @@ def layer_weight(text: str, spec: str) -> float:
             f"-{MAX_LAYER_WEIGHT:g} and {MAX_LAYER_WEIGHT:g}"
         )
     return weight
+
+
+MAX_LAYER_CHARS = 200  # a spec longer than this is a paste gone wrong (and would flood the log)
+MAX_LAYER_TERMS = 8  # each term is another objective per gradient step: 400 would stall the show
+
+
+def _check_layer_spec(spec: str) -> None:
+    """What can be checked without the model: length, number of terms, and the weights."""
+    if len(spec) > MAX_LAYER_CHARS:
+        raise ConfigError(f"layer '{spec[:40]}...' is {len(spec)} characters long; at most {MAX_LAYER_CHARS}")
+    terms = spec.split("+")
+    if len(terms) > MAX_LAYER_TERMS:
+        raise ConfigError(f"layer '{spec[:40]}...' has {len(terms)} terms; combine at most {MAX_LAYER_TERMS}")
+    weights = [layer_weight(term.split("*", 1)[0], spec) if "*" in term else 1.0 for term in terms]
+    if not any(weights):
+        raise ConfigError(f"layer '{spec}' has only zero weights: it would dream nothing; give one a weight")
+
+
+def plain_digits(text: str) -> bool:
+    """Whether `text` is a whole number in 0-9 digits. str.isdigit() alone also takes '²' (which
+    int() refuses with a traceback) and '١٢' (which int() reads as 12): a spec must mean one thing."""
+    return text.isascii() and text.isdigit()
 
 
 def clamp(name: str, value: float) -> int | float:
@@ -107,6 +132,8 @@ def parse_size(text: str) -> tuple[int, int]:
     """'320x180' -> (320, 180); anything else is a one-line ConfigError."""
     parts = text.lower().replace("×", "x").split("x")
     try:
+        if not all(plain_digits(p.strip()) for p in parts):  # int() would read '３２０' as 320
+            raise ValueError(text)
         width, height = (int(p) for p in parts)
     except ValueError:
         raise ConfigError(f"size '{text}' is not WIDTHxHEIGHT (for example 320x180)") from None

@@ -11,14 +11,23 @@ import numpy as np
 
 from realtime.audio.analysis import SAMPLE_RATE
 from realtime.errors import SourceError
+from realtime.io.paths import check_name_encoding
+
+
+def check_sound_file(path: str) -> None:
+    """A one-line SourceError unless `path` names a file (a folder is not "missing": say so)."""
+    check_name_encoding(path, "audio file")
+    if os.path.isdir(path):
+        raise SourceError(f"audio '{path}' is a folder; give a sound file inside it")
+    if not os.path.isfile(path):
+        raise SourceError(f"audio file '{path}' does not exist; check the path")
 
 
 def read_audio(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The first sound track of `path`, mixed to mono and resampled to `sample_rate`."""
     import av  # FFmpeg's bindings: imported where needed, like the recorder does
 
-    if not os.path.isfile(path):
-        raise SourceError(f"audio file '{path}' does not exist; check the path")
+    check_sound_file(path)
     try:
         container = av.open(path)
     except av.FFmpegError as exc:
@@ -28,7 +37,7 @@ def read_audio(path: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     try:
         if not container.streams.audio:
             raise SourceError(
-                f"'{path}' has no sound track; give one with --audio FILE.wav, or leave out --audio-react"
+                f"'{path}' has no sound track; drive the dream with a file that has one (--audio FILE.wav)"
             )
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks = []

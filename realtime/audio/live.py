@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from realtime.audio.analysis import HOP, SAMPLE_RATE, AudioFeatures, AudioUnavailable, FeatureAnalyzer
+from realtime.params import plain_digits
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def resolve_input(spec: str | None) -> int | str | None:
         raise AudioUnavailable("there is no audio input device (plug one in, or make a loopback device)")
     if spec is None or spec == "default":
         return None
-    if spec.isdigit():
+    if plain_digits(spec):
         if any(d.index == int(spec) for d in inputs):
             return int(spec)
     else:

@@ -103,6 +103,10 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+
+
 def _add_threads_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
@@ -177,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no window (record or benchmark)")
     run.add_argument("--frames", type=int, default=None, help="stop after N frames")
     run.add_argument("--record", default=None, metavar="OUT.mp4", help="record the composed output")
+    _add_overwrite_option(run)
     run.add_argument(
         "--record-codec",
         default="h264",
@@ -195,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     dream = sub.add_parser("dream", parents=[common], help="dream one still image at full quality")
     dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
     dream.add_argument("-o", "--output", required=True, metavar="OUT")
+    _add_overwrite_option(dream)
     _add_dream_options(dream, steps=10, octaves=4, lr=0.02)
 
     bench = sub.add_parser("bench", parents=[common], help="time the live window's loop; prints JSON")
@@ -233,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", parents=[common], help="dream every frame of a video file")
     render.add_argument("input", metavar="IN", help="video file, or an image with --frames/--zoom")
     render.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
+    _add_overwrite_option(render)
     _add_live_dream_options(render)
     render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
     render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
@@ -259,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--steps", type=int, default=1, help="steps unrolled in one graph (default 1)")
     export.add_argument("--weights", default=None)
     export.add_argument("-o", "--output", default=None, help="FILE.onnx (default: the live cache)")
+    _add_overwrite_option(export)
 
     soak = sub.add_parser("soak", parents=[common], help="headless endurance run; prints JSON")
     _add_dream_options(soak, steps=1, octaves=1, lr=DreamParams.lr)
@@ -369,7 +377,7 @@ def _device_and_size(args: argparse.Namespace) -> tuple[torch.device, tuple[int,
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from realtime.io.sinks import check_output_path
+    from realtime.io.paths import check_output_path
     from realtime.io.videofile import check_codec
     from realtime.show.plan import plan_show
 
@@ -384,7 +392,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
-        check_output_path(args.record)
+        source = [args.source] if args.source and os.path.exists(args.source) else []
+        check_output_path(args.record, inputs=source, overwrite=args.overwrite)
         check_codec(args.record_codec, args.record)
     plan = plan_show(args, params)  # reads presets, playlist, MIDI map: mistakes show before the camera
     governor = _governor(args, plan.params, dream_size)
@@ -516,10 +525,11 @@ def _open_live_source(spec: str | None, max_size: tuple[int, int] | None = None)
 def cmd_dream(args: argparse.Namespace) -> int:
     from realtime.commands.still import dream_still, load_image, write_image
     from realtime.dream.backends import resolve_device
-    from realtime.io.sinks import IMAGE_EXTS, check_output_path
+    from realtime.io.paths import check_output_path
+    from realtime.io.sinks import IMAGE_EXTS
 
     params = _params(args)
-    check_output_path(args.output, IMAGE_EXTS)
+    check_output_path(args.output, IMAGE_EXTS, inputs=[args.input], overwrite=args.overwrite)
     image = load_image(args.input, args.seed)
 
     def progress(done: int, total: int) -> None:
@@ -546,8 +556,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+<<<<<<< HEAD
     if args.repeats < 1:
         raise DreamcamError(f"--repeats must be at least 1, got {args.repeats}")
+=======
+    if args.camera_fps is not None and not 1.0 <= args.camera_fps <= 1000.0:
+        raise DreamcamError(f"--camera-fps must be 1..1000 frames a second, got {args.camera_fps:g}")
+>>>>>>> safe
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
@@ -604,13 +619,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from models.registry import load_network
     from realtime.dream.backends.onnx_export import cached_path, export_step
     from realtime.dream.objectives import parse_objective
-    from realtime.io.sinks import check_output_path
+    from realtime.io.paths import check_output_path
 
     size = parse_size(args.dream_size)
     if not 1 <= args.steps <= 8:
         raise DreamcamError(f"--steps must be 1..8 for an export, got {args.steps}")
     if args.output:
-        check_output_path(args.output, (".onnx",))
+        check_output_path(args.output, (".onnx",), overwrite=args.overwrite)
     network = load_network(args.model, args.weights)
     objective = parse_objective(args.layer or network.spec.default_layer, network.spec)
     path = Path(args.output) if args.output else cached_path(network, str(objective), size, args.steps)
@@ -664,7 +679,15 @@ def cmd_render(args: argparse.Namespace) -> int:
                 bar.update(f"rendering {done} frames  {rate:4.1f} fps")
 
         written = render(
-            args.input, args.output, make(params), args.frames, args.zoom, progress, args.codec, audio
+            args.input,
+            args.output,
+            make(params),
+            args.frames,
+            args.zoom,
+            progress,
+            args.codec,
+            audio,
+            overwrite=args.overwrite,
         )
     print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
     return 0
@@ -673,13 +696,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 def _render_audio(args: argparse.Namespace, params: DreamParams):
     """The sound that drives a render: checked (aubio there, the file there) before any dreaming."""
     from realtime.audio.analysis import FeatureAnalyzer
+    from realtime.audio.filein import check_sound_file
     from realtime.audio.mapping import DEFAULT_MAPPING
     from realtime.audio.offline import RenderAudioPlan
     from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, look_path
 
     FeatureAnalyzer()  # no aubio: one line saying what to install, before the network loads
-    if args.audio and not os.path.isfile(args.audio):
-        raise SourceError(f"audio file '{args.audio}' does not exist; check the path")
+    if args.audio:
+        check_sound_file(args.audio)
     mapping = (load_audio_mapping(look_path(args.preset)) if args.preset else None) or DEFAULT_MAPPING
     return RenderAudioPlan(
         args.audio,
@@ -708,17 +732,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from realtime.commands.soak import run_soak
     from realtime.dream.backends import resolve_device
+    from realtime.dream.budget import check_dream_size
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    device, size = resolve_device(args.device), parse_size(args.dream_size)
+    check_dream_size(size, args.model, device)
 
     def progress(done: int, total: int) -> None:
         print(f"\rsoak {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
     result = run_soak(
         _params(args),
-        parse_size(args.dream_size),
-        resolve_device(args.device),
+        size,
+        device,
         args.frames,
         args.seed or 0,
         progress,

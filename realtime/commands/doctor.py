@@ -213,9 +213,12 @@ def check_displays() -> list[Finding]:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # its greeting would land on stdout
     import pygame
 
+    from realtime.io.cstderr import quiet_c_stderr
+
     driver = os.environ.get("SDL_VIDEODRIVER")
     try:
-        pygame.display.init()
+        with quiet_c_stderr():  # SDL prints "error: XDG_RUNTIME_DIR is invalid" itself without a session
+            pygame.display.init()
         sizes = pygame.display.get_desktop_sizes()
     except pygame.error as exc:
         return [
@@ -227,6 +230,8 @@ def check_displays() -> list[Finding]:
             )
         ]
     name = pygame.display.get_driver()
+    with quiet_c_stderr():  # ... and again when it shuts down (at exit, after our report)
+        pygame.display.quit()
     findings = [Finding("display", OK, f"display {i}: {w}x{h} ({name})") for i, (w, h) in enumerate(sizes)]
     if driver == "dummy" or name in ("dummy", "offscreen"):
         findings.append(

@@ -153,6 +153,10 @@ def evaluate(
         frames.append(image)
         if max_frames and len(frames) >= max_frames:
             break
+    if len(frames) < 2:  # a warping error compares consecutive frames: one frame would score a false 0.0
+        raise SourceError(
+            f"'{path}' has {len(frames)} frame; eval needs at least 2 to measure the warping error"
+        )
     height, width = frames[0].shape[:2]
     motions = read_known_motion(path, len(frames), (width, height))
     source = "known (tools/make_clip.py)" if motions is not None else "DIS flow, occlusions left out"

@@ -23,8 +23,9 @@ from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.frames import residual_array
 from realtime.errors import SourceError
-from realtime.io.sinks import IMAGE_EXTS, VIDEO_EXTS, check_output_path
-from realtime.io.videofile import RecordingError, VideoFileWriter, check_codec
+from realtime.io.paths import check_name_encoding, check_output_path
+from realtime.io.sinks import IMAGE_EXTS
+from realtime.io.videofile import VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
 from realtime.loop.compose import add_upscaled
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ Progress = Callable[[int, int, float], None]  # (frames done, total or 0, second
 
 def video_frames(path: str) -> tuple[Iterator[np.ndarray], float, int]:
     """RGB frames of a video file, its frame rate and its frame count (0 if unknown)."""
+    check_name_encoding(path, "video")  # OpenCV crashes the process on such a name
     if not os.path.isfile(path):
         raise SourceError(f"video '{path}' does not exist; check the path")
     capture = cv2.VideoCapture(path)
@@ -81,10 +83,15 @@ def render(
     progress: Progress | None = None,
     codec: str = "h264",
     audio: RenderAudioPlan | None = None,
+    *,
+    overwrite: bool = False,
 ) -> int:
     """Render and return the number of frames written. With `audio`, a sound track drives the dream
-    frame by frame (docs/AUDIO.md) and is kept in the output."""
-    check_output_path(output_path, VIDEO_EXTS)
+    frame by frame (docs/AUDIO.md) and is kept in the output. An existing output is replaced only
+    with `overwrite`, and never when it is one of the inputs."""
+    check_name_encoding(input_path, "input")
+    inputs = [input_path, *([audio.path] if audio is not None and audio.path else [])]
+    check_output_path(output_path, VIDEO_EXTS, inputs=inputs, overwrite=overwrite)
     check_codec(codec, output_path)
     is_still = zoom is not None or Path(input_path).suffix.lower() in IMAGE_EXTS
     if is_still:
@@ -124,6 +131,14 @@ def render(
                 progress(written, total, time.perf_counter() - started)
         if written == 0:
             raise SourceError(f"'{input_path}' gave no frames to render")
+        if not is_still and total and written < total:  # the file was cut short (or is damaged)
+            log.warning(
+                "'%s' ended after %d of its %d frames (truncated or damaged?); the render has %d",
+                input_path,
+                written,
+                total,
+                written,
+            )
         writer.close()
         _check_playable(partial, written, output)
         os.replace(partial, output)

@@ -16,6 +16,7 @@ import time
 import torch
 
 from realtime.dream.dreamer import build_dreamer
+from realtime.errors import DreamcamError
 from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
@@ -78,6 +79,11 @@ def run_soak(
                     progress(n, frames)
             elapsed = time.perf_counter() - started
             rss_end = rss_mb()
+            if pipeline.stats.dreams == 0:  # a soak that dreamt nothing has tested nothing
+                why = pipeline.worker.error or "see the log"
+                raise DreamcamError(
+                    f"the soak dreamt no frame in {frames} ({why}); try a smaller --dream-size"
+                )
         finally:
             pipeline.stop_worker()
     return {

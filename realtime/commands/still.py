@@ -14,7 +14,8 @@ from realtime.dream import kernel
 from realtime.dream.backends import EagerBackend
 from realtime.dream.objectives import parse_objective
 from realtime.errors import SourceError
-from realtime.io.sinks import IMAGE_EXTS, check_output_path
+from realtime.io.paths import check_name_encoding, check_output_path
+from realtime.io.sinks import IMAGE_EXTS
 from realtime.params import DreamParams
 
 NOISE_SIZE = (640, 480)  # (width, height) of the canvas for IN = "noise"
@@ -27,6 +28,7 @@ def load_image(path: str, seed: int | None) -> np.ndarray:
         width, height = NOISE_SIZE
         noise = rng.normal(128, 12, (height // 8, width // 8, 3)).clip(0, 255).astype(np.uint8)
         return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    check_name_encoding(path, "image")
     if not os.path.isfile(path):
         raise SourceError(f"image '{path}' does not exist; check the path (or use 'noise')")
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -66,6 +68,7 @@ def dream_still(
 
 
 def write_image(path: str, image: np.ndarray) -> None:
-    check_output_path(path, IMAGE_EXTS)
+    """Write `path` (already checked by the caller, `--overwrite` included)."""
+    check_output_path(path, IMAGE_EXTS, overwrite=True)
     if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise SourceError(f"could not write '{path}'; check the folder is writable")

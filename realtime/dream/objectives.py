@@ -17,7 +17,7 @@ import torch
 
 from models.registry import ModelSpec, imagenet_categories
 from realtime.errors import ConfigError, ModelError
-from realtime.params import layer_weight
+from realtime.params import layer_weight, plain_digits
 
 Features = dict[str, torch.Tensor]
 
@@ -173,15 +173,21 @@ def _parse_target(term: str, model: ModelSpec) -> Objective:
     model.check_layer(name)
     if not arg:
         return LayerObjective(name)
-    if not arg.isdigit():
+    if not plain_digits(arg):
         raise ConfigError(f"channel '{arg}' in '{term}' is not a whole number (write layer:channel)")
-    return ChannelObjective(name, int(arg))
+    channel, channels = int(arg), model.channels(name)
+    if channel >= channels:
+        raise ConfigError(
+            f"layer {name} of {model.name} has {channels} channels; channel {channel} does not exist "
+            f"(use 0..{channels - 1})"
+        )
+    return ChannelObjective(name, channel)
 
 
 def class_index(text: str) -> int:
     """An ImageNet class from its index (0..999) or its name (case-insensitive, unique prefix)."""
     categories = imagenet_categories()
-    if text.isdigit():
+    if plain_digits(text):
         index = int(text)
         if index < len(categories):
             return index

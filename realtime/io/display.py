@@ -29,6 +29,7 @@ import pygame  # noqa: E402  (must follow the environment tweak above)
 
 from realtime.audio.hud import MeterLine  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
+from realtime.io.cstderr import quiet_c_stderr  # noqa: E402
 from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
 from realtime.show.control import Action, Command, Intent  # noqa: E402
 
@@ -79,7 +80,8 @@ def _drawable(line: str) -> str:
 def desktop_size(display: int = 0) -> tuple[int, int] | None:
     """(width, height) of a monitor's desktop: the most a fullscreen show can show; None if unknown."""
     try:
-        pygame.display.init()
+        with quiet_c_stderr():  # SDL's own "XDG_RUNTIME_DIR is invalid" without a session
+            pygame.display.init()
         sizes = pygame.display.get_desktop_sizes()
     except pygame.error:
         return None
@@ -112,7 +114,8 @@ class Window:
         self._font_px = 0
         self._hud_box: pygame.Surface | None = None
         try:
-            pygame.display.init()
+            with quiet_c_stderr():
+                pygame.display.init()
         except pygame.error as exc:
             raise DreamcamError(
                 f"cannot open a display ({exc}); run with --headless to dream without a window"

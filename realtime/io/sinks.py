@@ -7,6 +7,7 @@ the file (full, read-only, gone) ends that recording: `failure` names the cause,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -17,50 +18,38 @@ from collections.abc import Collection
 import cv2
 import numpy as np
 
-from realtime.errors import ConfigError
-from realtime.io.videofile import VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
+from realtime.errors import DreamcamError
+from realtime.io.paths import check_output_path
+from realtime.io.videofile import RecordingError, VideoFileWriter, check_codec, write_error_cause
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def check_output_path(path: str, extensions: tuple[str, ...] = VIDEO_EXTS) -> None:
-    """Fail before the work starts if the output file could not be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ConfigError(f"output folder '{folder}' does not exist; create it or choose another path")
-    if os.path.splitext(path)[1].lower() not in extensions:
-        raise ConfigError(f"cannot write '{path}': use one of {', '.join(extensions)}")
-    if not os.access(folder, os.W_OK):
-        why = "is read-only" if _read_only_mount(folder) else "is not writable for this user"
-        raise ConfigError(f"output folder '{folder}' {why}; choose another path")
-
-
-def _read_only_mount(folder: str) -> bool:
-    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-
-
 class VideoRecorder:
     """Writes RGB frames to a video file (PyAV, `realtime.io.videofile`) from a background thread.
 
-    The file is opened at once, so a folder that cannot take it fails here with a RecordingError.
+    The path is checked here (a folder that cannot take it fails at once), but the file is opened
+    only with the first frame: a show that fails before its first dream leaves no empty take, and
+    an existing file named with --overwrite is kept until there is something to replace it with.
+    Whether `path` may be replaced is the caller's decision (`check_output_path`).
     """
 
     def __init__(self, path: str, fps: float, queue_size: int = 64, codec: str = "h264"):
-        check_output_path(path)
+        check_output_path(path, overwrite=True)
         check_codec(codec, path)
         self.path, self.fps, self.codec = path, fps, codec
         self.frames_dropped = 0
         self.failure: str | None = None  # why the file stopped taking frames (disk full...), or None
-        self._file = VideoFileWriter(path, fps, codec, live=True)
+        self._file: VideoFileWriter | None = None  # opened by the encoder thread with the first frame
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._encode, name="recorder", daemon=True)
         self._thread.start()
 
     @property
     def frames_written(self) -> int:
-        return self._file.frames_written
+        return self._file.frames_written if self._file is not None else 0
 
     def write(self, image: np.ndarray) -> None:
         if self.failure is not None:
@@ -81,19 +70,24 @@ class VideoRecorder:
             self._thread.join()
         if self.frames_dropped:
             log.warning("recorder dropped %d frames (disk too slow)", self.frames_dropped)
-        if self.failure is None:
+        if self.failure is None and self._file is None:
+            log.info("no frame reached %s: not written", self.path)
+        elif self.failure is None:
             log.info("recorded %d frames to %s", self.frames_written, self.path)
 
     def _encode(self) -> None:
         closing = False
         try:
             while (image := self._queue.get()) is not None:
+                if self._file is None:
+                    self._file = VideoFileWriter(self.path, self.fps, self.codec, live=True)
                 self._file.write(image)
                 if self._file.frames_written == 1 and self._file.note:
                     log.info("recording %s: %s", self.path, self._file.note)  # odd sides padded
                 self._queue.task_done()
             closing = True
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
         except RecordingError as exc:
             self._fail(str(exc), closing)
         except Exception as exc:  # an encoder fault must not kill the show either
@@ -104,7 +98,8 @@ class VideoRecorder:
 
     def _fail(self, message: str, closing: bool) -> None:
         self.failure = message
-        self._file.abort()
+        if self._file is not None:
+            self._file.abort()
         log.error("%s; recording stopped after %d frames (the show goes on)", message, self.frames_written)
         if closing:
             return
@@ -127,11 +122,23 @@ def unique_path(folder: str, stem: str, ext: str, taken: Collection[str] = ()) -
     return candidate
 
 
+class SnapshotError(DreamcamError):
+    """A snapshot the disk refused (the folder is a file, read-only, full): the show goes on."""
+
+
 def save_snapshot(image: np.ndarray, folder: str = "snapshots") -> str:
-    """Save an RGB frame as a new PNG file and return its path."""
-    path = unique_path(folder, "dreamcam", ".png")
-    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        log.error("could not write snapshot %s", path)
-    else:
-        log.info("snapshot saved: %s", path)
+    """Save an RGB frame as a new PNG file and return its path; SnapshotError says why not."""
+    created = False
+    try:
+        path = unique_path(folder, "dreamcam", ".png")
+        _, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        with open(path, "xb") as f:  # "x": a snapshot never replaces a file
+            created = True
+            f.write(data.tobytes())
+    except OSError as exc:
+        if created:  # a full disk: no broken half-PNG left behind
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        raise SnapshotError(f"snapshot not saved in '{folder}': {write_error_cause(exc)}") from None
+    log.info("snapshot saved: %s", path)
     return path

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import SourceError
+from realtime.io.paths import check_name_encoding
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +164,18 @@ def open_source(
         return NdiSource(spec[4:])
     if "://" in spec:
         return CameraSource(spec, capture_factory=capture_factory, max_size=max_size)
+    check_name_encoding(spec, "source")  # OpenCV crashes the process on such a name
     path = Path(spec).expanduser()
     if not path.exists():
         raise SourceError(f"source file '{spec}' does not exist; check the path or use --source synthetic")
     if path.is_dir():
         raise SourceError(f"source '{spec}' is a directory; give a video or image file inside it")
+    if not path.is_file() and not path.name.startswith("video"):  # /dev/video2 is a camera by path
+        # a FIFO blocks OpenCV's open forever, /dev/zero decodes forever: neither is a video file
+        raise SourceError(
+            f"source '{spec}' is not a regular file (a pipe or a device); give a video or image file, "
+            "or a camera by its index"
+        )
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(path, paced=paced, max_size=max_size)
     return VideoSource(path, paced=paced, max_size=max_size)

@@ -13,6 +13,8 @@ import errno
 import fractions
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -53,6 +55,7 @@ CODECS: dict[str, Codec] = {
 VIDEO_EXTS = (".m4v", ".mkv", ".mov", ".mp4", ".mxf")
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".mxf": "mxf"}
 _FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+FLUSH_EVERY_S = 1.0  # live recordings reach the disk at least this often (wall time)
 _AUDIO_FALLBACK = "aac"  # when the source's sound cannot be copied into the container as it is
 # codecs a container takes as they are (None: any); FFmpeg lists more, but muxes some only as
 # "experimental" (FLAC, Opus in mov), which fails when the file is half written
@@ -84,6 +87,9 @@ def write_error_cause(exc: BaseException) -> str:
         errno.ENODEV: "device gone",
         errno.ENXIO: "device gone",
         errno.ENOENT: "folder gone",
+        errno.EEXIST: "a file of that name is in the way of the folder",
+        errno.ENOTDIR: "a file is in the way of the folder",
+        errno.EISDIR: "that name is a folder",
     }
     code = getattr(exc, "errno", None)
     return causes.get(code, str(exc) or type(exc).__name__)
@@ -130,6 +136,7 @@ class VideoFileWriter:
         *,
         live: bool = True,
         audio_from: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         import av  # imported here: only recording and render need FFmpeg
 
@@ -137,6 +144,10 @@ class VideoFileWriter:
         self.path, self.fps = path, fps
         self.codec = check_codec(codec, path)
         self.options = {**self.codec.options, **(self.codec.live_options if live else {})}
+        self.live, self.clock = live, clock
+        self._keyframe_at = (
+            clock()
+        )  # wall time of the last keyframe (a fragment reaches the disk at the next)
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the file, padded to even sides
         self.note = ""  # how odd sizes were handled, for the log
@@ -173,6 +184,7 @@ class VideoFileWriter:
             frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             frame.pts = self.frames_written
             frame.time_base = 1 / self._rate
+            self._flush_on_wall_time(frame)
             self._mux(self._stream.encode(frame))
             self.frames_written += 1
             self._copy_audio(until_s=self.frames_written / self.fps)
@@ -180,6 +192,17 @@ class VideoFileWriter:
             raise
         except Exception as exc:  # an encoder or a sound track FFmpeg refuses: one line, not a traceback
             raise RecordingError(f"cannot write '{self.path}': {write_error_cause(exc)}") from None
+
+    def _flush_on_wall_time(self, frame) -> None:
+        """Live: a keyframe at least every FLUSH_EVERY_S of wall time, not only every second of video.
+        A fragment goes to disk when the next keyframe starts, so at 1-2 fps (a loaded machine, a
+        huge dream) a crash would otherwise lose 15-30 s of show."""
+        now = self.clock()
+        if self.frames_written % self._stream.codec_context.gop_size == 0:  # the encoder's own keyframe
+            self._keyframe_at = now
+        elif self.live and now - self._keyframe_at >= FLUSH_EVERY_S:
+            frame.pict_type = self._av.video.frame.PictureType.I
+            self._keyframe_at = now
 
     def close(self) -> None:
         """Flush the encoder, finish the sound, close the file. Raises RecordingError on failure."""

@@ -228,7 +228,7 @@ class Pipeline:
             else:
                 self.dreamer.set_params(params)
         except DreamcamError as exc:
-            log.warning("parameter change rejected: %s", exc)
+            self.state.warnings.warn(log, "parameter change rejected: %s", exc)
             self.state.params = self.dreamer.params
 
     def hud_lines(self) -> list[str]:

@@ -10,7 +10,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from realtime.io.sinks import VideoRecorder, save_snapshot
+from realtime.io.hud import alert
+from realtime.io.sinks import SnapshotError, VideoRecorder, save_snapshot
 from realtime.params import DreamParams
 from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
@@ -43,6 +44,7 @@ class ShowIO:
     recorder: VideoRecorder | None = None
     show: ShowHooks | None = None
     snapshot_dir: str = "snapshots"
+    notice: str = ""  # a red HUD line until it is resolved (a snapshot the disk refused)
 
     def shown_residual(self, residual: torch.Tensor) -> torch.Tensor:
         """The residual as the show wants it (a playlist crossfade may blend an old one out)."""
@@ -73,7 +75,7 @@ class ShowIO:
             action = action_of(intent)
             if action is Action.SNAPSHOT:
                 if last_output is not None:
-                    save_snapshot(last_output, self.snapshot_dir)
+                    self._snapshot(last_output)
             elif action is Action.TOGGLE_FULLSCREEN:
                 if self.window is not None:
                     self.window.toggle_fullscreen()
@@ -81,5 +83,14 @@ class ShowIO:
                 self.show.handle(intent)
         state.pending.clear()
 
+    def _snapshot(self, image: np.ndarray) -> None:
+        try:
+            save_snapshot(image, self.snapshot_dir)
+            self.notice = ""
+        except SnapshotError as exc:  # a folder that is a file, read-only, full: the show goes on
+            log.warning("%s", exc)
+            self.notice = alert(str(exc))
+
     def hud_lines(self) -> list[str]:
-        return [] if self.show is None else self.show.hud_lines()
+        lines = [self.notice] if self.notice else []
+        return lines + ([] if self.show is None else self.show.hud_lines())

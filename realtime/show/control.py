@@ -15,6 +15,7 @@ from typing import Any
 
 from realtime.errors import DreamcamError
 from realtime.params import DreamParams
+from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class ShowState:
     pending: list[Intent] = field(default_factory=list)  # for the sinks: SNAPSHOT, TOGGLE_RECORD...
     presets: list[Preset] = field(default_factory=list)  # what keys 1-9, OSC and next/prev recall
     preset_index: int = -1  # the last recalled preset, for next/prev
+    warnings: WarnLimit = field(default_factory=WarnLimit, repr=False)  # a repeated bad intent: 1/s
 
 
 def apply_action(state: ShowState, intent: Intent) -> None:
@@ -115,7 +117,7 @@ def apply_action(state: ShowState, intent: Intent) -> None:
         else:
             state.pending.append(intent)
     except DreamcamError as exc:
-        log.warning("ignored %s from %s: %s", action.value, command.origin, exc)
+        state.warnings.warn(log, "ignored %s from %s: %s", action.value, command.origin, exc)
         return
     if state.params is not p and action not in (Action.PRESET, Action.NEXT_PRESET, Action.PREV_PRESET):
         log.info(

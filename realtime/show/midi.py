@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import queue
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.cstderr import quiet_c_stderr
 from realtime.io.sinks import unique_path
-from realtime.params import RANGES
+from realtime.params import RANGES, plain_digits
 from realtime.show.control import Action, Command, Intent, action_of
 from realtime.show.presets import read_toml
 
@@ -70,7 +69,7 @@ def _check_target(target: object, where: str) -> str:
         target in KNOB_RANGES
         or target == "layer"
         or target in BUTTONS
-        or (target.startswith("preset:") and target[7:].isdigit())
+        or (target.startswith("preset:") and plain_digits(target[7:]))
     )
     if not ok:
         valid = [*KNOB_RANGES, "strength", "layer", *BUTTONS, "preset:N"]
@@ -97,7 +96,7 @@ def load_mapping(path: str) -> dict[int, Mapping]:
     mappings = {}
     for key, value in data["cc"].items():
         where = f"MIDI mapping '{path}' cc {key}"
-        if not key.isdigit() or not 0 <= int(key) <= 127:
+        if not plain_digits(key) or not 0 <= int(key) <= 127:
             raise ConfigError(f"{where}: a CC number is 0-127; fix the key '{key}'")
         if isinstance(value, dict):
             extra = [k for k in value if k not in ("target", "min", "max")]
@@ -214,23 +213,6 @@ class MidiMapper:
         return path
 
 
-@contextlib.contextmanager
-def _quiet_c_stderr() -> Iterator[None]:
-    """ALSA prints its own complaints straight to fd 2; our one-line error says it better."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def open_port(name: str):
     """A mido input port by exact name, or by a unique part of its name; one clear line otherwise."""
     try:
@@ -239,7 +221,7 @@ def open_port(name: str):
     except ImportError:
         raise DreamcamError(f"--midi: MIDI input needs the vj extra: {INSTALL_HINT}") from None
     try:
-        with _quiet_c_stderr():
+        with quiet_c_stderr():
             names = mido.get_input_names()
     except Exception as exc:  # rtmidi raises its own SystemError subclasses when ALSA/CoreMIDI is absent
         raise DreamcamError(
@@ -251,7 +233,7 @@ def open_port(name: str):
         listing = ", ".join(repr(n) for n in names) or "none (is the controller plugged in?)"
         problem = "matches several" if matches else "is not there"
         raise DreamcamError(f"MIDI port '{name}' {problem}; ports: {listing}")
-    with _quiet_c_stderr():
+    with quiet_c_stderr():
         return mido.open_input(matches[0])
 
 
@@ -271,7 +253,7 @@ class MidiInput:
 
     def drain(self) -> list[Intent]:
         intents = []
-        while True:
+        for _ in range(self._messages.maxsize):  # bounded: a flood arriving while we drain waits a frame
             try:
                 message = self._messages.get_nowait()
             except queue.Empty:
@@ -279,6 +261,7 @@ class MidiInput:
             intent = self.mapper.translate(message)
             if intent is not None:
                 intents.append(intent)
+        return intents
 
     def close(self) -> None:
         self._port.close()

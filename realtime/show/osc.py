@@ -24,8 +24,9 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
-from realtime.params import RANGES, clamp
+from realtime.params import RANGES, clamp, plain_digits
 from realtime.show.control import Action, Command, Intent
+from realtime.show.ratelimit import PythonOscLogFilter, WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,6 @@ class BadValue(Rejected):
     and logged as a warning (at most one a second, so a flood cannot fill the log)."""
 
 
-WARN_EVERY_S = 1.0
-
-
 @dataclass
 class OscCounts:
     accepted: int = 0
@@ -76,6 +74,10 @@ class OscControl:
     ):
         self.counts = OscCounts()
         self._check_layer = check_layer or (lambda name: None)
+        self._warn = WarnLimit()
+        # python-osc logs each malformed datagram (raw bytes) through the root logger: limit those too
+        self._third_party = PythonOscLogFilter(self._warn)
+        logging.getLogger().addFilter(self._third_party)
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
         dispatcher = _CountingDispatcher(self._on_packet)
@@ -83,6 +85,7 @@ class OscControl:
             self._server = _CountingServer((host, port), dispatcher)
             self._server.on_reject = lambda size: self._ignore(f"not an OSC packet ({size} bytes)")
         except OSError as exc:
+            logging.getLogger().removeFilter(self._third_party)
             raise ConfigError(
                 f"cannot listen for OSC on {host}:{port} ({exc.strerror}); choose another --osc-port "
                 "or --osc-host"
@@ -95,11 +98,12 @@ class OscControl:
     def drain(self) -> list[Intent]:
         """Every intent queued since the last call, in arrival order (called between frames)."""
         intents = []
-        while True:
+        for _ in range(QUEUE_SIZE):  # bounded: a flood arriving while we drain waits for the next frame
             try:
                 intents.append(self._queue.get_nowait())
             except queue.Empty:
-                return intents
+                break
+        return intents
 
     def hud_line(self) -> str:
         c = self.counts
@@ -109,6 +113,7 @@ class OscControl:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2)
+        logging.getLogger().removeFilter(self._third_party)
 
     # --- the server thread ------------------------------------------------------------------
 
@@ -137,12 +142,10 @@ class OscControl:
     def _ignore(self, why: str, warn: bool = False) -> None:
         with self._lock:
             self.counts.ignored += 1
-        now = time.monotonic()
-        if warn and now - getattr(self, "_warned_at", -WARN_EVERY_S) >= WARN_EVERY_S:
-            self._warned_at = now
-            log.warning("osc ignored %s", why)
-        else:
-            log.debug("osc ignored: %s", why)
+            if warn:
+                self._warn.warn(log, "osc ignored %s", why)
+            else:
+                log.debug("osc ignored: %s", why)
 
     def translate(self, address: str, args: list) -> Intent | None:
         """One OSC message -> one validated intent; `Rejected` says why not."""
@@ -175,6 +178,8 @@ class OscControl:
                 raise Rejected("expects one preset number (1-based) or name")
             key = args[0]
             if isinstance(key, float):
+                if not math.isfinite(key):
+                    raise BadValue(f"preset number {key} is not a finite number")
                 if not key.is_integer():
                     raise Rejected(f"preset number {key} is not whole")
                 key = int(key)
@@ -208,6 +213,8 @@ def _one_number(args: list) -> float:
 
 
 def _truthy(value) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):  # bool(nan) is True: it would act as "on"
+        raise BadValue(f"{value} is not 0 or 1")
     if isinstance(value, bool | int | float):
         return bool(value)
     raise Rejected(f"expects 0 or 1, got {value!r}")
@@ -240,7 +247,7 @@ class _CountingServer(BlockingOSCUDPServer):
 def parse_host_port(flag: str, text: str) -> tuple[str, int]:
     """'192.168.1.20:9000' -> ('192.168.1.20', 9000); a one-line ConfigError otherwise."""
     host, sep, port_text = text.strip().rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not sep or not host or not plain_digits(port_text) or not 1 <= int(port_text) <= 65535:
         raise ConfigError(
             f"{flag} must be HOST:PORT with a port of 1-65535 (e.g. 127.0.0.1:9001), got '{text}'"
         )

@@ -291,6 +291,12 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     if args.midi_map and not args.midi:
         raise ConfigError("--midi-map needs --midi PORT (the controller to read)")
     links = plan_links(args)
+    feedback = parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None
+    if osc is not None and feedback is not None and _same_endpoint(osc, feedback):
+        raise ConfigError(
+            f"--osc-feedback {args.osc_feedback} is dreamcam's own --osc-port: the show would read its "
+            "own state back; point it at the controller's port"
+        )
     audio_input = getattr(args, "audio", None)
     audio_mappings, audio_start = {}, DEFAULT_MAPPING
     if audio_input is not None:
@@ -312,11 +318,24 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         virtual_cam_size=_virtual_cam_size(args.virtual_cam_size) if args.virtual_cam else None,
         links=links,
         ndi_format=args.ndi_format,
-        osc_feedback=parse_host_port("--osc-feedback", args.osc_feedback) if args.osc_feedback else None,
+        osc_feedback=feedback,
         audio_input=audio_input,
         audio_mappings=audio_mappings,
         audio_start=audio_start,
     )
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_ANY = ("0.0.0.0", "::", "")
+
+
+def _same_endpoint(listen: tuple[str, int], send: tuple[str, int]) -> bool:
+    """Whether feedback sent to `send` would arrive at the OSC input listening on `listen`."""
+    (listen_host, listen_port), (send_host, send_port) = listen, send
+    if listen_port != send_port:
+        return False
+    local = listen_host in _ANY or listen_host in _LOOPBACK
+    return send_host == listen_host or (local and send_host in _LOOPBACK)
 
 
 def plan_links(args: argparse.Namespace) -> list[tuple[str, str]]:

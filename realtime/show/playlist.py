@@ -27,6 +27,8 @@ from realtime.show.presets import load_preset, preset_name, read_toml
 log = logging.getLogger(__name__)
 
 DEFAULT_FADE_S = 5.0
+MIN_DURATION_S = 0.1  # an item shorter than a few frames is never seen, and 1e-300 spun forever
+MAX_DURATION_S = 7 * 24 * 3600.0  # longer is a typo (and 1e308 s printed 300 digits on the HUD)
 # switched at the start of a fade, not interpolated: names, and the fields that set the dream's
 # shapes (a fade through every step count would capture a graph per frame)
 _DISCRETE = ("model", "layer", "warm_start", *SHAPE_FIELDS)
@@ -64,6 +66,11 @@ def load_playlist(path: str, presets: list[Preset]) -> list[Item]:
             raise ConfigError(f"{where}: needs both 'preset' (a name or file) and 'duration' (seconds)")
         name, params = _resolve(entry["preset"], path, presets, where)
         duration = _seconds(entry["duration"], "duration", where)
+        if not MIN_DURATION_S <= duration <= MAX_DURATION_S:
+            raise ConfigError(
+                f"{where}: 'duration' must be {MIN_DURATION_S:g} s (a few frames) to {MAX_DURATION_S:g} s "
+                f"(a week), got {duration:g}"
+            )
         fade = _seconds(entry.get("fade", default_fade), "fade", where, allow_zero=True)
         if fade > duration:
             raise ConfigError(f"{where}: fade {fade} s is longer than duration {duration} s; shorten 'fade'")
@@ -155,8 +162,16 @@ class PlaylistPlayer:
     def update(self) -> DreamParams:
         """The parameters for this frame (advancing to the next item when its time is up)."""
         now = self.clock()
-        while now - self.started >= self.current.duration:
+        lap = sum(item.duration for item in self.items)
+        if now - self.started >= lap:  # a long stall: skip whole laps at once, keeping the rhythm
+            self.started += (now - self.started) // lap * lap
+        for _ in range(len(self.items)):  # bounded: at most one lap of the list per frame
+            if now - self.started < self.current.duration:
+                break
             self._advance(self.started + self.current.duration)
+        else:
+            if now - self.started >= self.current.duration:  # the clock jumped (a stall, a suspend)
+                self.started = now
         item = self.current
         u = 1.0 if item.fade <= 0 else ease((now - self.started) / item.fade)
         self.fade.u = u

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FIELDS = tuple(f.name for f in dataclasses.fields(DreamParams))
 META_KEYS = ("description", "audio")  # allowed besides the fields; [audio]: realtime.audio.mapping
+MAX_CONFIG_BYTES = 4 * 2**20  # a preset is a few hundred bytes; a playlist or MIDI map a few kB
 _ORDER_PREFIX = re.compile(r"^\d+[-_ ]")  # "2-eyes.toml" sorts second and is called "eyes"
 
 
@@ -41,10 +42,19 @@ def preset_name(path: str) -> str:
 
 
 def read_toml(path: str, what: str) -> dict:
-    """A TOML file as a dict; a missing or broken file is one line naming it and the fix."""
+    """A TOML file as a dict; a missing, huge or broken file is one line naming it and the fix.
+
+    Every config file (preset, playlist, MIDI map) is read here, at most MAX_CONFIG_BYTES of it
+    (`--preset /dev/zero` would otherwise read until the kernel kills the show), and a UTF-8 byte
+    order mark, which Windows editors write, is skipped."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{what} '{path}' is larger than {MAX_CONFIG_BYTES // 2**20} MB; is it really a {what}?"
+            )
+        return tomllib.loads(data.decode("utf-8").removeprefix("\ufeff"))
     except FileNotFoundError:
         raise ConfigError(f"{what} '{path}' does not exist; check the path") from None
     except OSError as exc:
