@@ -556,13 +556,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
-<<<<<<< HEAD
     if args.repeats < 1:
         raise DreamcamError(f"--repeats must be at least 1, got {args.repeats}")
-=======
     if args.camera_fps is not None and not 1.0 <= args.camera_fps <= 1000.0:
         raise DreamcamError(f"--camera-fps must be 1..1000 frames a second, got {args.camera_fps:g}")
->>>>>>> safe
     params = _params(
         args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
     )
