@@ -75,7 +75,7 @@ class OscControl:
         check_layer: Callable[[str], None] | None = None,
     ):
         self.counts = OscCounts()
-        self._check_layer = check_layer or (lambda name: None)
+        self.rules = OscRules(check_layer)
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
         dispatcher = _CountingDispatcher(self._on_packet)
@@ -143,6 +143,17 @@ class OscControl:
             log.warning("osc ignored %s", why)
         else:
             log.debug("osc ignored: %s", why)
+
+    def translate(self, address: str, args: list) -> Intent | None:
+        return self.rules.translate(address, args)
+
+
+class OscRules:
+    """The address space and its checks, without a socket: OSC's server and the web remote
+    (realtime.show.web) turn their messages into intents here, so both refuse the same values."""
+
+    def __init__(self, check_layer: Callable[[str], None] | None = None):
+        self._check_layer = check_layer or (lambda name: None)
 
     def translate(self, address: str, args: list) -> Intent | None:
         """One OSC message -> one validated intent; `Rejected` says why not."""
