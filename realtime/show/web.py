@@ -129,7 +129,7 @@ class ThumbnailEncoder:
         self._thread.join(timeout=2)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # one per connection, kept in a set by identity
 class _Socket:
     ws: web.WebSocketResponse
     transport: Any  # asyncio.Transport: its unsent bytes say whether the phone keeps up
@@ -156,7 +156,7 @@ class WebRemote:
         self.presets: list[Preset] = list(presets or [])
         need_token = not is_loopback(host) if require_token is None else require_token
         self.token = new_token() if need_token else None
-        self.guard = Guard(host, self.token)
+        self.guard = Guard(host, self.token, RateLimiter(clock=clock))
         self.refused = 0  # control messages the rules refused
         self.accepted = 0
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -182,7 +182,6 @@ class WebRemote:
         self.encoder = ThumbnailEncoder(self._thumbnail_ready)
         self.started_at = clock()
         self.url = page_url(self.host, self.port, self.token)
-        log.info("web remote on %s", page_url(self.host, self.port, None))
 
     # --- the loop's side (between frames, on the show's thread) ----------------------------------
 
@@ -269,9 +268,9 @@ class WebRemote:
         app.router.add_post("/api/control", self._api_control)
         app.router.add_get("/snapshots/{name}", self._snapshot)
         app.router.add_get("/ws", self._socket)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError:
@@ -318,8 +317,7 @@ class WebRemote:
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if request.query.get(TOKEN_PARAM):  # from the QR code: the cookie is set, drop the token from the URL
-            response = web.HTTPSeeOther("/")
-            return response
+            return web.Response(status=303, headers={"Location": "/"})
         return web.Response(body=self._page["index.html"], content_type="text/html", charset="utf-8")
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
