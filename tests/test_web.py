@@ -274,7 +274,9 @@ def test_snapshots_are_listed_and_downloaded(remote, tmp_path):
     status, data, _ = request(remote, "GET", "/api/snapshots")
     assert json.loads(data) == {"snapshots": ["dreamcam-1.png"]}
     status, data, response = request(remote, "GET", "/snapshots/dreamcam-1.png")
-    assert status == 200 and data == b"\x89PNG one" and "attachment" in response.headers["Content-Disposition"]
+    assert (
+        status == 200 and data == b"\x89PNG one" and "attachment" in response.headers["Content-Disposition"]
+    )
 
 
 # --- floods -------------------------------------------------------------------------------------
@@ -291,7 +293,9 @@ async def _burst(port: int, total: int, connections: int) -> dict[int, int]:
             writer.write(f"GET /api/state HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+            length = int(
+                next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1]
+            )
             await reader.readexactly(length)
             statuses[status] = statuses.get(status, 0) + 1
         writer.close()
