@@ -18,7 +18,8 @@ SOURCE = ("127.0.0.2", 0)
 BAD = [
     "GET /snapshots/../../etc/passwd HTTP/1.1\r\nHost: {host}\r\n\r\n",
     "GET /static/%2e%2e/web.py HTTP/1.1\r\nHost: {host}\r\n\r\n",
-    "POST /api/control HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nContent-Length: 2\r\n\r\n{{}}",
+    "POST /api/control HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\n"
+    "Content-Length: 2\r\n\r\n{{}}",
     "POST /api/control HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100000\r\n\r\n",
     "GET /api/state HTTP/1.1\r\nHost: evil.example\r\n\r\n",
 ]
