@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.qrline import QrLine, qr_modules
 from realtime.params import DreamParams
 from realtime.show.control import Action, Command, Preset
 from realtime.show.osc import OscRules
-from realtime.show.web import MAX_SOCKETS, WebRemote, parse_web_address, web_state
+from realtime.show.web import MAX_SOCKETS, QR_ON_HUD_S, WebRemote, parse_web_address, web_state
 from realtime.show.webguard import MAX_BODY, RATE_BURST, TOKEN_COOKIE
 
 PRESETS = [Preset("eyes", "eyes.toml", DreamParams()), Preset("fur", "fur.toml", DreamParams())]
@@ -356,3 +357,75 @@ def test_the_socket_speaks_the_same_rules(remote):
     assert first == {"type": "reply", "id": 1, "ok": True, "error": None}
     assert second["id"] == 2 and second["ok"] is False and "no layer 'bogus'" in second["error"]
     assert remote.drain() == [Command(Action.SET, {"lr": 0.07}, "web")]
+
+
+def test_connections_beyond_the_cap_are_refused_503(remote, monkeypatch):
+    monkeypatch.setattr("realtime.show.webguard.MAX_CONNECTIONS", 3)
+    held = []
+    try:
+        for _ in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", remote.port, timeout=10)
+            conn.request("GET", "/api/state")
+            assert conn.getresponse().read() and conn.sock is not None  # kept alive
+            held.append(conn)
+        assert request(remote, "GET", "/api/state")[0] == 503
+    finally:
+        for conn in held:
+            conn.close()
+
+
+# --- the show's side: the HUD, the window, the control plane --------------------------------------
+
+
+def test_the_qr_code_is_on_the_hud_for_30_seconds(guarded, clock):
+    codes = [line for line in guarded.hud_lines() if isinstance(line, QrLine)]
+    assert len(codes) == 1 and guarded.token in codes[0] and len(codes[0].modules) >= 21
+    assert f"web http://127.0.0.1:{guarded.port}" in guarded.hud_lines()[0]
+    assert guarded.token not in guarded.hud_lines()[0]
+    clock.now += QR_ON_HUD_S + 1
+    assert not any(isinstance(line, QrLine) for line in guarded.hud_lines())
+
+
+def test_the_window_draws_the_qr_code_with_the_hud_hidden():
+    import pygame
+
+    from realtime.io.display import Window
+
+    black = np.zeros((240, 320, 3), np.uint8)
+    with Window(fullscreen=False, size=(320, 240), hud=False) as window:
+        window.show(black, ["a status line"])
+        plain = pygame.surfarray.array3d(pygame.display.get_surface()).copy()
+        window.show(black, ["a status line", QrLine("scan", qr_modules("http://10.0.0.2:8080/?token=abc"))])
+        drawn = pygame.surfarray.array3d(pygame.display.get_surface())  # indexed [x, y]
+    assert plain.max() == 0  # the HUD is hidden: no text, no box
+    corner = drawn[200:312, 130:232]
+    assert corner.max() == 255 and corner.min() == 0  # white quiet zone, black modules
+    assert drawn[:150, :100].max() == 0  # nothing else was drawn
+
+
+def test_show_control_joins_the_web_remote(remote, clock):
+    from realtime.show.control import ShowState, apply_action
+    from realtime.show.plan import ShowControl
+
+    state = ShowState(DreamParams(layer="block5"), ("block5", "block8"), presets=PRESETS)
+    show = ShowControl(state, web=remote)
+    show.figures = lambda: {"dreams_per_s": 12.0, "backend": "eager"}
+    assert control(remote, "/dreamcam/freeze", 1)[0] == 200
+    intents = show.intents([])
+    assert intents == [Command(Action.FREEZE, True, "web")]
+    for intent in intents:
+        apply_action(state, intent)
+    clock.now += 1.0
+    show.output(np.zeros((36, 64, 3), np.uint8))
+    published = json.loads(request(remote, "GET", "/api/state")[1])
+    assert published["frozen"] is True and published["dreams_per_s"] == 12.0
+    assert published["looks"] == ["eyes", "fur"] and published["layer"] == "block5"
+    assert any(line.startswith("web http://127.0.0.1") for line in show.hud_lines())
+
+
+def test_a_bad_web_address_is_one_line_before_the_camera(capsys):
+    from realtime.commands.cli import main
+
+    assert main(["run", "--source", "synthetic", "--headless", "--web", "99999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--web must be [HOST:]PORT" in err and len(err.splitlines()) == 1

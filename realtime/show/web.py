@@ -48,6 +48,7 @@ QUEUE_SIZE = 64  # intents waiting for the next frame; a flood beyond is refused
 MAX_SOCKETS = 16  # WebSockets open at once (a phone or two, a laptop); more are refused 503
 SOCKET_BACKLOG = 32 * 1024  # bytes unsent to a socket beyond which its frames are dropped (never queued)
 SOCKET_RATE, SOCKET_BURST = 20.0, 40.0  # messages a second per socket (a slider drag sends ~10)
+KEEPALIVE_S = 15.0  # an idle connection (no request, or none since the last) is closed after this
 HEARTBEAT_S = 10.0  # a socket that answers no ping for this long is closed (a phone gone to sleep)
 QR_ON_HUD_S = 30.0
 MAX_LISTED = 50  # snapshots listed on the page, newest first
@@ -268,7 +269,9 @@ class WebRemote:
         app.router.add_post("/api/control", self._api_control)
         app.router.add_get("/snapshots/{name}", self._snapshot)
         app.router.add_get("/ws", self._socket)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -277,6 +280,8 @@ class WebRemote:
             await runner.cleanup()
             raise
         self.host, self.port = runner.addresses[0][:2]
+        server = runner.server
+        self.guard.open_connections = lambda: len(server.connections)
         self._pusher = asyncio.ensure_future(self._push())
         return runner
 
@@ -355,9 +360,11 @@ class WebRemote:
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         if len(self._sockets) >= MAX_SOCKETS:
-            return web.json_response(
+            refusal = web.json_response(
                 {"ok": False, "error": f"{MAX_SOCKETS} remotes are connected already"}, status=503
             )
+            refusal.force_close()  # free the connection: a client that opens hundreds gets them back
+            return refusal
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_BODY, compress=False)
         await ws.prepare(request)
         sock = _Socket(ws, request.transport)

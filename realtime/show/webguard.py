@@ -1,12 +1,13 @@
 """The web remote's door: who may ask (token, host, origin) and how often (rate, size, sockets).
 
-Every request passes `Guard.middleware` before any handler runs, cheapest check first: the rate
-limit (a flood is answered 429 after a short wait, so a client that waits for its answers is slowed
-to a trickle and the show's CPU is not spent on it), the Host header on loopback (a DNS-rebinding
-page cannot reach 127.0.0.1 under its own name), the token when the server listens beyond loopback
-(every request, page and state included: 401 without one, 403 with a wrong one, compared in
-constant time), and the Origin of anything that changes state (POST and WebSocket: a link or a
-form on another site cannot drive the show). Nothing here knows what the show is.
+Every request passes `Guard.middleware` before any handler runs, cheapest check first: a cap on
+open connections (file descriptors are the show's too), the rate limit (a flood is answered 429
+after a short wait, so a client that waits for its answers is slowed to a trickle and the show's
+CPU is not spent on it), the Host header on loopback (a DNS-rebinding page cannot reach 127.0.0.1
+under its own name), the token when the server listens beyond loopback (every request, page and
+state included: 401 without one, 403 with a wrong one, compared in constant time), and the Origin
+of anything that changes state (POST and WebSocket: a link or a form on another site cannot drive
+the show). Nothing here knows what the show is.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MAX_BODY = 4096  # bytes: a control message is a few dozen; anything bigger is n
 RATE_PER_S = 40.0  # requests a second per client address: a page needs ~2 (its socket carries the rest)
 RATE_BURST = 80.0  # the page's first load (html, css, js, state, snapshots) and a few quick presses
 TARPIT_S = 0.5  # a client over its rate waits this long for its 429: a flood slows itself down
+MAX_CONNECTIONS = 512  # open at once; beyond, 503 and closed: half of a usual 1,024 file descriptors
 MAX_CLIENTS = 1024  # rate buckets kept (oldest forgotten): a spoofed-address flood cannot grow memory
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
@@ -99,6 +101,7 @@ class Guard:
         self.token = token  # None: no token asked (loopback only)
         self.rate = rate or RateLimiter()
         self.counts = GuardCounts()
+        self.open_connections: Callable[[], int] = int  # set by the server once it runs (int() is 0)
 
     @web.middleware
     async def middleware(
@@ -122,6 +125,8 @@ class Guard:
         return response
 
     async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
+        if self.open_connections() > MAX_CONNECTIONS:  # no waiting here: each would hold its socket
+            return _refuse(503, "too many connections: try again in a moment")
         if not self.rate.allow(request.remote or "?"):
             return await self._too_many()
         if self.loopback and _host_name(request.host) not in LOOPBACK_NAMES:
