@@ -4,6 +4,7 @@ decodes, and a snapshot that downloads. Skipped, with the reason, where the brow
 (.ci/run installs it where it can)."""
 
 import glob
+import json
 import os
 import shutil
 import signal
@@ -100,6 +101,12 @@ def test_a_phone_runs_the_show(show, browser):
     ).release().perform()
     until(lambda: state(url)["strength"] < before * 0.8, f"strength below {before}")
 
+    # a change from elsewhere (a script here; keys, OSC and MIDI alike) moves the page's slider
+    until(lambda: send(url, "/dreamcam/strength", 0.3), "the script's change")
+    until(lambda: browser.find_element(By.ID, "out-strength").text == "0.300", "the slider to follow")
+    position = float(browser.find_element(By.ID, "ctl-strength").get_attribute("value"))
+    assert 700 < position < 900  # 0.3 on the log scale from 0.001 to 1
+
     # a recording, started and stopped from the page, decodes
     record = browser.find_element(By.ID, "record")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", record)
@@ -125,6 +132,13 @@ def test_a_phone_runs_the_show(show, browser):
     browser.execute_script("send('/dreamcam/preset', ['no-such-look'])")
     until(lambda: "no preset" in browser.find_element(By.ID, "message").text, "the refusal on the page")
     assert state(url)["look"] == "fur"
+
+
+def send(url: str, address: str, *args) -> bool:
+    body = json.dumps({"address": address, "args": list(args)}).encode()
+    request = urllib.request.Request(url + "api/control", body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["ok"]
 
 
 def decoded_frames(path: str) -> int:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -37,8 +38,16 @@ def start_show(tmp_path, *extra):
 
 
 def state(url: str) -> dict:
-    with urllib.request.urlopen(url + "api/state", timeout=10) as response:
-        return json.load(response)
+    """GET /api/state; while a flood holds every connection the cap allows (503), ask again."""
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(url + "api/state", timeout=10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("the web remote stayed busy (503) for 5 s")
 
 
 def display_rate(url: str, seconds: float) -> float:
@@ -77,8 +86,11 @@ def test_the_display_holds_its_rate_through_a_flood(tmp_path):
         show.communicate(timeout=30)
     print(f"display {quiet:.1f} fps quiet, {attacked:.1f} fps attacked; attacker: {report}")
     statuses = report["statuses"]
-    assert set(statuses) <= {"200", "403", "404", "413", "429"}, statuses  # every request got its code
-    # the rate limit answers first (it is the cheapest check); each other code is tested in test_web.py
-    assert statuses.get("429", 0) > statuses.get("200", 0)
+    answered = {"200", "403", "404", "413", "429", "503"}
+    assert set(statuses) - {"connect refused"} <= answered, statuses  # every request got its code
+    # the connection cap and the rate limit answer first (the cheapest checks): most of the flood is
+    # refused; each other code is tested in test_web.py
+    refused = statuses.get("503", 0) + statuses.get("429", 0)
+    assert refused > statuses.get("200", 0), statuses
     assert attacked >= MIN_RATIO * quiet, (quiet, attacked)
     assert after["fps"] > 0

@@ -7,7 +7,9 @@ oversized body, ../ paths). Prints one JSON object: what it sent and every statu
 """
 
 import asyncio
+import base64
 import json
+import os
 import sys
 import time
 
@@ -25,9 +27,19 @@ BAD = [
 ]
 
 
+async def connect(port: int, statuses: dict):
+    """A connection from 127.0.0.2; refused or reset ones are counted and tried again."""
+    while True:
+        try:
+            return await asyncio.open_connection("127.0.0.1", port, local_addr=SOURCE)
+        except OSError:
+            statuses["connect refused"] = statuses.get("connect refused", 0) + 1
+            await asyncio.sleep(0.05)
+
+
 async def flood(port: int, until: float, statuses: dict, sent: list) -> None:
     host = f"127.0.0.1:{port}"
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=SOURCE)
+    reader, writer = await connect(port, statuses)
     n = 0
     while time.monotonic() < until:
         text = BAD[n % len(BAD)] if n % 10 == 9 else "GET /api/state HTTP/1.1\r\nHost: {host}\r\n\r\n"
@@ -45,20 +57,21 @@ async def flood(port: int, until: float, statuses: dict, sent: list) -> None:
         await reader.readexactly(int(length[0].split(b":")[1]) if length else 0)
         if b"connection: close" in head.lower():
             writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=SOURCE)
+            reader, writer = await connect(port, statuses)
         await asyncio.sleep(CONNECTIONS / RATE)  # paced: together, RATE a second at most
     writer.close()
 
 
-async def silent_sockets(port: int) -> list:
+async def silent_sockets(port: int, statuses: dict) -> list:
     """WebSocket upgrades that are never read: the server's frames pile up on its side."""
     held = []
-    for i in range(SOCKETS):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=SOURCE)
+    for _ in range(SOCKETS):
+        reader, writer = await connect(port, statuses)
         writer.write(
             (
                 f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZSA{i % 10}==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()
         )
         held.append(writer)
@@ -69,7 +82,7 @@ async def main(port: int, seconds: float) -> dict:
     statuses: dict = {}
     sent = [0]
     started = time.monotonic()
-    held = await silent_sockets(port)
+    held = await silent_sockets(port, statuses)
     until = time.monotonic() + seconds
     await asyncio.gather(*(flood(port, until, statuses, sent) for _ in range(CONNECTIONS)))
     elapsed = time.monotonic() - started

@@ -125,7 +125,8 @@ class Guard:
         return response
 
     async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
-        if self.open_connections() > MAX_CONNECTIONS:  # no waiting here: each would hold its socket
+        if self.open_connections() > MAX_CONNECTIONS:
+            await asyncio.sleep(TARPIT_S)  # answered at once, a flood reconnects at once: slow it too
             return _refuse(503, "too many connections: try again in a moment")
         if not self.rate.allow(request.remote or "?"):
             return await self._too_many()
