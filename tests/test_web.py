@@ -429,3 +429,25 @@ def test_a_bad_web_address_is_one_line_before_the_camera(capsys):
     assert main(["run", "--source", "synthetic", "--headless", "--web", "99999"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--web must be [HOST:]PORT" in err and len(err.splitlines()) == 1
+
+
+def test_the_terminal_gets_the_address_and_its_qr_code(guarded):
+    import io
+
+    out = io.StringIO()
+    guarded.print_invitation(out)
+    text = out.getvalue()
+    assert f"web remote: {guarded.url}" in text and guarded.token in text
+    assert "█" in text or "▀" in text  # segno's compact terminal QR code
+
+
+def test_without_the_web_extra_the_flag_says_what_to_install(monkeypatch):
+    import sys
+
+    import realtime.show
+    from realtime.show.plan import web_module
+
+    monkeypatch.delattr(realtime.show, "web")
+    monkeypatch.setitem(sys.modules, "realtime.show.web", None)  # its import fails, as without aiohttp
+    with pytest.raises(ConfigError, match=r"pip install 'dreamcam\[web\]'"):
+        web_module()
