@@ -75,7 +75,7 @@ class OscControl:
         check_layer: Callable[[str], None] | None = None,
     ):
         self.counts = OscCounts()
-        self.rules = OscRules(check_layer)
+        self._check_layer = check_layer or (lambda name: None)
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
         self._lock = threading.Lock()  # the counts are bumped on the server thread, read on the loop's
         dispatcher = _CountingDispatcher(self._on_packet)
@@ -145,7 +145,7 @@ class OscControl:
             log.debug("osc ignored: %s", why)
 
     def translate(self, address: str, args: list) -> Intent | None:
-        return self.rules.translate(address, args)
+        return OscRules(self._check_layer).translate(address, args)
 
 
 class OscRules:
