@@ -359,17 +359,6 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
     )
 
 
-def web_module():
-    """realtime.show.web, whose libraries (aiohttp, segno) are the `web` extra: imported for --web only."""
-    try:
-        from realtime.show import web
-    except ImportError as exc:
-        raise ConfigError(
-            f"--web needs the web remote's libraries ({exc.name} is missing): pip install 'dreamcam[web]'"
-        ) from None
-    return web
-
-
 def plan_links(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The video links asked for, names and platforms checked (one line, exit 2, before the camera)."""
     links = []
@@ -394,3 +383,14 @@ def open_link(flag: str, name: str, fps: float, ndi_format: str = "uyvy") -> Lin
     from realtime.io.syphon import SyphonSender
 
     return SyphonSender(name, fps)
+
+
+def web_module():
+    """realtime.show.web, whose libraries (aiohttp, segno) are the `web` extra: imported for --web only."""
+    try:
+        from realtime.show import web
+    except ImportError as exc:
+        raise ConfigError(
+            f"--web needs the web remote's libraries ({exc.name} is missing): pip install 'dreamcam[web]'"
+        ) from None
+    return web
