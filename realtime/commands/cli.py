@@ -94,6 +94,12 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
         "--osc-feedback", default=None, metavar="HOST:PORT", help="send the live state to a controller"
     )
     run.add_argument(
+        "--web",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="serve a control page for a phone (loopback unless HOST; docs/REMOTE.md)",
+    )
+    run.add_argument(
         "--audio",
         nargs="?",
         const="default",
@@ -447,6 +453,8 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
         state = ShowState(params, dreamer.network.spec.layers, hud=not args.kiosk)
         stop.state, state.quit = state, stop.requested
         show = plan.start(state, dreamer.network.spec, source.fps, record_codec=args.record_codec)
+        if show.web is not None:
+            show.web.print_invitation(sys.stderr)
         # a headless run records or counts frames: a recording the disk refuses ends it (exit 1)
         show.quit_on_record_failure = args.headless
         if args.kiosk:
@@ -461,11 +469,12 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
             source,
             dreamer,
             state,
-            ShowIO(window=window, show=show),
+            ShowIO(window=window, show=show, snapshot_dir=plan.snapshot_dir),
             threaded=window is not None,
             governor=governor,
             attract=AttractLoop(attract, attract_source) if attract is not None else None,
         )
+        show.figures = pipeline.figures
         if args.headless and not args.record and args.frames is None:
             print(
                 "dreamcam: --headless without --record or --frames: frames go nowhere (no window, "

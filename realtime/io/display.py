@@ -31,6 +31,7 @@ from realtime.audio.hud import MeterLine  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 from realtime.io.cstderr import quiet_c_stderr  # noqa: E402
 from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
+from realtime.io.qrline import QrLine  # noqa: E402
 from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ METER_LINES = 8  # the audio level bar is this many line heights long
 METER_FILL = (90, 220, 120)
 METER_EMPTY = (60, 60, 60)
 BEAT_LAMP = (255, 200, 40)
+QR_QUIET = 4  # modules of white around a QR code: what a phone's reader needs to find it
 
 
 # pygame's built-in font (FreeSans) has no arrows: the HUD's "NDI → stage", "lr 0.04→0.02" would draw
@@ -113,6 +115,7 @@ class Window:
         self._font: pygame.font.Font | None = None
         self._font_px = 0
         self._hud_box: pygame.Surface | None = None
+        self._qr: tuple[tuple[str, int], pygame.Surface] | None = None  # the drawn QR code, kept
         try:
             with quiet_c_stderr():
                 pygame.display.init()
@@ -237,6 +240,9 @@ class Window:
             screen.blit(pygame.image.frombuffer(frame, (w, h), "RGB"), (x, y))
         if self.hud_visible and hud_lines:
             self._draw_hud(screen, hud_lines)
+        for line in hud_lines:
+            if isinstance(line, QrLine):  # the web remote's address: shown with the HUD hidden too
+                self._draw_qr(screen, line)
         pygame.display.flip()
 
     def _draw_into(self, screen: pygame.Surface, image: np.ndarray, x: int, y: int, w: int, h: int) -> bool:
@@ -291,6 +297,20 @@ class Window:
             screen.blit(text, (2 * HUD_MARGIN, y))
             if isinstance(lines[i], MeterLine):
                 self._draw_meter(screen, lines[i], 2 * HUD_MARGIN + text.get_width() + line_h // 2, y, line_h)
+
+    def _draw_qr(self, screen: pygame.Surface, line: QrLine) -> None:
+        """A QR code in the bottom-right corner, a third of the screen's height, with its quiet zone."""
+        sw, sh = screen.get_size()
+        n = len(line.modules) + 2 * QR_QUIET
+        cell = max(2, min(sw, sh) // 3 // n)
+        if self._qr is None or self._qr[0] != (str(line), cell):
+            dark = np.array(line.modules, np.uint8)
+            pixels = np.pad(np.where(dark > 0, 0, 255).astype(np.uint8), QR_QUIET, constant_values=255)
+            pixels = np.repeat(np.repeat(pixels, cell, axis=0), cell, axis=1)
+            surface = pygame.surfarray.make_surface(np.stack([pixels.T] * 3, axis=-1))
+            self._qr = ((str(line), cell), surface)
+        surface = self._qr[1]
+        screen.blit(surface, (sw - surface.get_width() - HUD_MARGIN, sh - surface.get_height() - HUD_MARGIN))
 
     @staticmethod
     def _draw_meter(screen: pygame.Surface, line: MeterLine, x: int, y: int, line_h: int) -> None:

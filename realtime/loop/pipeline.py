@@ -231,6 +231,15 @@ class Pipeline:
             self.state.warnings.warn(log, "parameter change rejected: %s", exc)
             self.state.params = self.dreamer.params
 
+    def figures(self) -> dict[str, object]:
+        """The loop's own figures for a remote (the web page, GET /api/state)."""
+        return {
+            "dreams_per_s": round(self.stats.dream_rate.rate, 1),
+            "backend": self.dreamer.backend.name,
+            "device": self.dreamer.device.type,
+            "frames": self.stats.frames,
+        }
+
     def hud_lines(self) -> list[str]:
         lines = hud.figures_lines(self.stats) + hud.dream_lines(self.state.params, self.dreamer)
         if self.source.status:

@@ -148,6 +148,17 @@ class OscControl:
                 log.debug("osc ignored: %s", why)
 
     def translate(self, address: str, args: list) -> Intent | None:
+        return OscRules(self._check_layer).translate(address, args)
+
+
+class OscRules:
+    """The address space and its checks, without a socket: OSC's server and the web remote
+    (realtime.show.web) turn their messages into intents here, so both refuse the same values."""
+
+    def __init__(self, check_layer: Callable[[str], None] | None = None):
+        self._check_layer = check_layer or (lambda name: None)
+
+    def translate(self, address: str, args: list) -> Intent | None:
         """One OSC message -> one validated intent; `Rejected` says why not."""
         if not address.startswith(PREFIX):
             raise Rejected("unknown address (dreamcam's addresses start with /dreamcam/)")

@@ -9,12 +9,15 @@ OSC, and adds their lines to the HUD. Each part is optional.
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import dataclasses
 import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from realtime.loop.stats import RateMeter
 from realtime.params import DreamParams, parse_size
 from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
-from realtime.show.osc import OscControl, OscFeedback, parse_host_port
+from realtime.show.osc import OscControl, OscFeedback, OscRules, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
 from realtime.show.presets import (
     bundled_dir,
@@ -42,6 +45,9 @@ from realtime.show.presets import (
     look_path,
     save_preset,
 )
+
+if TYPE_CHECKING:
+    from realtime.show.web import WebRemote
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ class ShowControl:
         feedback: OscFeedback | None = None,
         default_layer: str = "",
         audio: AudioShow | None = None,
+        web: WebRemote | None = None,
     ):
         self.state = state
         self.preset_save_dir, self.preset_dir = preset_save_dir, preset_dir
@@ -69,7 +76,9 @@ class ShowControl:
         self.osc, self.midi = osc, midi
         self.links: list[Link] = links or []  # virtual camera, NDI, Spout, Syphon: each on its own thread
         self.feedback, self.default_layer = feedback, default_layer
-        self.audio = audio
+        self.audio, self.web = audio, web
+        # the loop's own figures for the web remote (fps, dreams/s, backend): set once the pipeline is
+        self.figures: Callable[[], collections.abc.Mapping[str, object]] = dict
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
         self.quit_on_record_failure = False  # headless: a recording the disk refused ends the run
@@ -86,6 +95,8 @@ class ShowControl:
             intents.extend(self.osc.drain())
         if self.midi is not None:
             intents.extend(self.midi.drain())
+        if self.web is not None:
+            intents.extend(self.web.drain())
         if self.quit_on_record_failure and self.recording is not None and self.recording.failure:
             intents.append(Action.QUIT)
         if self.playlist is not None:
@@ -113,6 +124,9 @@ class ShowControl:
             link.send(image)  # never blocks: the link's thread takes the newest frame
         if self.feedback is not None:
             self.feedback.update(self.live_state())
+        if self.web is not None:
+            self.web.offer_frame(image)
+            self.web.publish(self.web_state)
 
     def live_state(self) -> dict[str, object]:
         """What OSC feedback reports, under the input's addresses (docs/OSC.md)."""
@@ -127,6 +141,19 @@ class ShowControl:
             "record": int(self.recording is not None and self.recording.recording),
             "fps": round(self.output_rate.rate, 1),
         }
+
+    def web_state(self) -> dict[str, object]:
+        """What the web remote shows (and GET /api/state serves): the live state and the figures."""
+        from realtime.show.web import web_state
+
+        self.web.presets = self.state.presets  # a saved preset is recallable from the page too
+        return web_state(
+            self.live_state(),
+            self.state.params,
+            frozen=self.state.frozen,
+            looks=[preset.name for preset in self.state.presets],
+            figures=self.figures(),
+        )
 
     def handle(self, intent: Intent) -> None:
         action = action_of(intent)
@@ -169,6 +196,8 @@ class ShowControl:
             lines.append(self.feedback.hud_line())
         if self.audio is not None:
             lines.extend(self.audio.hud_lines())
+        if self.web is not None:
+            lines.extend(self.web.hud_lines())
         return lines
 
     # --- side effects -------------------------------------------------------------------------
@@ -190,7 +219,7 @@ class ShowControl:
 
     def close(self) -> None:
         """Stop listening and finish every file (safe to call once at the end of the show)."""
-        for part in (self.osc, self.midi, self.feedback, *self.links, self.audio):
+        for part in (self.osc, self.midi, self.feedback, *self.links, self.audio, self.web):
             if part is not None:
                 part.close()
         if self.recording is not None:
@@ -226,6 +255,8 @@ class ShowPlan:
     audio_input: str | None = None  # --audio DEVICE ("default": the default input); None: no audio
     audio_mappings: dict[str, AudioMapping] = field(default_factory=dict)  # preset path ->
     audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
+    web: tuple[str, int] | None = None  # --web [HOST:]PORT
+    snapshot_dir: str = "snapshots"
 
     def start(self, state: ShowState, spec: ModelSpec, fps: float, record_codec: str = "h264") -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
@@ -240,9 +271,17 @@ class ShowPlan:
             if self.midi_port is not None:  # without a controller there is nothing to map or learn
                 show.midi_mapper = MidiMapper(self.midi_map, spec.layers)
                 show.midi = MidiInput(self.midi_port, show.midi_mapper)
+
+            def check_layer(layer: str) -> None:
+                parse_objective(layer, spec)
+
             if self.osc is not None:
                 host, port = self.osc
-                show.osc = OscControl(port, host, check_layer=lambda layer: parse_objective(layer, spec))
+                show.osc = OscControl(port, host, check_layer=check_layer)
+            if self.web is not None:  # the same rules as OSC's: one validation for every remote
+                show.web = web_module().WebRemote(
+                    *self.web, OscRules(check_layer), presets=self.presets, snapshot_dir=self.snapshot_dir
+                )
             if self.virtual_cam_size is not None:
                 show.links.append(VirtualCamera(*self.virtual_cam_size, fps))
             for flag, name in self.links:
@@ -322,6 +361,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         audio_input=audio_input,
         audio_mappings=audio_mappings,
         audio_start=audio_start,
+        web=web_module().parse_web_address(args.web) if getattr(args, "web", None) else None,
     )
 
 
@@ -362,3 +402,14 @@ def open_link(flag: str, name: str, fps: float, ndi_format: str = "uyvy") -> Lin
     from realtime.io.syphon import SyphonSender
 
     return SyphonSender(name, fps)
+
+
+def web_module():
+    """realtime.show.web, whose libraries (aiohttp, segno) are the `web` extra: imported for --web only."""
+    try:
+        from realtime.show import web
+    except ImportError as exc:
+        raise ConfigError(
+            f"--web needs the web remote's libraries ({exc.name} is missing): pip install 'dreamcam[web]'"
+        ) from None
+    return web

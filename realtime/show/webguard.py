@@ -1,0 +1,194 @@
+"""The web remote's door: who may ask (token, host, origin) and how often (rate, size, sockets).
+
+Every request passes `Guard.middleware` before any handler runs, cheapest check first: a cap on
+open connections (file descriptors are the show's too), the rate limit (a flood is answered 429
+after a short wait, so a client that waits for its answers is slowed to a trickle and the show's
+CPU is not spent on it), the Host header on loopback (a DNS-rebinding page cannot reach 127.0.0.1
+under its own name), the token when the server listens beyond loopback (every request, page and
+state included: 401 without one, 403 with a wrong one, compared in constant time), and the Origin
+of anything that changes state (POST and WebSocket: a link or a form on another site cannot drive
+the show). Nothing here knows what the show is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+TOKEN_COOKIE = "dreamcam_token"
+TOKEN_PARAM = "token"
+COOKIE_MAX_AGE_S = 7 * 24 * 3600  # a week: the run of a festival, and the cookie dies with the token anyway
+MAX_BODY = 4096  # bytes: a control message is a few dozen; anything bigger is not ours (413)
+RATE_PER_S = 40.0  # requests a second per client address: a page needs ~2 (its socket carries the rest)
+RATE_BURST = 80.0  # the page's first load (html, css, js, state, snapshots) and a few quick presses
+TARPIT_S = 0.5  # a client over its rate waits this long for its 429: a flood slows itself down
+MAX_CONNECTIONS = 512  # open at once; beyond, 503 and closed: half of a usual 1,024 file descriptors
+MAX_CLIENTS = 1024  # rate buckets kept (oldest forgotten): a spoofed-address flood cannot grow memory
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def new_token() -> str:
+    """128 random bits, URL-safe: short enough for a QR code a phone reads from across a room."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per client address; the least recently seen are forgotten past MAX_CLIENTS."""
+
+    rate: float = RATE_PER_S
+    burst: float = RATE_BURST
+    clock: Callable[[], float] = time.monotonic
+    _buckets: OrderedDict[str, Bucket] = field(default_factory=OrderedDict)
+
+    def allow(self, client: str) -> bool:
+        now = self.clock()
+        bucket = self._buckets.pop(client, None) or Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        self._buckets[client] = bucket
+        if len(self._buckets) > MAX_CLIENTS:
+            self._buckets.popitem(last=False)
+        if bucket.tokens < 1.0:
+            return False
+        bucket.tokens -= 1.0
+        return True
+
+
+@dataclass
+class GuardCounts:
+    """What the door refused, by status, for the HUD line and the tests."""
+
+    refused: dict[int, int] = field(default_factory=dict)
+
+    def add(self, status: int) -> None:
+        self.refused[status] = self.refused.get(status, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.refused.values())
+
+
+class Guard:
+    """The checks above, for a server on `host` (a token is needed unless `host` is loopback)."""
+
+    def __init__(self, host: str, token: str | None, rate: RateLimiter | None = None):
+        self.loopback = is_loopback(host)
+        self.token = token  # None: no token asked (loopback only)
+        self.rate = rate or RateLimiter()
+        self.counts = GuardCounts()
+        self.open_connections: Callable[[], int] = int  # set by the server once it runs (int() is 0)
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        refusal = await self._refusal(request)
+        if refusal is not None:
+            self.counts.add(refusal.status)
+            # nothing more to say to it: its connection is freed. Not after a 429: closing those was
+            # measured costlier (a flood's reconnects took the display from 30 to 19-27 fps); an
+            # idle one is closed after KEEPALIVE_S anyway
+            if refusal.status != 429:
+                refusal.force_close()
+            return refusal
+        response = await handler(request)
+        if response.prepared:  # a WebSocket or a file already on its way: its headers are sent
+            return response
+        if self.token is not None and request.query.get(TOKEN_PARAM):
+            # the URL from the QR code: keep the token in a cookie, so the phone stays in
+            response.set_cookie(
+                TOKEN_COOKIE, self.token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict"
+            )
+        _harden(response)
+        return response
+
+    async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
+        if self.open_connections() > MAX_CONNECTIONS:
+            await asyncio.sleep(TARPIT_S)  # answered at once, a flood reconnects at once: slow it too
+            return _refuse(503, "too many connections: try again in a moment")
+        if not self.rate.allow(request.remote or "?"):
+            return await self._too_many()
+        if self.loopback and _host_name(request.host) not in LOOPBACK_NAMES:
+            return _refuse(
+                403, "this remote answers to localhost only (start with --web HOST:PORT to share it)"
+            )
+        if self.token is not None:
+            given = request.query.get(TOKEN_PARAM) or request.cookies.get(TOKEN_COOKIE)
+            if not given:
+                return _refuse(401, "this remote needs its token: scan the QR code the show printed")
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _refuse(403, "wrong token: scan the QR code the show printed at start-up")
+        changes = request.method not in ("GET", "HEAD") or request.headers.get("Upgrade", "").lower() == (
+            "websocket"
+        )
+        if changes and not self._same_origin(request):
+            return _refuse(403, "refused: this request comes from another site")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _refuse(413, f"too large: at most {MAX_BODY} bytes")
+        return None
+
+    @staticmethod
+    def _same_origin(request: web.Request) -> bool:
+        """A browser names the page that sent a POST or opened a socket; it must be ours. A script
+        (curl, a test) sends no Origin: it already passed the token, or it runs on this machine."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        return hmac.compare_digest(origin, f"{request.scheme}://{request.host}")
+
+    async def _too_many(self) -> web.StreamResponse:
+        # every connection of a flood waits: answering at once and closing was measured costlier
+        # (the reconnects: 1,100 requests a second and the display at 24 fps, against 30 with this)
+        await asyncio.sleep(TARPIT_S)
+        return _refuse(429, "too many requests: slow down")
+
+
+def _host_name(host: str) -> str:
+    """'127.0.0.1:8080' -> '127.0.0.1', '[::1]:8080' -> '[::1]'."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _refuse(status: int, text: str) -> web.Response:
+    response = web.json_response({"ok": False, "error": text}, status=status)
+    _harden(response)
+    return response
+
+
+def _harden(response: web.StreamResponse) -> None:
+    """No caching of a page that carries state, no framing (clickjacking), no referrer with the
+    token in it, and nothing loaded from anywhere but dreamcam itself."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'",
+    )
