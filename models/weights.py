@@ -67,6 +67,10 @@ def _download(url: str, dest: str, model_name: str) -> None:
 
 def load_state_dict_file(path: str, model_name: str) -> dict:
     """Load a checkpoint without executing pickled code; any failure names the file and the fix."""
+    if os.path.isdir(path):
+        raise ModelError(f"--weights '{path}' is a folder; give the weights file inside it")
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/zero would be read without end
+        raise ModelError(f"--weights '{path}' is not a regular file; give a weights file")
     if not os.path.isfile(path):
         raise ModelError(f"weights file '{path}' does not exist; check the path given to --weights")
     try:

@@ -55,7 +55,7 @@ class DreamParams:
         if self.layer is not None and not isinstance(self.layer, str):
             raise ConfigError(f"layer must be a text such as 'block5', got {self.layer!r}")
         if self.layer:
-            _check_layer_spec(self.layer)
+            check_layer_spec(self.layer)
         if not isinstance(self.model, str):
             raise ConfigError(f"model must be a name such as 'efficientnet_lite0', got {self.model!r}")
         if self.warm_start not in WARM_START_MODES:
@@ -92,7 +92,7 @@ MAX_LAYER_CHARS = 200  # a spec longer than this is a paste gone wrong (and woul
 MAX_LAYER_TERMS = 8  # each term is another objective per gradient step: 400 would stall the show
 
 
-def _check_layer_spec(spec: str) -> None:
+def check_layer_spec(spec: str) -> None:
     """What can be checked without the model: length, number of terms, and the weights."""
     if len(spec) > MAX_LAYER_CHARS:
         raise ConfigError(f"layer '{spec[:40]}...' is {len(spec)} characters long; at most {MAX_LAYER_CHARS}")

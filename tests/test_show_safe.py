@@ -459,3 +459,19 @@ def test_a_snapshot_that_fills_the_disk_leaves_no_half_file(tmp_path, monkeypatc
         save_snapshot(np.zeros((16, 16, 3), np.uint8), str(tmp_path))
     monkeypatch.undo()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("option", [["--target-fps", "0"], ["--weights", "/dev/zero"], ["--weights", "."]])
+def test_odd_run_options_are_named_for_what_they_are(option, capsys):
+    assert dreamcam(*option) == 2
+    line = one_error_line(capsys)
+    assert ("--target-fps must be" in line) or ("not a regular file" in line) or ("is a folder" in line)
+
+
+def test_osc_refuses_an_oversized_layer_spec_where_it_arrives():
+    osc = OscControl.__new__(OscControl)
+    osc._check_layer = lambda layer: parse_objective(layer, LITE0)
+    for spec in ("+".join(["block5"] * 400), "block5" * 20000):
+        with pytest.raises(BadValue) as info:
+            osc.translate("/dreamcam/layer", [spec])
+        assert len(str(info.value)) < 200  # the log line stays a line

@@ -502,6 +502,8 @@ def _governor(args: argparse.Namespace, params: DreamParams, dream_size: tuple[i
 
     if args.target_fps is None:
         return None
+    if not 0.1 <= args.target_fps <= 1000.0:
+        raise DreamcamError(f"--target-fps must be 0.1..1000 dreams a second, got {args.target_fps:g}")
     limits = GovernorLimits(
         best=Quality(params.steps, dream_size), worst=Quality(args.min_steps, parse_size(args.min_dream_size))
     )

@@ -17,7 +17,7 @@ import torch
 
 from models.registry import ModelSpec, imagenet_categories
 from realtime.errors import ConfigError, ModelError
-from realtime.params import layer_weight, plain_digits
+from realtime.params import check_layer_spec, layer_weight, plain_digits
 
 Features = dict[str, torch.Tensor]
 
@@ -151,6 +151,7 @@ def parse_objective(spec: str | None, model: ModelSpec) -> Objective:
     """Turn the shorthand into an Objective for `model`; None or '' means its default layer."""
     if not spec:
         return LayerObjective(model.default_layer)
+    check_layer_spec(spec)  # length, terms, weights: what DreamParams checks, for callers without one
     terms = [_parse_term(term.strip(), model, spec) for term in spec.split("+")]
     return terms[0] if len(terms) == 1 else Sum(tuple(terms))
 
