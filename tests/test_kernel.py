@@ -144,3 +144,20 @@ def test_bad_size_strings(text):
 def test_size_string():
     assert parse_size("320x180") == (320, 180)
     assert parse_size("640X360") == (640, 360)
+
+
+def test_total_variation_at_weight_zero_is_not_computed(lite0, chelsea_small, monkeypatch):
+    """A weight of 0 (every look's) skips TV's forward and backward; a tensor weight (the traced
+    and captured step's) still computes it, and both give the same update."""
+    objective = LayerObjective("block5")
+    net = lite0.truncated(["block5"])
+    height, width = chelsea_small.shape[-2:]
+    jitter = kernel.jitter_table([(2, -3)], height, width)[0]
+    traced, _ = kernel.step(net, objective, chelsea_small, jitter, 0.02, torch.tensor(0.0))
+
+    def no_tv(x):
+        raise AssertionError("total variation computed at weight 0")
+
+    monkeypatch.setattr(kernel, "total_variation", no_tv)
+    eager, _ = kernel.step(net, objective, chelsea_small, jitter, 0.02, 0.0)
+    torch.testing.assert_close(eager, traced, atol=1e-6, rtol=0)

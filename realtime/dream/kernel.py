@@ -86,7 +86,7 @@ def step(
         shifted = roll(x.detach(), rows, cols).requires_grad_(True)
         with _autocast(x.device, autocast_dtype):
             value = objective(net(shifted)).float()
-        loss = value - tv_weight * total_variation(shifted)
+        loss = value - tv_weight * total_variation(shifted) if _weighs(tv_weight) else value
         (grad,) = torch.autograd.grad(loss, shifted)
     grad = roll(grad, rows_back, cols_back)
     return (x + lr * grad / (grad.abs().mean() + 1e-8)).clamp(0.0, 1.0), value.detach()
@@ -106,6 +106,13 @@ def gradient_steps(
     for k in range(jitter.shape[0]):
         x, value = step(net, objective, x, jitter[k], lr, tv_weight, autocast_dtype)
     return x, value
+
+
+def _weighs(weight: torch.Tensor | float) -> bool:
+    """Whether a regulariser's term must be computed. A number 0 (every look's TV weight) skips
+    its forward and backward passes; a tensor weight may change between replays of a traced or
+    captured step without a rebuild, and reading it back would sync, so it is always computed."""
+    return isinstance(weight, torch.Tensor) or weight != 0
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):
