@@ -166,3 +166,13 @@ def test_export_command_names_the_weights_that_are_not_the_bundled_ones(lite0):
     assert command[-6:] == ["--model", "efficientnet_lite0", "--layer", "block10", "--dream-size", "480x270"]
     other = SimpleNamespace(spec=lite0.spec, weights_origin="/models/mine.pth")
     assert export_command(other, "block10", (480, 270))[-2:] == ["--weights", "/models/mine.pth"]
+
+
+def test_the_hud_says_what_auto_chose_and_why():
+    from realtime.loop.hud import dream_lines
+    from tests.fakes import SlowDreamer
+
+    dreamer = SlowDreamer(0.0)
+    assert not any("auto:" in line for line in dream_lines(dreamer.params, dreamer))
+    dreamer.backend.reason = "auto: onnx fp32 (1.35x eager fp32, measured)"
+    assert dream_lines(dreamer.params, dreamer)[-1] == dreamer.backend.reason
