@@ -176,3 +176,10 @@ def test_the_hud_says_what_auto_chose_and_why():
     assert not any("auto:" in line for line in dream_lines(dreamer.params, dreamer))
     dreamer.backend.reason = "auto: onnx fp32 (1.35x eager fp32, measured)"
     assert dream_lines(dreamer.params, dreamer)[-1] == dreamer.backend.reason
+
+
+def test_a_cached_choice_is_measured_again_after_a_week(tmp_path):
+    cache = ChoiceCache(tmp_path / "choices.json")
+    cache.put("machine", "look", {"choice": "onnx fp32", "measured_at": 1000.0})
+    assert cache.get("machine", "look", now=1000.0 + 86400)["choice"] == "onnx fp32"
+    assert cache.get("machine", "look", now=1000.0 + 8 * 86400) is None

@@ -10,10 +10,11 @@ candidates in turn (a warm-up run each, then `TRIALS` timed runs each, interleav
 the machine's load hits them all alike), and from then on the fastest one runs that size alone.
 A candidate must beat eager fp32 by `MARGIN` to replace it. The choice is cached per machine
 (CPU model and flags, core count, torch and onnxruntime versions) and look (model, objective,
-size) in `choices.json` under the dreamcam cache, so later starts skip the trials; delete it to
-measure again. The ONNX export is never waited for: it runs on a background thread (or ahead,
-with `dreamcam export`) and until it is done the show runs eager. The HUD line `reason` says what
-was chosen and why.
+size) in `choices.json` under the dreamcam cache, so later starts skip the trials for a week
+(`CACHE_DAYS`: a choice made during a load spike does not stick); delete it to measure again.
+The ONNX export is never waited for: once the ready candidates are measured it runs in a
+`dreamcam export` process of low priority (or ahead, by hand), and until it is done the show runs
+the best of the others. The HUD line `reason` says what was chosen and why.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ TRIALS = 5  # timed runs per candidate and dream size
 MARGIN = 0.05  # how much faster than eager fp32 another candidate must be to replace it
 BF16_MIN_COSINE = 0.9  # bf16's update against fp32's on the first frame (same jitter)
 CACHE_NAME = "choices.json"
+CACHE_DAYS = 7.0  # a choice is measured again after this: a load spike may have fooled it
 
 Clock = Callable[[], float]
 
@@ -139,10 +141,14 @@ class ChoiceCache:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def get(self, machine: str, look: str) -> dict | None:
+    def get(self, machine: str, look: str, now: float | None = None) -> dict | None:
+        """The choice kept for this machine and look, unless it is older than CACHE_DAYS."""
         entry = self._read().get(machine, {})
         entry = entry.get(look) if isinstance(entry, dict) else None
-        return entry if isinstance(entry, dict) and isinstance(entry.get("choice"), str) else None
+        if not (isinstance(entry, dict) and isinstance(entry.get("choice"), str)):
+            return None
+        age_days = ((now or time.time()) - float(entry.get("measured_at", 0))) / 86400
+        return entry if age_days <= CACHE_DAYS else None
 
     def put(self, machine: str, look: str, entry: dict) -> None:
         data = self._read()
@@ -391,6 +397,7 @@ class AutoBackend:
             "choice": choice.label,
             "why": why,
             "steps_per_s": {c.label: round(r, 2) for c, r in rates.items()},
+            "measured_at": time.time(),
         }
         self.cache.put(self.machine, self.look_key(height, width), entry)
         log.info("backend auto at %dx%d: %s (%s)", width, height, choice.label, why)
