@@ -47,7 +47,10 @@ log = logging.getLogger(__name__)
 
 TRIALS = 5  # timed runs per candidate and dream size
 MARGIN = 0.05  # how much faster than eager fp32 another candidate must be to replace it
-BF16_MIN_COSINE = 0.9  # bf16's update against fp32's on the first frame (same jitter)
+# bf16's update against fp32's on the first frame (same jitter). Measured 0.80-0.86 on three photos
+# at block5/block10, where issue 13's measure holds (strength -1.6 %, boil 0.196 vs 0.197, same look
+# by eye: docs/BENCHMARKS.md); below this, something in the bf16 path is broken, not just rounding
+BF16_MIN_COSINE = 0.75
 CACHE_NAME = "choices.json"
 CACHE_DAYS = 7.0  # a choice is measured again after this: a load spike may have fooled it
 
