@@ -32,8 +32,10 @@ _BN_EPS = 1e-3
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding.
 
-    With stride 1 and an odd kernel that is plain symmetric padding (done inside the convolution,
-    the fast path); strided convolutions pad explicitly, computed from the input size.
+    Where that padding is symmetric it is done inside the convolution (oneDNN's fast path, and no
+    padded copy to make forward and to crop backward): always with stride 1 and an odd kernel, and
+    with stride 2 on a side of odd length. A strided convolution on an even side pads one pixel more
+    at the bottom or right, as TensorFlow does, which needs an explicit pad.
     """
 
     def __init__(self, *args, **kwargs):
@@ -44,14 +46,16 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == (1, 1):
             return F.conv2d(x, self.weight, self.bias, 1, self.padding, self.dilation, self.groups)
-        ih, iw = x.shape[-2:]
-        kh, kw = self.weight.shape[-2:]
-        sh, sw = self.stride
-        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if pad_h or pad_w:
-            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        inside, outside = [], []  # per side: padding done by the convolution, padding done by F.pad
+        for size, kernel, stride in zip(x.shape[-2:], self.weight.shape[-2:], self.stride, strict=True):
+            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+            symmetric = total % 2 == 0
+            inside.append(total // 2 if symmetric else 0)
+            outside.append((0, 0) if symmetric else (total // 2, total - total // 2))
+        (top, bottom), (left, right) = outside
+        if top or bottom or left or right:
+            x = F.pad(x, [left, right, top, bottom])
+        return F.conv2d(x, self.weight, self.bias, self.stride, tuple(inside), self.dilation, self.groups)
 
 
 class MBConvBlock(nn.Module):

@@ -29,6 +29,14 @@ def ndi_loopback(tmp_path_factory) -> None:
         os.environ["NDI_CONFIG_DIR"] = str(folder)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> None:
+    """The tests' own dreamcam cache: `--backend auto`'s measured choices and ONNX exports in the
+    user's cache must neither steer a test nor be written by one."""
+    if "DREAMCAM_CACHE" not in os.environ:
+        os.environ["DREAMCAM_CACHE"] = str(tmp_path_factory.mktemp("dreamcam-cache"))
+
+
 @pytest.fixture(scope="session")
 def lite0() -> Network:
     """The default network with its bundled weights, loaded once for the whole run."""

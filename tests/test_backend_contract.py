@@ -86,11 +86,14 @@ def test_prepare_builds_every_shape_ahead(onnx_cache, lite0, name):
         assert not backend.is_prepared(OTHER)
 
 
+@pytest.mark.parametrize("tv_weight", [0.0, 5.0])
 @pytest.mark.parametrize("name", [p for p in EVERY_BACKEND if p != "eager"])
-def test_backend_agrees_with_eager(onnx_cache, lite0, chelsea, name):
-    """Same seed, same jitter: each backend computes the eager reference's update."""
+def test_backend_agrees_with_eager(onnx_cache, lite0, chelsea, name, tv_weight):
+    """Same seed, same jitter: each backend computes the eager reference's update, with the total
+    variation term (which eager skips at weight 0, and the traced graphs always compute)."""
     network = _network(lite0, name)
-    backend, eager = _build(network, name, seed=9), _build(network, "eager", seed=9)
+    backend = _build(network, name, seed=9, tv_weight=tv_weight)
+    eager = _build(network, "eager", seed=9, tv_weight=tv_weight)
     x = _photo(chelsea, network.device)
     update, reference = backend.run(x, 2) - x, eager.run(x, 2) - x
     relative_error = float((update - reference).norm() / reference.norm())

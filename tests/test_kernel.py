@@ -201,3 +201,20 @@ def test_the_step_is_unchanged_by_the_loss_scale_in_fp32(lite0, chelsea_small):
 
     plain, _ = kernel.step(net, Unscaled("block5"), chelsea_small, table, 0.02, 0.0)
     assert torch.allclose(scaled, plain, atol=1e-5)
+
+
+def test_total_variation_at_weight_zero_is_not_computed(lite0, chelsea_small, monkeypatch):
+    """A weight of 0 (every look's) skips TV's forward and backward; a tensor weight (the traced
+    and captured step's) still computes it, and both give the same update."""
+    objective = LayerObjective("block5")
+    net = lite0.truncated(["block5"])
+    height, width = chelsea_small.shape[-2:]
+    jitter = kernel.jitter_table([(2, -3)], height, width)[0]
+    traced, _ = kernel.step(net, objective, chelsea_small, jitter, 0.02, torch.tensor(0.0))
+
+    def no_tv(x):
+        raise AssertionError("total variation computed at weight 0")
+
+    monkeypatch.setattr(kernel, "total_variation", no_tv)
+    eager, _ = kernel.step(net, objective, chelsea_small, jitter, 0.02, 0.0)
+    torch.testing.assert_close(eager, traced, atol=1e-6, rtol=0)

@@ -102,3 +102,40 @@ def test_a_file_that_is_not_weights_gives_a_clear_error(tmp_path, content):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         load_network("vgg16", weights=str(tmp_path / "nope.pth"))
+
+
+@pytest.mark.parametrize("size", [(45, 80), (46, 81), (23, 40), (24, 41), (90, 160)])
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_strided_same_convolution_matches_tensorflow_padding(size, kernel_size):
+    """SameConv2d pads inside the convolution where TF's padding is symmetric (an odd side) and
+    explicitly where it is not: outputs and input gradients as with explicit padding everywhere."""
+    import torch.nn.functional as F
+
+    from models.efficientnet_lite0 import SameConv2d
+
+    torch.manual_seed(0)
+    conv = SameConv2d(8, 8, kernel_size, stride=2, groups=8, bias=False)
+    x = torch.randn(1, 8, *size).to(memory_format=torch.channels_last).requires_grad_(True)
+    pads = []
+    for side in reversed(size):  # F.pad's order: width first
+        total = max((-(-side // 2) - 1) * 2 + kernel_size - side, 0)
+        pads += [total // 2, total - total // 2]
+    expected = F.conv2d(F.pad(x, pads), conv.weight, None, 2, 0, 1, 8)
+    out = conv(x)
+    torch.testing.assert_close(out, expected)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_strided_same_convolution_on_odd_sides_pads_inside_the_convolution(monkeypatch):
+    """Odd sides need symmetric padding: no explicit pad (a copy forward, another backward)."""
+    from models import efficientnet_lite0
+    from models.efficientnet_lite0 import SameConv2d
+
+    def no_pad(*args, **kwargs):
+        raise AssertionError("explicit padding where the convolution could pad")
+
+    monkeypatch.setattr(efficientnet_lite0.F, "pad", no_pad)
+    conv = SameConv2d(4, 4, 5, stride=2, groups=4, bias=False)
+    assert conv(torch.randn(1, 4, 45, 81)).shape[-2:] == (23, 41)

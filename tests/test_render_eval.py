@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from realtime.commands.cli import main
-from realtime.commands.evaluate import FlowMotion, motion_path, read_known_motion, warping_error
+from realtime.commands.evaluate import (
+    FlowMotion,
+    Motion,
+    boil,
+    flow_error,
+    motion_path,
+    read_known_motion,
+    warping_error,
+)
 from realtime.commands.progress import ProgressLine
 from tests.videofiles import read_video, write_clip_with_sound
 from tools.make_clip import write_clip
@@ -71,6 +79,9 @@ def test_eval_warping_error_is_lower_for_a_flow_carried_dream_than_a_cold_one(tm
     assert report["input"]["warping_error"] < report["flow"]["warping_error"] < report["off"]["warping_error"]
     assert report["flow"]["gain"] > 1.0 and report["flow"]["gain_kept"] > 0
     assert report["still"]["final_gain"] > 1.0 and "residual" not in report
+    flow = report["flow"]  # the boil figures, from the clip's second half on a clip this short
+    assert flow["from_frame"] == 5 and flow["dream_size"] > 1.0 and flow["boil"] < report["off"]["boil"]
+    assert 0 <= flow["flow_error"] < 1.0 and "flow_error" not in report["off"]
 
 
 def test_known_motion_and_flow_estimates_agree_on_a_generated_pan(tmp_path):
@@ -197,3 +208,53 @@ def test_render_re_encodes_a_sound_track_mp4_cannot_hold(tmp_path):
     with av.open(str(out)) as container:
         assert [s.codec_context.name for s in container.streams] == ["h264", "aac"]
         assert sum(1 for _ in container.decode(audio=0)) > 5
+
+
+@pytest.mark.parametrize("kind", ["subpan", "zoomrot", "shake", "grain"])
+def test_camera_clips_are_lossless_and_their_recorded_motion_is_the_true_one(tmp_path, kind):
+    clip = write_clip(
+        str(tmp_path / f"{kind}.mkv"), kind, frames=5, size=(160, 90), speed=3.5, photo="chelsea"
+    )
+    frames, _ = read_video(clip)
+    known = read_known_motion(clip, len(frames), (160, 90))
+    assert known is not None and len(frames) == 5
+    # lossless, and the recorded motion undoes the camera's: only resampling (and grain) is left
+    error = warping_error(frames, known)
+    assert error < (GRAIN_ERROR if kind == "grain" else 2.5)
+    for wrong in (np.zeros_like, np.negative):  # no motion, or the motion the other way: far worse
+        guesses = [Motion(wrong(m.backward), m.valid) for m in known]
+        if kind != "grain":
+            assert warping_error(frames, guesses) > 1.8 * error
+    offsets = np.stack([m.backward[m.valid].mean(0) for m in known])
+    if kind == "subpan":  # 3.5 px right and 2.33 down a frame: the scene point was up and left
+        assert offsets == pytest.approx(np.tile([3.5, 7 / 3], (4, 1)), abs=1e-3)
+
+
+GRAIN_ERROR = 6.0  # σ 3 grain in both frames: |n1 - n2| averages 2σ/√π ≈ 3.4 grey levels
+
+
+def test_boil_is_near_zero_for_a_dream_glued_to_the_scene_and_near_one_for_a_fresh_one():
+    rng = np.random.default_rng(1)
+    height, width, frames = 40, 60, 8
+    shift = np.zeros((height, width, 2), np.float32)
+    shift[..., 0] = -2.0  # a pan to the right: each pixel was 2 px further right in the frame before
+    motions = [Motion(-shift, np.ones((height, width), bool))] * (frames - 1)
+    scene = rng.uniform(0, 255, (height, width * 2, 3)).astype(np.float32)
+    paint = rng.normal(0, 12, (height, width * 2, 3)).astype(np.float32)
+    inputs, glued, fresh = [], [], []
+    for n in range(frames):
+        view = np.s_[:, 2 * n : 2 * n + width]
+        inputs.append(scene[view])
+        glued.append(scene[view] + paint[view])
+        fresh.append(scene[view] + rng.normal(0, 12, (height, width, 3)))
+    glued_boil = boil(inputs, glued, motions, start=2)
+    fresh_boil = boil(inputs, fresh, motions, start=2)
+    assert glued_boil["boil"] < 0.15 < 0.8 < fresh_boil["boil"]
+    assert glued_boil["dream_size"] == pytest.approx(fresh_boil["dream_size"], rel=0.1)
+
+
+def test_flow_error_is_measured_at_the_flows_size():
+    truth = Motion(np.full((90, 160, 2), 3.0, np.float32), np.ones((90, 160), bool))
+    half = np.full((45, 80, 2), 1.5, np.float32)  # the same motion at half the size
+    assert flow_error(half, truth, (90, 160, 3)) == pytest.approx(0.0, abs=1e-5)
+    assert flow_error(half + np.float32(0.3), truth, (90, 160, 3)) == pytest.approx(0.3 * 2**0.5, rel=1e-3)

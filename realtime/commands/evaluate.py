@@ -11,7 +11,15 @@ and measured:
 - gain: the target layer's objective on the output over the plain frame's, mean over the clip;
 - gain_kept: that gain over the gain of the first frame held still for as many frames: how much of
   its strength the dream keeps while the scene moves;
-- still: the gain after those frames held still, against a 10-step cold dream of the same frame.
+- still: the gain after those frames held still, against a 10-step cold dream of the same frame;
+- boil (issue 13): from frame BOIL_FROM on, the output's warping error less the input's own (grain,
+  resampling), over the dream's mean size |out − in| on the same pixels: the share of the dream
+  that changes each frame once the motion is undone (0: glued to the scene; 1: re-made each frame).
+  Measured on the frames as dreamt, never on an encoded file (a codec's chroma moves under texture);
+- strength_1s, strength_3_5s: the gain (lite0's objective on the dreamt layer, the only network whose
+  weights ship offline) over the frames of the first second's last third and of seconds 3-5;
+- flow_error: with `flow` and a known motion, the mean end-point error (dream pixels) of the flow the
+  dream moved its residual with, against the true motion scaled to dream size.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MODES = ("flow", "residual", "off")
 COLD_STEPS = 10
+BOIL_FROM = 30  # frames before the boil counts: the dream has grown by then
+STRENGTH_WINDOWS = {"strength_1s": (2 / 3, 1.0), "strength_3_5s": (3.0, 5.0)}  # seconds
 # forward-backward check of the evaluation's flow (Sundaram et al. 2010, as Ruder et al. 2016 use it):
 # a pixel is occluded when |f + b|² > CHECK_RELATIVE · (|f|² + |b|²) + CHECK_ABSOLUTE
 CHECK_RELATIVE, CHECK_ABSOLUTE = 0.01, 0.5
@@ -128,15 +138,85 @@ def _gain(dreamer: FrameDreamer, small: np.ndarray, residual: np.ndarray) -> flo
     return value(_tensor(dreamt, dreamer)) / value(_tensor(small, dreamer))
 
 
-def dream_clip(dreamer: FrameDreamer, frames: Sequence[np.ndarray], dream_size: tuple[int, int]):
-    """The live loop's outputs (full size) and gains for each frame of a clip."""
-    outputs, gains = [], []
-    for image in frames:
+def dream_clip(
+    dreamer: FrameDreamer,
+    frames: Sequence[np.ndarray],
+    dream_size: tuple[int, int],
+    truth: Sequence[Motion] | None = None,
+    gain_at: Callable[[int], bool] | None = None,
+):
+    """The live loop's outputs (full size) and gains for each frame of a clip (NaN where `gain_at`
+    says to skip it); with `truth` (the known motion at the frames' size) also the flow's end-point
+    errors (dream px) per frame."""
+    outputs, gains, flow_errors = [], [], []
+    for n, image in enumerate(frames):
+        dreamer.warm.field = None
         residual = residual_array(dreamer.residual(image))
         outputs.append(add_upscaled(image, residual))
-        small = resized(image, dream_size)
-        gains.append(_gain(dreamer, small, residual))
-    return outputs, gains
+        measured = gain_at is None or gain_at(n)
+        gains.append(_gain(dreamer, resized(image, dream_size), residual) if measured else float("nan"))
+        if truth is not None and n and dreamer.warm.field is not None:
+            flow_errors.append(flow_error(dreamer.warm.field.backward, truth[n - 1], image.shape))
+    return outputs, gains, flow_errors
+
+
+def flow_error(backward: np.ndarray, truth: Motion, frame_shape: tuple) -> float:
+    """Mean end-point error (px at the flow's size) of a backward flow against the true motion of
+    frames of `frame_shape`, over the pixels the truth sees in both frames."""
+    height, width = backward.shape[:2]
+    scale = width / frame_shape[1]
+    # the truth at the flow's size: a dream pixel's centre (x + 0.5) / scale - 0.5 in the frame
+    true_small = cv2.resize(truth.backward, (width, height), interpolation=cv2.INTER_AREA) * scale
+    valid = cv2.resize(truth.valid.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    error = np.sqrt(((backward - true_small) ** 2).sum(-1))
+    return float(error[valid].mean()) if valid.any() else 0.0
+
+
+def boil(
+    inputs: Sequence[np.ndarray],
+    outputs: Sequence[np.ndarray],
+    motions: Sequence[Motion],
+    start: int = BOIL_FROM,
+) -> dict:
+    """The output's and input's warping errors from frame `start` on, the dream's mean size
+    |out − in| over the same pixels, and boil = (output error − input error) / size."""
+    start = min(start, max(1, len(inputs) // 2))
+    out_errors, in_errors, sizes = [], [], []
+    for t in range(start, len(inputs)):
+        motion = motions[t - 1]
+        if not motion.valid.any():
+            continue
+        valid = motion.valid
+        for images, errors in ((outputs, out_errors), (inputs, in_errors)):
+            warped = warp_array(images[t - 1].astype(np.float32), motion.backward)
+            errors.append(float(np.abs(images[t].astype(np.float32) - warped).mean(-1)[valid].mean()))
+        dream = np.abs(outputs[t].astype(np.float32) - inputs[t].astype(np.float32)).mean(-1)
+        sizes.append(float(dream[valid].mean()))
+    if not sizes:
+        return {}
+    out_error, in_error, size = float(np.mean(out_errors)), float(np.mean(in_errors)), float(np.mean(sizes))
+    return {
+        "from_frame": start,
+        "warping_error_out": round(out_error, 3),
+        "warping_error_in": round(in_error, 3),
+        "dream_size": round(size, 3),
+        "boil": round((out_error - in_error) / size, 3) if size > 0 else None,
+    }
+
+
+def strength(gains: Sequence[float], fps: float) -> dict:
+    """The gain around 1 s (the first second's last third) and over seconds 3-5."""
+    result = {}
+    for name, (start, end) in STRENGTH_WINDOWS.items():
+        window = [g for g in gains[int(start * fps) : int(end * fps)] if not np.isnan(g)]
+        if window:
+            result[name] = round(float(np.mean(window)), 3)
+    return result
+
+
+def strength_frame(n: int, fps: float, every: int = 3) -> bool:
+    """Whether frame n's gain counts towards `strength` (every `every`-th frame of its windows)."""
+    return n % every == 0 and any(start * fps <= n < end * fps for start, end in STRENGTH_WINDOWS.values())
 
 
 def evaluate(
@@ -146,8 +226,11 @@ def evaluate(
     dream_size: tuple[int, int],
     max_frames: int | None = None,
     modes: Sequence[str] = MODES,
+    held_still: bool = True,
 ) -> dict:
-    frames_iter, _, _ = video_frames(path)
+    """The figures of every warm-start mode in `modes` over the clip at `path` (module docstring);
+    `held_still`: also the first frame held still (the reference of gain_kept)."""
+    frames_iter, fps, _ = video_frames(path)
     frames = []
     for image in frames_iter:
         frames.append(image)
@@ -159,7 +242,8 @@ def evaluate(
         )
     height, width = frames[0].shape[:2]
     motions = read_known_motion(path, len(frames), (width, height))
-    source = "known (tools/make_clip.py)" if motions is not None else "DIS flow, occlusions left out"
+    known = motions is not None
+    source = "known (tools/make_clip.py)" if known else "DIS flow, occlusions left out"
     if motions is None:
         flow = FlowMotion()
         motions = [flow(a, b) for a, b in zip(frames, frames[1:], strict=False)]
@@ -171,18 +255,40 @@ def evaluate(
         "motion": source,
         "input": {"warping_error": round(warping_error(frames, motions), 3)},
     }
-    still = _held_still(frames[0], len(frames), make_dreamer, params, dream_size)
+    still = _held_still(frames[0], len(frames), make_dreamer, params, dream_size) if held_still else None
     for mode in modes:
         log.info("eval: dreaming %d frames with warm start %s", len(frames), mode)
-        outputs, gains = dream_clip(make_dreamer(params.replace(warm_start=mode)), frames, dream_size)
-        gain = float(np.mean(gains))
-        result[mode] = {
-            "warping_error": round(warping_error(outputs, motions), 3),
-            "gain": round(gain, 3),
-            "gain_kept": round(gain / still["gain"], 3),
-        }
-    result["still"] = still
+        result[mode] = measure_mode(
+            make_dreamer(params.replace(warm_start=mode)), frames, motions, known, dream_size, fps
+        )
+        if still is not None:
+            result[mode]["gain_kept"] = round(result[mode]["gain"] / still["gain"], 3)
+    if still is not None:
+        result["still"] = still
     return result
+
+
+def measure_mode(
+    dreamer: FrameDreamer,
+    frames: Sequence[np.ndarray],
+    motions: Sequence[Motion],
+    known: bool,
+    dream_size: tuple[int, int],
+    fps: float,
+    sample_gains: bool = False,
+) -> dict:
+    """One warm-start mode's figures over a clip: warping error, gain, boil, strength, flow error.
+    `sample_gains`: measure the gain only on the strength windows' frames (a third of them)."""
+    gain_at = (lambda n: strength_frame(n, fps)) if sample_gains else None
+    truth = motions if known else None
+    outputs, gains, flow_errors = dream_clip(dreamer, frames, dream_size, truth, gain_at)
+    gain = float(np.nanmean(gains)) if not np.isnan(gains).all() else float("nan")
+    figures = {"warping_error": round(warping_error(outputs, motions), 3), "gain": round(gain, 3)}
+    figures.update(boil(frames, outputs, motions))
+    figures.update(strength(gains, fps))
+    if flow_errors:
+        figures["flow_error"] = round(float(np.mean(flow_errors)), 3)
+    return figures
 
 
 def _held_still(
@@ -195,7 +301,7 @@ def _held_still(
     """The first frame held still for as many frames as the clip: its mean gain (the reference of
     gain_kept), its gain at the end, and a COLD_STEPS-step cold dream's gain for comparison."""
     log.info("eval: the first frame held still for %d frames", frames)
-    _, gains = dream_clip(make_dreamer(params), [image] * frames, dream_size)
+    _, gains, _ = dream_clip(make_dreamer(params), [image] * frames, dream_size)
     cold = make_dreamer(params.replace(warm_start="off"))
     small = _tensor(resized(image, dream_size), cold)
     base = cold.backend.objective_value(small)

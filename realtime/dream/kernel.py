@@ -87,7 +87,7 @@ def step(
         with _autocast(x.device, autocast_dtype):
             features = net(shifted)
             value = objective(features).float()
-        loss = value - tv_weight * total_variation(shifted)
+        loss = value - tv_weight * total_variation(shifted) if _weighs(tv_weight) else value
         # scaled so that half-precision gradients stay normal numbers (see Objective.gradient_scale)
         (grad,) = torch.autograd.grad(loss * objective.gradient_scale(features), shifted)
     grad = roll(grad, rows_back, cols_back)
@@ -108,6 +108,13 @@ def gradient_steps(
     for k in range(jitter.shape[0]):
         x, value = step(net, objective, x, jitter[k], lr, tv_weight, autocast_dtype)
     return x, value
+
+
+def _weighs(weight: torch.Tensor | float) -> bool:
+    """Whether a regulariser's term must be computed. A number 0 (every look's TV weight) skips
+    its forward and backward passes; a tensor weight may change between replays of a traced or
+    captured step without a rebuild, and reading it back would sync, so it is always computed."""
+    return isinstance(weight, torch.Tensor) or weight != 0
 
 
 def _autocast(device: torch.device, dtype: torch.dtype | None):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from realtime.dream.flow import FlowEstimator, is_scene_cut, to_grey, warp_residual
+from realtime.dream.flow import FlowEstimator, FlowField, is_scene_cut, to_grey, warp_residual
 from realtime.params import DreamParams
 
 MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's
@@ -49,6 +49,7 @@ class WarmStart:
         self.residual: torch.Tensor | None = None
         self.motion = 0.0  # mean flow (px) or frame change of the last frame, for the HUD
         self.cuts = 0
+        self.field: FlowField | None = None  # the last frame's flow (eval compares it with the truth)
         self._previous_grey: np.ndarray | None = None
         self._flow: FlowEstimator | None = None
 
@@ -94,7 +95,7 @@ class WarmStart:
             return None
         if params.warm_start == "flow":
             self._flow = self._flow or FlowEstimator()
-            field = self._flow.estimate(previous, grey)
+            field = self.field = self._flow.estimate(previous, grey)
             self.motion = field.motion
             return warp_residual(self.residual, field)
         self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale

@@ -34,7 +34,7 @@ def dream_lines(asked: DreamParams, dreamer: FrameDreamer) -> list[str]:
     """Model, layer, steps, strength, warm start and size: asked for, and as the last frame ran."""
     ran = dreamer.effective
     backend = dreamer.backend
-    return [
+    lines = [
         f"{asked.model}  {dreamer.layer_name}",
         f"steps {_both(asked.steps, ran.steps)}  octaves {asked.octaves}"
         f"  lr {_both(asked.lr, ran.lr, '{:.3g}')}  warm {asked.warm_start}"
@@ -42,3 +42,5 @@ def dream_lines(asked: DreamParams, dreamer: FrameDreamer) -> list[str]:
         f"{backend.name} ({backend.provider}, {backend.precision}) on {dreamer.device.type}"
         f"  dream {_both(_size(dreamer.requested_size), _size(dreamer.dream_size))}",
     ]
+    reason = getattr(backend, "reason", None)  # what `auto` chose and why (auto.py)
+    return [*lines, reason] if reason else lines

@@ -16,10 +16,11 @@ import torch
 
 from models.registry import RANDOM_ORIGIN, Network
 from realtime.dream import cuda_driver
+from realtime.dream.backends.auto import AutoBackend, build_candidates, candidates, cpu_has_native_bf16
 from realtime.dream.backends.base import PRECISIONS, Backend, Shape
 from realtime.dream.backends.cudagraph import CudaGraphBackend
 from realtime.dream.backends.eager import EagerBackend
-from realtime.dream.backends.onnx import OnnxBackend
+from realtime.dream.backends.onnx import OnnxBackend, onnxruntime_available
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -85,8 +86,9 @@ def create_backend(
 ) -> Backend:
     """Build the requested backend, ready for `size` (width, height) before the first frame.
 
-    `precision` (auto, fp32, bf16, fp16) is the precision the network runs in; auto means fp32,
-    except on cudagraph where a gain probe with the real weights may choose half precision.
+    `precision` (auto, fp32, bf16, fp16) is the precision the network runs in. On CUDA auto means
+    fp32, except on cudagraph where a gain probe with the real weights may choose half precision;
+    on a CPU `auto` (backend or precision) measures its candidates in the show (auto.py).
     """
     check_backend_name(request)
     check_precision(precision)
@@ -113,11 +115,15 @@ def create_backend(
             return _eager(net, objective, params, generator, precision)
         log.info("backend auto: cudagraph (one graph replay per frame instead of hundreds of launches)")
         return backend
-    if request == "auto":
-        # Measured side by side on a 2-core CPU, onnxruntime's exported step was no faster than eager
-        # autograd (docs/BENCHMARKS.md) and costs seconds of export per look, so auto stays eager.
-        log.info("backend auto: eager (onnx measured no faster on the CPU; see docs/BENCHMARKS.md)")
-        return _eager(net, objective, params, generator, precision)
+    if request == "auto" or (request == "eager" and precision == "auto"):
+        # off CUDA: measured in the show's first frames, cached per machine and look (auto.py)
+        options = candidates(device.type, request, precision, cpu_has_native_bf16(), onnxruntime_available())
+        if len(options) == 1:
+            only = options[0]
+            log.info("backend auto: %s (the only candidate on %s)", only.label, device.type)
+            return _eager(net, objective, params, generator, only.precision)
+        backends = build_candidates(network, net, objective, params, generator, options, progress)
+        return AutoBackend(network, net, objective, params, backends)
     if request == "cudagraph":
         return _ready_cudagraph(network, net, objective, params, generator, shape, precision)
     if request == "onnx":
@@ -163,6 +169,7 @@ def _ready_cudagraph(network, net, objective, params, generator, shape, precisio
 
 
 __all__ = [
+    "AutoBackend",
     "CudaGraphBackend",
     "BACKENDS",
     "Backend",

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 aten = torch.ops.aten
 
 OPSET = 18
-EXPORT_FORMAT_VERSION = 2  # bump when the exported graph changes, to invalidate old cache files
+EXPORT_FORMAT_VERSION = 3  # bump when the exported graph changes, to invalidate old cache files
 INPUT_NAMES = ["x", "jitter", "lr", "tv_weight"]
 OUTPUT_NAMES = ["x_new", "objective"]
 
