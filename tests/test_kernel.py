@@ -119,10 +119,10 @@ def test_bad_objective_specs_give_clear_errors(spec, error, words):
         assert word in str(err.value)
 
 
-def test_channel_out_of_range_is_reported_on_first_use(lite0, chelsea_small, generator):
-    objective = parse_objective("block5:999", LITE0)
-    with pytest.raises(ModelError, match="80 channels"):
-        _backend(lite0, objective, generator).objective_value(chelsea_small)
+def test_channel_out_of_range_is_refused_when_parsed_not_when_dreamed():
+    """Issue 15 (show-safe): the range is checked at the one validation point, before any dream."""
+    with pytest.raises(ConfigError, match="80 channels"):
+        parse_objective("block5:999", LITE0)
 
 
 def test_params_are_validated():
