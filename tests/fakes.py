@@ -23,6 +23,15 @@ class SlowDreamer:
         self.network = SimpleNamespace(spec=SimpleNamespace(layers=("block5",)))
         self.warm = SimpleNamespace(motion=0.0)
 
+    def flow_on_thread(self) -> None:
+        pass
+
+    def look_ahead(self, image: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
     def residual(self, image: np.ndarray) -> torch.Tensor:
         self.calls += 1
         time.sleep(self.seconds)

@@ -191,3 +191,30 @@ def test_a_key_press_after_the_governor_keeps_its_cap_and_the_hud_shows_both(lit
         pipeline = Pipeline(source, dreamer, state)
         text = " ".join(pipeline.hud_lines())
     assert "steps 3→1" in text and "dream 96x54→64x36" in text
+
+
+def test_the_worker_makes_no_optical_flow_call_itself(lite0, chelsea, monkeypatch):
+    """Issue 14 P2 / issue 13: the flow runs on its own thread, one frame ahead of the dream."""
+    import cv2
+
+    from realtime.dream import flow
+
+    names = []
+    estimate = flow.FlowEstimator.estimate
+
+    def recording(self, previous, current):
+        names.append(threading.current_thread().name)
+        return estimate(self, previous, current)
+
+    monkeypatch.setattr(flow.FlowEstimator, "estimate", recording)
+    dreamer = build_dreamer(DreamParams(layer="block3"), (96, 54), torch.device("cpu"), network=lite0)
+    big = cv2.resize(chelsea, (140, 60))
+    worker = DreamWorker(dreamer)
+    try:
+        for n in range(4):  # a pan, each frame handed in once the one before is dreamt
+            worker.submit(SimpleNamespace(image=big[:, 2 * n : 2 * n + 128].copy(), index=n, t_capture=0.0))
+            worker.wait_for(count=n + 1, timeout=20.0)
+    finally:
+        worker.stop()
+    assert len(names) == 3 and set(names) == {"flow ahead"}
+    assert dreamer.warm.field is not None and dreamer.warm.field.motion > 1.0

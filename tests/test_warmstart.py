@@ -1,5 +1,6 @@
 """Warm start: carrying the last frame's dream deepens it instead of starting over."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,66 @@ def test_the_device_warp_matches_the_opencv_warp(chelsea):
     assert field.motion > 1.0 and field.valid.mean() > 0.5
     assert (on_device - on_cpu).abs().mean() < 0.05 and (on_device - on_cpu).abs().max() < 1.0
     assert (on_cpu - residual).abs().mean() > 5.0  # and it really moved
+
+
+def _affine_flow(height: int, width: int, affine) -> np.ndarray:
+    from realtime.dream.flow import pixel_grid
+
+    grid = pixel_grid(height, width)
+    matrix = np.asarray(affine, np.float32)
+    return grid @ matrix[:, :2].T + matrix[:, 2] - grid
+
+
+def test_the_camera_motion_replaces_noisy_flow_but_a_moving_object_keeps_its_own():
+    from realtime.dream.flow import camera_glued
+
+    rng = np.random.default_rng(0)
+    height, width = 90, 160
+    camera = _affine_flow(height, width, [[0.996, -0.004, 1.3], [0.004, 0.996, -0.7]])  # zoom, turn, pan
+    measured = camera + rng.normal(0, 0.25, camera.shape).astype(np.float32)  # DIS's noise
+    measured[30:60, 40:80] = (-4.0, 2.0)  # an object moving its own way
+    glued = camera_glued(measured)
+    background = np.ones((height, width), bool)
+    background[28:62, 38:82] = False
+    error = np.abs(glued - camera)[background].max(-1)
+    assert np.percentile(error, 99.5) < 0.05  # the exact camera motion, not DIS's noise
+    assert np.abs(glued[32:58, 42:78] - (-4.0, 2.0)).max() < 1e-5  # the object keeps its flow
+    noise_only = rng.normal(0, 0.25, camera.shape).astype(np.float32)
+    assert (camera_glued(noise_only) != 0).mean() < 0.001  # a still camera: (almost) no resampling
+
+
+def test_flow_ahead_gives_the_same_flow_computed_on_its_own_thread(chelsea_small):
+    import threading
+
+    from realtime.dream.flow import FlowAhead, FlowEstimator, to_grey
+
+    frame0, frame1 = to_grey(_shifted(chelsea_small, 0)), to_grey(_shifted(chelsea_small, 2))
+    threads = []
+
+    class Recording(FlowEstimator):
+        def estimate(self, previous, current):
+            threads.append(threading.current_thread().name)
+            return super().estimate(previous, current)
+
+    ahead = FlowAhead(Recording())
+    try:
+        ahead.ahead(frame0, frame1)
+        field = ahead.estimate(frame0, frame1)
+        assert np.array_equal(field.backward, FlowEstimator().estimate(frame0, frame1).backward)
+        other = ahead.estimate(frame1, frame0)  # never asked ahead: computed now, on its thread
+        assert other.backward[..., 0].mean() < -1.0 < 1.0 < field.backward[..., 0].mean()
+        assert threads == ["flow ahead", "flow ahead"] and ahead.computed == 2
+    finally:
+        ahead.close()
+
+
+def test_momentum_keeps_a_steady_push_and_cancels_a_re_rolled_one():
+    warm = WarmStart()
+    push = torch.full((1, 3, 4, 4), 0.01)
+    assert torch.allclose(warm.steer(push, 0.8), push)  # the first frame steps at full size
+    for _ in range(5):
+        steady = warm.steer(push, 0.8)
+    assert torch.allclose(steady, push)
+    warm.reset()
+    rolled = [warm.steer(push * (-1) ** n, 0.8) for n in range(30)]
+    assert rolled[-1].abs().max() < 0.2 * push.max()  # a push that flips each frame mostly cancels

@@ -43,6 +43,7 @@ class FrameDreamer:
         self.faults = 0  # dreams thrown away as non-finite or collapsed (see realtime.dream.health)
         self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
         self.fault_check = FaultCheck(deferred=self.device.type == "cuda")  # no host sync on a GPU
+        self._ahead: tuple[np.ndarray, np.ndarray] | None = None  # (camera frame, its grey) handed ahead
 
     # --- what it dreams with ------------------------------------------------------------------
 
@@ -174,15 +175,37 @@ class FrameDreamer:
         size = sizes[self.frames % len(sizes)]
         at_scale = kernel.resize(start, size)
         change = kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
+        change = self.warm.steer(change)
         if p.depth < 1.0:  # 1: no limit
             change = change * depth_gate(start - source, p.depth)
         return (start + change).clamp_(0.0, 1.0)
+
+    def flow_on_thread(self) -> None:
+        """The live loop's dreamer: optical flow on a thread of its own, fed by `look_ahead`."""
+        self.warm.flow_on_thread()
+
+    def close(self) -> None:
+        """Stop the flow's thread, if any (the dreamer may still dream, computing flow itself)."""
+        self.warm.close()
+
+    def look_ahead(self, image: np.ndarray) -> None:
+        """The camera frame this dreamer will dream next (the live loop's mailbox, any thread): with
+        the flow on its own thread (`warm.flow_on_thread`), its flow starts now, beside the dream."""
+        if self.params.warm_start == "flow":
+            grey = frames.grey(image, self.dream_size)
+            self._ahead = (image, grey)
+            self.warm.look_ahead(grey)
 
     def residual(self, image: np.ndarray) -> torch.Tensor:
         """The residual (dream − source) of one camera frame: 1x3xhxw on the dream's device, in
         pixel units (−255..255). It stays on the GPU there: the composer upscales and adds it."""
         source = self.source_tensor(image)
-        grey = frames.grey(image, self.dream_size) if self.params.warm_start != "off" else None
+        grey = None
+        if self.params.warm_start != "off":
+            ahead = self._ahead
+            grey = ahead[1] if ahead is not None and ahead[0] is image else None
+            if grey is None or grey.shape != (source.shape[-2], source.shape[-1]):
+                grey = frames.grey(image, self.dream_size)
         return (self.dream(source, grey) - source).mul_(255.0)
 
 

@@ -10,6 +10,7 @@ pixel was occluded or just uncovered: there the residual fades instead of smeari
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +27,15 @@ OCCLUDED_KEEP = 0.2  # fraction of the residual kept where the flow check fails
 # the residual is resampled every frame: bilinear would blur it a little more each time
 RESIDUAL_INTERPOLATION, RESIDUAL_MODE = cv2.INTER_CUBIC, "bicubic"  # OpenCV's and torch's names
 CUT_THRESHOLD = 40.0  # mean absolute grey change (0-255) that means a new scene, not motion
+# DIS preset of the dream's flow: ULTRAFAST misses sub-pixel motion by ~0.2-0.5 px, which the carried
+# residual then slides by every frame (boil); MEDIUM costs ~10x more, paid on the flow's own thread
+DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+# the camera's own motion: an affine fit to the flow (every CAMERA_STRIDE-th pixel, refit on the
+# pixels within CAMERA_INLIER_PX of the first fit) replaces the local flow wherever they agree within
+# CAMERA_AGREE_PX, fading to the local flow at CAMERA_DISAGREE_PX (a moving object keeps its own)
+CAMERA_STRIDE, CAMERA_INLIER_PX = 4, 1.0
+CAMERA_AGREE_PX, CAMERA_DISAGREE_PX = 1.0, 2.0
+STILL_PX = 0.05  # a camera motion under this everywhere is no motion: no resampling, no blur
 
 
 def to_grey(x: torch.Tensor) -> np.ndarray:
@@ -42,13 +52,16 @@ class FlowField:
 
 
 class FlowEstimator:
-    def __init__(self) -> None:
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    def __init__(self, preset: int = DIS_PRESET, camera: bool = True) -> None:
+        self._dis = cv2.DISOpticalFlow_create(preset)
+        self.camera = camera  # glue the flow to the camera's affine motion where they agree
 
     def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
         previous, current = np.ascontiguousarray(previous), np.ascontiguousarray(current)
         backward = self._dis.calc(current, previous, None)
         forward = self._dis.calc(previous, current, None)
+        if self.camera:
+            backward = camera_glued(backward)
         # forward flow sampled where each new pixel came from should cancel the backward flow
         forward_there = warp_array(forward, backward)
         disagreement = _length(forward_there + backward)
@@ -72,6 +85,116 @@ class FlowEstimator:
         backward = cv2.resize(backward, size, interpolation=cv2.INTER_LINEAR) * np.float32(scale)
         motion = float(_length(backward).mean())
         return FlowField(backward, None, motion)
+
+
+class FlowAhead:
+    """`FlowEstimator` on a thread of its own, one frame ahead of the dream.
+
+    The live loop hands each new camera frame in (`ahead`, from the display's thread) while the
+    worker still dreams the frame before; this thread computes the flow between the two, so when
+    the worker takes the new frame up its flow is ready or nearly: the worker makes no DIS call
+    itself, and a finer flow costs the dream rate only what the cores cannot run beside the step.
+    `estimate` has FlowEstimator's contract: the flow of exactly this pair of frames (asked for
+    now, if nobody asked ahead or a newer frame took its place).
+    """
+
+    def __init__(self, estimator: FlowEstimator | None = None) -> None:
+        self._estimator = estimator or FlowEstimator()
+        self._lock = threading.Condition()
+        self._wanted: tuple[np.ndarray, np.ndarray] | None = None  # the next pair to compute
+        self._done: tuple[np.ndarray, np.ndarray, FlowField | BaseException] | None = None
+        self._running: tuple[np.ndarray, np.ndarray] | None = None
+        self._closed = False
+        self.computed = 0  # flows computed (tests, HUD)
+        self._thread = threading.Thread(target=self._run, name="flow ahead", daemon=True)
+        self._thread.start()
+
+    def ahead(self, previous: np.ndarray, current: np.ndarray) -> None:
+        """Start on the flow of this pair (grey frames) when the thread is free; a newer pair
+        replaces one not started yet."""
+        with self._lock:
+            self._wanted = (previous, current)
+            self._lock.notify_all()
+
+    def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
+        """The flow of this pair: computed ahead, or now on the flow's thread."""
+        with self._lock:
+            if not (self._is(self._done, previous, current) or self._is(self._running, previous, current)):
+                self._wanted = (previous, current)
+                self._lock.notify_all()
+            while not self._is(self._done, previous, current):
+                if self._closed:
+                    raise RuntimeError("the flow thread was closed")
+                self._lock.wait()
+            result = self._done[2]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
+    @staticmethod
+    def _is(pair, previous: np.ndarray, current: np.ndarray) -> bool:
+        return pair is not None and pair[0] is previous and pair[1] is current
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._wanted is None and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                self._running, self._wanted = self._wanted, None
+            previous, current = self._running
+            try:
+                result: FlowField | BaseException = self._estimator.estimate(previous, current)
+            except Exception as exc:  # handed to the worker, which reports it as a failed dream
+                result = exc
+            with self._lock:
+                self._done, self._running = (previous, current, result), None
+                self.computed += 1
+                self._lock.notify_all()
+
+
+def camera_affine(backward: np.ndarray) -> np.ndarray | None:
+    """2x3 affine (pixel -> where it was) fitted to a backward flow by least squares on a grid of
+    pixels, then again on the pixels it fits within CAMERA_INLIER_PX (moving objects left out);
+    None when too few pixels fit."""
+    height, width = backward.shape[:2]
+    grid = pixel_grid(height, width)[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2)
+    target = grid + backward[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2)
+    design = np.hstack([grid, np.ones((len(grid), 1), np.float32)])
+    chosen = np.ones(len(grid), bool)
+    affine = None
+    for _ in range(2):
+        if chosen.sum() < 6:
+            return None
+        solution, *_ = np.linalg.lstsq(design[chosen], target[chosen], rcond=None)
+        affine = solution.T.astype(np.float32)  # 2x3
+        chosen = ((design @ solution - target) ** 2).sum(-1) < CAMERA_INLIER_PX**2
+    return affine
+
+
+def camera_glued(backward: np.ndarray) -> np.ndarray:
+    """The flow with the camera's affine motion put in wherever the local flow agrees with it
+    (a smooth, exact motion instead of DIS's noisy estimate: the dream does not slide); where they
+    disagree by CAMERA_DISAGREE_PX or more (a moving object) the local flow is kept. A camera
+    motion under STILL_PX everywhere becomes zero: a still scene is not resampled at all."""
+    affine = camera_affine(backward)
+    if affine is None:
+        return backward
+    height, width = backward.shape[:2]
+    grid = pixel_grid(height, width)
+    camera = grid @ affine[:, :2].T + affine[:, 2] - grid
+    corners = camera[[0, 0, -1, -1], [0, -1, 0, -1]]
+    if float(np.abs(corners).max()) < STILL_PX:
+        camera = np.zeros_like(camera)
+    apart = _length(backward - camera)
+    local = np.clip((apart - CAMERA_AGREE_PX) / (CAMERA_DISAGREE_PX - CAMERA_AGREE_PX), 0.0, 1.0)[..., None]
+    return camera + local * (backward - camera)
 
 
 def _length(vectors: np.ndarray) -> np.ndarray:

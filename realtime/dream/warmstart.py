@@ -17,11 +17,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from realtime.dream.flow import FlowEstimator, FlowField, is_scene_cut, to_grey, warp_residual
+from realtime.dream.flow import FlowAhead, FlowEstimator, FlowField, is_scene_cut, to_grey, warp_residual
 from realtime.params import DreamParams
 
 MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's
 MOTION_SCALE_PX = 3.0  # flow magnitude (px at dream size) that counts as "fast" motion
+# each warm frame's step is blended with the steps before it, carried along the flow like the
+# residual: consecutive frames push the same way instead of re-rolling the texture each frame (the
+# jitter makes every single step's gradient a fresh draw). 0: no momentum
+MOMENTUM = 0.8
 
 
 def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
@@ -50,11 +54,43 @@ class WarmStart:
         self.motion = 0.0  # mean flow (px) or frame change of the last frame, for the HUD
         self.cuts = 0
         self.field: FlowField | None = None  # the last frame's flow (eval compares it with the truth)
+        self.push: torch.Tensor | None = None  # the momentum of the steps (`steer`), at dream size
+        self._push_weight = 0.0
         self._previous_grey: np.ndarray | None = None
-        self._flow: FlowEstimator | None = None
+        self._flow: FlowEstimator | FlowAhead | None = None
+
+    def flow_on_thread(self) -> None:
+        """Compute the flow on a thread of its own, one frame ahead (`look_ahead`): the live loop."""
+        if not isinstance(self._flow, FlowAhead):
+            self._flow = FlowAhead()
+
+    def look_ahead(self, grey: np.ndarray) -> None:
+        """The next frame to dream, in grey at dream size: its flow from the frame dreamt now
+        starts on the flow's thread (any thread may call this; without the thread it does nothing)."""
+        previous = self._previous_grey
+        if isinstance(self._flow, FlowAhead) and previous is not None and previous.shape == grey.shape:
+            self._flow.ahead(previous, grey)
+
+    def close(self) -> None:
+        """Stop the flow's thread; later frames compute their flow themselves."""
+        if isinstance(self._flow, FlowAhead):
+            self._flow.close()
+            self._flow = None
 
     def reset(self) -> None:
         self.residual = None
+        self.push, self._push_weight = None, 0.0
+
+    def steer(self, change: torch.Tensor, momentum: float = MOMENTUM) -> torch.Tensor:
+        """This frame's step blended with the earlier ones (moved with the scene in `initial`): an
+        exponential mean, debiased over the first frames so a young dream grows at full rate."""
+        if momentum <= 0.0:
+            return change
+        if self.push is None or self.push.shape != change.shape:
+            self.push, self._push_weight = torch.zeros_like(change), 0.0
+        self.push = self.push.mul_(momentum).add_(change, alpha=1.0 - momentum)
+        self._push_weight = momentum * self._push_weight + (1.0 - momentum)
+        return self.push / self._push_weight
 
     def initial(
         self, source: torch.Tensor, params: DreamParams, grey: np.ndarray | None = None
@@ -85,11 +121,12 @@ class WarmStart:
         grey = to_grey(source) if grey is None else grey
         previous, self._previous_grey = self._previous_grey, grey
         if previous is None or previous.shape != grey.shape:
-            self.residual = None
+            self.reset()
             return None
         if is_scene_cut(previous, grey):
             self.cuts += 1
-            self.residual, self.motion = None, 0.0
+            self.reset()
+            self.motion = 0.0
             return None
         if self.residual is None or self.residual.shape != source.shape:
             return None
@@ -97,6 +134,8 @@ class WarmStart:
             self._flow = self._flow or FlowEstimator()
             field = self.field = self._flow.estimate(previous, grey)
             self.motion = field.motion
+            if self.push is not None and self.push.shape == self.residual.shape:
+                self.push = warp_residual(self.push, field)
             return warp_residual(self.residual, field)
         self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale
         return self.residual

@@ -109,6 +109,9 @@ class DreamWorker:
         self._thread.start()
 
     def submit(self, frame: Frame) -> None:
+        dreamer = self.dreamer
+        if dreamer is not None:  # its flow starts now on the flow's thread, beside the current dream
+            dreamer.look_ahead(frame.image)
         with self._lock:
             if self._frame is None and not self._busy:
                 self.last_progress = self.clock()  # idle until now: the clock starts with this work
@@ -140,6 +143,8 @@ class DreamWorker:
             self._stop = True
             self._lock.notify_all()
         self._thread.join(timeout=5.0)
+        if self.dreamer is not None:
+            self.dreamer.close()
 
     def stalled_for(self, now: float) -> float:
         """Seconds without a finished dream while work was waiting (0 while idle or building,
@@ -186,6 +191,7 @@ class DreamWorker:
             with self._build():
                 if self.dreamer is None:
                     self.dreamer = self._build_dreamer()
+                self.dreamer.flow_on_thread()  # the worker makes no DIS call itself
                 if self.dreamer.device.type == "cuda":
                     self._stream = torch.cuda.Stream(self.dreamer.device)
                 if self._prepare:
