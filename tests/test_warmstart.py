@@ -198,6 +198,42 @@ def test_flow_ahead_gives_the_same_flow_computed_on_its_own_thread(chelsea_small
         ahead.close()
 
 
+def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_ahead():
+    """At 480x270 on a busy CPU the display handed newer pairs ahead while the worker waited for
+    its own; the newer pair replaced it, the worker waited for good, and the watchdog's restarts
+    ran the machine out of memory. The waited-for pair now comes first."""
+    import threading
+
+    from realtime.dream.flow import FlowAhead, FlowField
+
+    release = threading.Event()
+    computed = []
+
+    class Slow:
+        def estimate(self, previous, current):
+            release.wait(5.0)  # the first flow is still running when the worker asks
+            computed.append((previous, current))
+            return FlowField(np.zeros((2, 2, 2), np.float32), None, 0.0)
+
+    frames = [np.full((2, 2), n, np.uint8) for n in range(4)]
+    ahead = FlowAhead(Slow())
+    try:
+        ahead.ahead(frames[0], frames[1])  # running, blocked
+        got = []
+        worker = threading.Thread(target=lambda: got.append(ahead.estimate(frames[1], frames[2])))
+        worker.start()
+        while ahead._demanded is None:  # the worker's demand is in
+            threading.Event().wait(0.001)
+        ahead.ahead(frames[2], frames[3])  # the display hands on a newer frame meanwhile
+        release.set()
+        worker.join(5.0)
+        assert got and not worker.is_alive()
+        assert computed[1] == (frames[1], frames[2])  # the worker's pair next, before the newer one
+    finally:
+        release.set()
+        ahead.close()
+
+
 def test_momentum_keeps_a_steady_push_and_cancels_a_re_rolled_one():
     warm = WarmStart()
     push = torch.full((1, 3, 4, 4), 0.01)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -101,8 +102,12 @@ class FlowAhead:
     def __init__(self, estimator: FlowEstimator | None = None) -> None:
         self._estimator = estimator or FlowEstimator()
         self._lock = threading.Condition()
-        self._wanted: tuple[np.ndarray, np.ndarray] | None = None  # the next pair to compute
-        self._done: tuple[np.ndarray, np.ndarray, FlowField | BaseException] | None = None
+        # the pair the worker waits for comes first, and nothing replaces it: when the display's
+        # newer `ahead` pairs could displace it, a slow flow (480x270, a loaded CPU) left the worker
+        # waiting for a pair never computed, and the watchdog restarted it until memory ran out
+        self._demanded: tuple[np.ndarray, np.ndarray] | None = None
+        self._wanted: tuple[np.ndarray, np.ndarray] | None = None  # the newest pair handed ahead
+        self._done: deque[tuple[np.ndarray, np.ndarray, FlowField | BaseException]] = deque(maxlen=3)
         self._running: tuple[np.ndarray, np.ndarray] | None = None
         self._closed = False
         self.computed = 0  # flows computed (tests, HUD)
@@ -111,22 +116,24 @@ class FlowAhead:
 
     def ahead(self, previous: np.ndarray, current: np.ndarray) -> None:
         """Start on the flow of this pair (grey frames) when the thread is free; a newer pair
-        replaces one not started yet."""
+        replaces one not started yet (never one the worker waits for)."""
         with self._lock:
             self._wanted = (previous, current)
             self._lock.notify_all()
 
     def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
-        """The flow of this pair: computed ahead, or now on the flow's thread."""
+        """The flow of this pair: computed ahead, or next on the flow's thread."""
         with self._lock:
-            if not (self._is(self._done, previous, current) or self._is(self._running, previous, current)):
-                self._wanted = (previous, current)
-                self._lock.notify_all()
-            while not self._is(self._done, previous, current):
+            while (result := self._result(previous, current)) is None:
                 if self._closed:
                     raise RuntimeError("the flow thread was closed")
+                pair = (previous, current)
+                if not (self._is(self._running, *pair) or self._is(self._demanded, *pair)):
+                    if self._is(self._wanted, *pair):
+                        self._wanted = None  # handed ahead and not started: it moves up, once
+                    self._demanded = pair
+                    self._lock.notify_all()
                 self._lock.wait()
-            result = self._done[2]
         if isinstance(result, BaseException):
             raise result
         return result
@@ -136,6 +143,9 @@ class FlowAhead:
             self._closed = True
             self._lock.notify_all()
 
+    def _result(self, previous: np.ndarray, current: np.ndarray) -> FlowField | BaseException | None:
+        return next((done[2] for done in self._done if self._is(done, previous, current)), None)
+
     @staticmethod
     def _is(pair, previous: np.ndarray, current: np.ndarray) -> bool:
         return pair is not None and pair[0] is previous and pair[1] is current
@@ -143,18 +153,22 @@ class FlowAhead:
     def _run(self) -> None:
         while True:
             with self._lock:
-                while self._wanted is None and not self._closed:
+                while self._demanded is None and self._wanted is None and not self._closed:
                     self._lock.wait()
                 if self._closed:
                     return
-                self._running, self._wanted = self._wanted, None
+                if self._demanded is not None:
+                    self._running, self._demanded = self._demanded, None
+                else:
+                    self._running, self._wanted = self._wanted, None
             previous, current = self._running
             try:
                 result: FlowField | BaseException = self._estimator.estimate(previous, current)
             except Exception as exc:  # handed to the worker, which reports it as a failed dream
                 result = exc
             with self._lock:
-                self._done, self._running = (previous, current, result), None
+                self._done.append((previous, current, result))
+                self._running = None
                 self.computed += 1
                 self._lock.notify_all()
 

@@ -162,6 +162,8 @@ class DreamWorker:
         with self._lock:
             self._stop = True
             self._lock.notify_all()
+        if self.dreamer is not None:
+            self.dreamer.close()  # a worker waiting on the flow's thread is released, not leaked
 
     # --- on the worker's thread ---------------------------------------------------------------
 
