@@ -1,5 +1,6 @@
 """The live loop: the display runs at the camera's rate and never waits for the dream worker."""
 
+import logging
 import threading
 import time
 from types import SimpleNamespace
@@ -112,6 +113,27 @@ def test_the_governor_in_the_worker_trades_steps_then_size_for_rate(lite0):
     assert dreamer.params.steps == 2
     assert dreamer.dream_size == (64, 36)
     assert worker.latest.residual.shape == (1, 3, 36, 64)
+
+
+def test_a_dream_that_fails_every_frame_logs_its_traceback_once_then_a_line_a_second(caplog):
+    """A failure validation cannot see (a driver fault) used to log one traceback per dream,
+    30 a second in a window: the first comes whole, repeats are one rate-limited line."""
+    dreamer = SlowDreamer(0.0, fail_on=set(range(1, 50)))
+    worker = DreamWorker(dreamer)
+    try:
+        with caplog.at_level(logging.INFO, logger="realtime.loop.worker"):
+            for n in range(20):
+                worker.submit(SimpleNamespace(image=np.zeros((18, 32, 3), np.uint8), index=n, t_capture=0.0))
+                deadline = time.monotonic() + 5.0
+                while dreamer.calls <= n and time.monotonic() < deadline:
+                    time.sleep(0.001)
+    finally:
+        worker.stop()
+    assert dreamer.calls >= 20
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    shown = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(tracebacks) == 1 and len(shown) <= 3, [r.getMessage() for r in shown]
+    assert "the GPU driver hiccuped" in worker.error
 
 
 class HangingDreamer(SlowDreamer):

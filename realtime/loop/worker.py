@@ -34,6 +34,7 @@ from realtime.dream.dreamer import FrameDreamer, Shape, fresh_dreamer
 from realtime.io.sources import Frame
 from realtime.loop.governor import QualityGovernor
 from realtime.params import DreamParams
+from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class DreamWorker:
         after every rebuild (a list, or a function of the dreamer)."""
         self._build_dreamer = dreamer if callable(dreamer) else None
         self.dreamer: FrameDreamer | None = None if self._build_dreamer else dreamer
+        self._last_failure = ""  # the last dream failure logged with its traceback
+        self._failure_limit = WarnLimit()
         self.clock, self.on_dream, self.governor = clock, on_dream, governor
         self.build_lock = build_lock or BuildLock()
         self._prepare = prepare
@@ -254,7 +257,11 @@ class DreamWorker:
                     ready.record(self._stream)
         except Exception as exc:  # a failing dream must never take the show down with it
             self.error = f"dream failed: {type(exc).__name__}: {exc}"
-            log.exception("dream failed; showing the camera until the next frame")
+            if self.error != self._last_failure:  # a new kind of failure: its traceback, once
+                self._last_failure = self.error
+                log.exception("dream failed; showing the camera until the next frame")
+            else:  # the same failure every frame is one line a second, not 30 tracebacks
+                self._failure_limit.warn(log, "%s (again); showing the camera", self.error)
             return
         finally:
             self._busy = False
