@@ -31,6 +31,9 @@ CUT_THRESHOLD = 40.0  # mean absolute grey change (0-255) that means a new scene
 # DIS preset of the dream's flow: ULTRAFAST misses sub-pixel motion by ~0.2-0.5 px, which the carried
 # residual then slides by every frame (boil); MEDIUM costs ~10x more, paid on the flow's own thread
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+# the display's per-frame tracking runs on the display's own thread every tick: it keeps the cheap
+# preset (it only carries a dream between two dreams; the dream's own flow is the accurate one)
+TRACKING_DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
 # the camera's own motion: an affine fit to the flow (every CAMERA_STRIDE-th pixel, refit on the
 # pixels within CAMERA_INLIER_PX of the first fit) replaces the local flow wherever they agree within
 # CAMERA_AGREE_PX, fading to the local flow at CAMERA_DISAGREE_PX (a moving object keeps its own)
@@ -302,7 +305,7 @@ class ResidualTracker:
 
     def __init__(self, device: torch.device | None = None) -> None:
         self.on_cpu = device is None or device.type == "cpu"
-        self._flow = FlowEstimator()
+        self._flow = FlowEstimator(TRACKING_DIS_PRESET)
         self._grey: np.ndarray | None = None  # the camera frame the residual is aligned to
         self._frame_index: int | None = None
         self.residual: np.ndarray | torch.Tensor | None = None
