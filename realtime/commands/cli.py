@@ -764,7 +764,8 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     for spec in list_specs():
-        state = "available" if spec.weights.available() else "not downloaded yet"
+        missing = "not downloaded yet" if spec.weights.url else "not installed"
+        state = "available" if spec.weights.available() else missing
         print(f"{spec.name}: {spec.title}")
         print(f"  weights: {state} ({spec.weights.description}; {spec.licence})")
         print(f"  default layer: {spec.default_layer}")

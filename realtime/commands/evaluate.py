@@ -16,8 +16,11 @@ and measured:
   resampling), over the dream's mean size |out − in| on the same pixels: the share of the dream
   that changes each frame once the motion is undone (0: glued to the scene; 1: re-made each frame).
   Measured on the frames as dreamt, never on an encoded file (a codec's chroma moves under texture);
-- strength_1s, strength_3_5s: the gain (lite0's objective on the dreamt layer, the only network whose
-  weights ship offline) over the frames of the first second's last third and of seconds 3-5;
+- strength_1s, strength_3_5s: the dream's strength as an independent network sees it (the judge,
+  realtime.commands.judge: EfficientNet-Lite2's layer-energy gain, calibrated so that a classic
+  still DeepDream scores 2.3-3.6; 1.0 = no dream) over the frames of the first second's last third
+  and of seconds 3-5; lite0_strength_1s, lite0_strength_3_5s: the same windows of `gain`, the
+  dreaming network's own objective gain (not comparable with the judge's scale);
 - flow_error: with `flow` and a known motion, the mean end-point error (dream pixels) of the flow the
   dream moved its residual with, against the true motion scaled to dream size.
 """
@@ -34,6 +37,7 @@ import cv2
 import numpy as np
 import torch
 
+from realtime.commands.judge import Judge
 from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
@@ -131,9 +135,14 @@ def _tensor(image: np.ndarray, dreamer: FrameDreamer) -> torch.Tensor:
     return image_tensor(image, (image.shape[1], image.shape[0]), dreamer.device)
 
 
+def _shown(small: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """The dreamt frame at dream size, quantised as shown."""
+    return np.clip(small.astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
+
+
 def _gain(dreamer: FrameDreamer, small: np.ndarray, residual: np.ndarray) -> float:
     """The objective of the dreamed frame (quantised as shown) over the plain frame's, at dream size."""
-    dreamt = np.clip(small.astype(np.float32) + residual, 0, 255).round().astype(np.uint8)
+    dreamt = _shown(small, residual)
     value = dreamer.backend.objective_value
     return value(_tensor(dreamt, dreamer)) / value(_tensor(small, dreamer))
 
@@ -144,20 +153,24 @@ def dream_clip(
     dream_size: tuple[int, int],
     truth: Sequence[Motion] | None = None,
     gain_at: Callable[[int], bool] | None = None,
+    judge: Judge | None = None,
 ):
-    """The live loop's outputs (full size) and gains for each frame of a clip (NaN where `gain_at`
-    says to skip it); with `truth` (the known motion at the frames' size) also the flow's end-point
-    errors (dream px) per frame."""
-    outputs, gains, flow_errors = [], [], []
+    """The live loop's outputs (full size), gains and the judge's gains (NaN where `gain_at` says
+    to skip a frame, all NaN without a judge) for each frame of a clip; with `truth` (the known
+    motion at the frames' size) also the flow's end-point errors (dream px) per frame."""
+    outputs, gains, judged, flow_errors = [], [], [], []
     for n, image in enumerate(frames):
         dreamer.warm.field = None
         residual = residual_array(dreamer.residual(image))
         outputs.append(add_upscaled(image, residual))
         measured = gain_at is None or gain_at(n)
-        gains.append(_gain(dreamer, resized(image, dream_size), residual) if measured else float("nan"))
+        small = resized(image, dream_size)
+        gains.append(_gain(dreamer, small, residual) if measured else float("nan"))
+        judge_it = measured and judge is not None
+        judged.append(judge.gain(_shown(small, residual), small) if judge_it else float("nan"))
         if truth is not None and n and dreamer.warm.field is not None:
             flow_errors.append(flow_error(dreamer.warm.field.backward, truth[n - 1], image.shape))
-    return outputs, gains, flow_errors
+    return outputs, gains, judged, flow_errors
 
 
 def flow_error(backward: np.ndarray, truth: Motion, frame_shape: tuple) -> float:
@@ -204,13 +217,14 @@ def boil(
     }
 
 
-def strength(gains: Sequence[float], fps: float) -> dict:
-    """The gain around 1 s (the first second's last third) and over seconds 3-5."""
+def strength(gains: Sequence[float], fps: float, prefix: str = "") -> dict:
+    """The gain around 1 s (the first second's last third) and over seconds 3-5, named
+    `{prefix}strength_1s` and `{prefix}strength_3_5s`."""
     result = {}
     for name, (start, end) in STRENGTH_WINDOWS.items():
         window = [g for g in gains[int(start * fps) : int(end * fps)] if not np.isnan(g)]
         if window:
-            result[name] = round(float(np.mean(window)), 3)
+            result[prefix + name] = round(float(np.mean(window)), 3)
     return result
 
 
@@ -240,6 +254,7 @@ def evaluate(
         raise SourceError(
             f"'{path}' has {len(frames)} frame; eval needs at least 2 to measure the warping error"
         )
+    judge = Judge()  # before minutes of dreaming: a missing judge is said at once
     height, width = frames[0].shape[:2]
     motions = read_known_motion(path, len(frames), (width, height))
     known = motions is not None
@@ -259,7 +274,13 @@ def evaluate(
     for mode in modes:
         log.info("eval: dreaming %d frames with warm start %s", len(frames), mode)
         result[mode] = measure_mode(
-            make_dreamer(params.replace(warm_start=mode)), frames, motions, known, dream_size, fps
+            make_dreamer(params.replace(warm_start=mode)),
+            frames,
+            motions,
+            known,
+            dream_size,
+            fps,
+            judge=judge,
         )
         if still is not None:
             result[mode]["gain_kept"] = round(result[mode]["gain"] / still["gain"], 3)
@@ -276,16 +297,19 @@ def measure_mode(
     dream_size: tuple[int, int],
     fps: float,
     sample_gains: bool = False,
+    judge: Judge | None = None,
 ) -> dict:
-    """One warm-start mode's figures over a clip: warping error, gain, boil, strength, flow error.
-    `sample_gains`: measure the gain only on the strength windows' frames (a third of them)."""
+    """One warm-start mode's figures over a clip: warping error, gain, boil, strength (the judge's,
+    and lite0's own), flow error. `sample_gains`: measure the gains only on the strength windows'
+    frames (a third of them). Without a judge, only lite0's strength."""
     gain_at = (lambda n: strength_frame(n, fps)) if sample_gains else None
     truth = motions if known else None
-    outputs, gains, flow_errors = dream_clip(dreamer, frames, dream_size, truth, gain_at)
+    outputs, gains, judged, flow_errors = dream_clip(dreamer, frames, dream_size, truth, gain_at, judge)
     gain = float(np.nanmean(gains)) if not np.isnan(gains).all() else float("nan")
     figures = {"warping_error": round(warping_error(outputs, motions), 3), "gain": round(gain, 3)}
     figures.update(boil(frames, outputs, motions))
-    figures.update(strength(gains, fps))
+    figures.update(strength(judged, fps))
+    figures.update(strength(gains, fps, prefix="lite0_"))
     if flow_errors:
         figures["flow_error"] = round(float(np.mean(flow_errors)), 3)
     return figures
@@ -301,7 +325,7 @@ def _held_still(
     """The first frame held still for as many frames as the clip: its mean gain (the reference of
     gain_kept), its gain at the end, and a COLD_STEPS-step cold dream's gain for comparison."""
     log.info("eval: the first frame held still for %d frames", frames)
-    _, gains, _ = dream_clip(make_dreamer(params), [image] * frames, dream_size)
+    _, gains, _, _ = dream_clip(make_dreamer(params), [image] * frames, dream_size)
     cold = make_dreamer(params.replace(warm_start="off"))
     small = _tensor(resized(image, dream_size), cold)
     base = cold.backend.objective_value(small)
