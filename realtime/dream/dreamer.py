@@ -176,6 +176,10 @@ class FrameDreamer:
         at_scale = kernel.resize(start, size)
         change = kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
         change = self.warm.steer(change)
+        youth = self.warm.youth(change)
+        if youth is not None:  # a young dream (new to the picture) grows faster
+            change = change * youth
+        self.warm.grow()
         if p.depth < 1.0:  # 1: no limit
             change = change * depth_gate(start - source, p.depth)
         return (start + change).clamp_(0.0, 1.0)

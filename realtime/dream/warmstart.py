@@ -17,7 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from realtime.dream.flow import FlowAhead, FlowEstimator, FlowField, is_scene_cut, to_grey, warp_residual
+from realtime.dream import frames
+from realtime.dream.flow import (
+    FlowAhead,
+    FlowEstimator,
+    FlowField,
+    inside_frame,
+    is_scene_cut,
+    pixel_grid,
+    to_grey,
+    warp_array,
+    warp_residual,
+)
 from realtime.params import DreamParams
 
 MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's
@@ -26,6 +37,12 @@ MOTION_SCALE_PX = 3.0  # flow magnitude (px at dream size) that counts as "fast"
 # residual: consecutive frames push the same way instead of re-rolling the texture each frame (the
 # jitter makes every single step's gradient a fresh draw). 0: no momentum
 MOMENTUM = 0.8
+# a young dream takes larger steps: each pixel's age (frames its dream has grown, carried along the
+# flow like the residual; 0 where the camera's motion uncovers the scene, an occlusion ends, after a
+# cut and on the first frame) sets its step, 1 + YOUNG_BOOST times the step at age 0, falling to 1x
+# at YOUNG_FRAMES. The step is normalised (lr·g/mean|g|), so a per-pixel factor costs nothing and
+# does not change how deep an old dream is
+YOUNG_BOOST, YOUNG_FRAMES = 2.0, 30
 
 
 def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
@@ -55,6 +72,7 @@ class WarmStart:
         self.cuts = 0
         self.field: FlowField | None = None  # the last frame's flow (eval compares it with the truth)
         self.push: torch.Tensor | None = None  # the momentum of the steps (`steer`), at dream size
+        self.age: np.ndarray | None = None  # HxW float32: frames each pixel's dream has grown (`youth`)
         self._push_weight = 0.0
         self._previous_grey: np.ndarray | None = None
         self._flow: FlowEstimator | FlowAhead | None = None
@@ -80,6 +98,35 @@ class WarmStart:
     def reset(self) -> None:
         self.residual = None
         self.push, self._push_weight = None, 0.0
+        self.age = None
+
+    def youth(self, like: torch.Tensor, boost: float = YOUNG_BOOST) -> torch.Tensor | None:
+        """1x1xHxW step factor from each pixel's age: 1 + boost where the dream is new, 1 from
+        YOUNG_FRAMES on; None when no pixel is young (nothing to multiply)."""
+        height, width = like.shape[-2:]
+        if self.age is None or self.age.shape != (height, width):
+            self.age = np.zeros((height, width), np.float32)
+        if boost <= 0.0 or self.age.min() >= YOUNG_FRAMES:
+            return None
+        factor = 1.0 + boost * np.clip(1.0 - self.age / YOUNG_FRAMES, 0.0, 1.0)
+        return frames.upload(factor[None, None], like.device).to(like.dtype)
+
+    def grow(self) -> None:
+        """Every pixel's dream is a frame older (after the frame's step)."""
+        if self.age is not None:
+            self.age += 1.0
+
+    def _carry_age(self, field: FlowField) -> None:
+        """Move the ages along the flow: pixels from outside the last frame are new (age 0), and
+        occluded ones as young as the share of their residual that survives the occlusion."""
+        if self.age is None or self.age.shape != field.backward.shape[:2]:
+            return
+        height, width = self.age.shape
+        moved = warp_array(self.age, field.backward)
+        moved *= inside_frame(pixel_grid(height, width) + field.backward, width, height)
+        if field.valid is not None:
+            moved *= field.valid
+        self.age = moved
 
     def steer(self, change: torch.Tensor, momentum: float = MOMENTUM) -> torch.Tensor:
         """This frame's step blended with the earlier ones (moved with the scene in `initial`): an
@@ -136,6 +183,7 @@ class WarmStart:
             self.motion = field.motion
             if self.push is not None and self.push.shape == self.residual.shape:
                 self.push = warp_residual(self.push, field)
+            self._carry_age(field)
             return warp_residual(self.residual, field)
         self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale
         return self.residual
