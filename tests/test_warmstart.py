@@ -1,5 +1,7 @@
 """Warm start: carrying the last frame's dream deepens it instead of starting over."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -211,7 +213,7 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
 
     class Slow:
         def estimate(self, previous, current):
-            release.wait(5.0)  # the first flow is still running when the worker asks
+            release.wait(60.0)  # the first flow is still running when the worker asks
             computed.append((previous, current))
             return FlowField(np.zeros((2, 2, 2), np.float32), None, 0.0)
 
@@ -222,11 +224,15 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
         got = []
         worker = threading.Thread(target=lambda: got.append(ahead.estimate(frames[1], frames[2])))
         worker.start()
-        while ahead._demanded is None:  # the worker's demand is in
+        # the worker's demand is in (a deadline, not a bound wait above: on a loaded machine the
+        # first flow must not finish before this thread sees the demand, or it waits for good)
+        deadline = time.monotonic() + 30.0
+        while ahead._demanded is None:
+            assert time.monotonic() < deadline, "the worker's demand never reached the flow thread"
             threading.Event().wait(0.001)
         ahead.ahead(frames[2], frames[3])  # the display hands on a newer frame meanwhile
         release.set()
-        worker.join(5.0)
+        worker.join(30.0)
         assert got and not worker.is_alive()
         assert computed[1] == (frames[1], frames[2])  # the worker's pair next, before the newer one
     finally:
