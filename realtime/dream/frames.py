@@ -31,6 +31,7 @@ def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device, non_blocking=True)
 
 
+TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
 STAGING_BUFFERS = 4  # pinned buffers per shape at most; beyond that the oldest copy is waited for
 
 
@@ -62,7 +63,7 @@ class Staging:
 
     def upload(self, array: np.ndarray) -> torch.Tensor:
         """`array` on the device, copied through a free pinned buffer without a host sync."""
-        self.take(array.shape, torch.from_numpy(array[:0]).dtype)[...] = array
+        self.take(array.shape, TORCH_DTYPES[array.dtype])[...] = array
         return self.send()
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
@@ -111,7 +112,7 @@ def image_tensor(
     through `staging`'s pinned buffers when given (the live dreamer's), else `upload`'s."""
     frame = resized(image, size)
     x = upload(frame, device) if staging is None else staging.upload(np.ascontiguousarray(frame))
-    x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    x = x.permute(2, 0, 1).unsqueeze(0).div(255.0)  # uint8 / a float: float32, in one op
     if device.type == "cpu":  # oneDNN's convolutions are fastest on NHWC
         x = x.contiguous(memory_format=torch.channels_last)
     return x

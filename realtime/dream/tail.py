@@ -73,9 +73,9 @@ class TailGraph:
 
     def __init__(self, height: int, width: int, device: torch.device, record: Record):
         shape = (1, 3, height, width)
-        self.start, self.source, self.change, self.push = (
+        self.inputs = tuple(
             torch.zeros(shape, device=device) for _ in range(4)
-        )
+        )  # start, source, change, push
         self.numbers = torch.ones(2, device=device)  # the momentum's weight and the gate's depth
         self.staging = frames.Staging(device)  # the numbers go up through a reused pinned buffer
         weight, depth = self.numbers.unbind()
@@ -90,12 +90,7 @@ class TailGraph:
         weight: float,
         depth: float,
     ) -> Tail:
-        for static, value in (
-            (self.start, start),
-            (self.source, source),
-            (self.change, change),
-            (self.push, push),
-        ):
+        for static, value in zip(self.inputs, (start, source, change, push), strict=True):
             static.copy_(value)
         numbers = self.staging.take((2,), torch.float32)
         numbers[0], numbers[1] = weight, depth
