@@ -6,6 +6,7 @@ import collections
 import copy
 import dataclasses
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ class FakeRecord:
             finally:
                 self.inside = False
 
-        return replay, outputs
+        return SimpleNamespace(replay=replay), outputs
 
 
 @pytest.mark.parametrize("depth", [0.2, 1.0])

@@ -276,8 +276,9 @@ def warp_tensor(residual: torch.Tensor, field: FlowField, warp: DeviceWarp | Non
 class DeviceWarp:
     """`warp_tensor`'s buffers, made once per size and reused: the pixel grid lives on the device
     already scaled to grid_sample's [-1, 1] coordinates, and the flow (with its occlusion keep
-    factor packed beside it, HxWx3) goes up in one copy through reused pinned buffers. A frame's warp is
-    then one upload, one grid op and, per tensor moved, one resample and one multiply.
+    factor packed beside it where there is one) goes up in one copy through reused pinned
+    buffers. A frame's warp is then one upload, one grid op and, per tensor moved, one resample
+    and one multiply.
     `staging`: the upload's buffers (the CPU tests hand in counting fakes)."""
 
     def __init__(self, device: torch.device, staging: frames.Staging | None = None):
@@ -292,7 +293,8 @@ class DeviceWarp:
         """Upload this flow once; returns the warp of a 1x3xHxW tensor along it (any number)."""
         height, width = field.backward.shape[:2]
         self._build(height, width)
-        host = self.staging.take((height, width, 3), torch.float32)  # written straight into pinned memory
+        # written straight into pinned memory; the keep factor only where the flow was checked
+        host = self.staging.take((height, width, 2 if field.valid is None else 3), torch.float32)
         host[..., :2] = field.backward
         if field.valid is not None:
             host[..., 2] = _keep(field.valid)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -61,9 +62,9 @@ def warm_tail(
     return (push, *anchored(dreamt, source))
 
 
-Record = Callable[[Callable[[], Tail]], tuple[Callable[[], None], Tail]]
-"""Captures a function of static buffers: returns its replay and its static outputs
-(realtime.dream.backends.cudagraph.record on a GPU; the CPU tests hand in a fake)."""
+Record = Callable[[Callable[[], Tail]], tuple[Any, Tail]]
+"""Captures a function of static buffers: returns the graph (whose `replay()` runs it again) and
+its static outputs (realtime.dream.backends.cudagraph.record on a GPU; the CPU tests hand in a fake)."""
 
 
 class TailGraph:
@@ -79,7 +80,7 @@ class TailGraph:
         self.numbers = torch.ones(2, device=device)  # the momentum's weight and the gate's depth
         self.staging = frames.Staging(device)  # the numbers go up through a reused pinned buffer
         weight, depth = self.numbers.unbind()
-        self._replay, self.outputs = record(lambda: warm_tail(*self.inputs, weight, depth))
+        self.graph, self.outputs = record(lambda: warm_tail(*self.inputs, weight, depth))
 
     def __call__(
         self,
@@ -95,6 +96,6 @@ class TailGraph:
         numbers = self.staging.take((2,), torch.float32)
         numbers[0], numbers[1] = weight, depth
         self.staging.send(into=self.numbers)
-        self._replay()
+        self.graph.replay()
         push, residual, pixels, figures = (output.clone() for output in self.outputs)
         return push, residual, pixels, figures

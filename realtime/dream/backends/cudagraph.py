@@ -77,7 +77,7 @@ class _Capture:
         self.tv_weight = torch.zeros((), device=device)
         half = dtype if dtype != torch.float32 else None
         args = (backend.net, backend.objective, self.x, self.jitter, self.lr, self.tv_weight, half)
-        self.replay_graph, (self.out, _) = backend.record(lambda: kernel.gradient_steps(*args))
+        self.graph, (self.out, _) = backend.record(lambda: kernel.gradient_steps(*args))
 
     def replay(
         self, x: torch.Tensor, shifts: list[tuple[int, int]], lr: float, tv_weight: float
@@ -88,12 +88,12 @@ class _Capture:
         self.jitter.copy_(table, non_blocking=True)
         self.lr.fill_(lr)
         self.tv_weight.fill_(tv_weight)
-        self.replay_graph()
+        self.graph.replay()
         return self.out.clone()  # the static output is overwritten by the next replay
 
 
-def record(function: Callable[[], R], stream: torch.cuda.Stream, pool) -> tuple[Callable[[], None], R]:
-    """`function` (of static buffers only) captured as a CUDA graph: its replay and its static
+def record(function: Callable[[], R], stream: torch.cuda.Stream, pool) -> tuple[torch.cuda.CUDAGraph, R]:
+    """`function` (of static buffers only) captured as a CUDA graph: the graph and its static
     outputs. The notes' whole-network recipe: WARMUP_ITERATIONS runs on the side stream `stream`
     (which first waits for the current stream, where the static inputs were written), the current
     stream waits for them, then the capture on that same stream into the shared `pool`. A replay
@@ -106,7 +106,7 @@ def record(function: Callable[[], R], stream: torch.cuda.Stream, pool) -> tuple[
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph, pool=pool, stream=stream):
         outputs = function()
-    return graph.replay, outputs
+    return graph, outputs
 
 
 def describe_step(key: CaptureKey) -> str:
@@ -332,7 +332,7 @@ class CudaGraphBackend:
 
     # --- captures -------------------------------------------------------------------------
 
-    def record(self, function: Callable[[], R]) -> tuple[Callable[[], None], R]:
+    def record(self, function: Callable[[], R]) -> tuple[torch.cuda.CUDAGraph, R]:
         """`record` on this backend's capture stream, into its shared pool."""
         return record(function, self.capture_stream, self.pool)
 
