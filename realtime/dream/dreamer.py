@@ -1,10 +1,12 @@
 """FrameDreamer: one camera frame in, its dream residual out.
 
 Per frame: the frame becomes a tensor at dream size, the warm start gives the image to start from,
-the engine's backend runs the frame's steps over the octaves, and the residual is kept for the
-next frame. The parameters it holds are the ones asked for (by keys, OSC, presets); the quality
-governor only sets a cap (fewer steps, a smaller size) that is applied on top, so the next key
-press cannot undo it, and `effective` says what the last frame really ran with.
+the engine's backend runs the frame's steps over the octaves, the tail (realtime.dream.tail:
+momentum, depth gate, fault check, anchor; a captured graph on cudagraph) finishes the dream, and
+the residual is kept for the next frame. The parameters it holds are the ones asked for (by keys,
+OSC, presets); the quality governor only sets a cap (fewer steps, a smaller size) that is applied
+on top, so the next key press cannot undo it, and `effective` says what the last frame really ran
+with.
 """
 
 from __future__ import annotations

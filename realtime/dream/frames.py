@@ -32,7 +32,7 @@ def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
-STAGING_BUFFERS = 4  # pinned buffers per shape at most; beyond that the oldest copy is waited for
+STAGING_BUFFERS = 4  # pinned buffers per shape at most; beyond that one buffer's copy is waited for
 
 
 class Staging:
@@ -41,8 +41,9 @@ class Staging:
 
     A buffer is written again only once the copy that read it has run: each upload records an
     event on the current stream after its copy, and a buffer whose event has not completed yet is
-    skipped (`query`, which never waits). Normally one or two buffers are in flight; at
-    STAGING_BUFFERS the oldest copy is waited for (the GPU is that far behind: waiting is right).
+    skipped (`query`, which never waits). Normally one or two buffers are in flight; with
+    STAGING_BUFFERS in flight the first one's copy is waited for (the GPU is that far behind:
+    waiting is right).
     `pin` and `event`: CUDA's on a GPU; elsewhere plain buffers, each free again at once (no
     asynchronous copy reads them later); the CPU tests hand in counting fakes.
     """
@@ -96,10 +97,8 @@ class Staging:
             if event is None or event.query():
                 return index
         if len(self._buffers) >= STAGING_BUFFERS:
-            oldest = self._buffers.pop(0)
-            oldest[1].synchronize()
-            self._buffers.append((oldest[0], None))
-            return len(self._buffers) - 1
+            self._buffers[0][1].synchronize()
+            return 0
         self._buffers.append((self._pin(shape, dtype), None))
         self.made += 1
         return len(self._buffers) - 1
