@@ -21,7 +21,7 @@ from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
 from realtime.dream.health import FaultCheck
-from realtime.dream.tail import anchored, gate_depth, warm_tail
+from realtime.dream.tail import TailGraph, anchored, gate_depth, warm_tail
 from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
 
@@ -180,12 +180,11 @@ class FrameDreamer:
         p = self.effective
         if p.warm_start == "off":
             residual, pixels, figures = anchored(stepped, source)
-            push = None
         else:
             push, weight = self.warm.momentum(stepped)
-            tail = getattr(self.backend, "tail", None)
-            run = (tail and tail(*start.shape[-2:])) or warm_tail
+            run = self._tail(*start.shape[-2:]) or warm_tail
             push, residual, pixels, figures = run(start, source, stepped, push, weight, gate_depth(p.depth))
+            self.warm.push = push
         fault = self.fault_check.check(figures)
         if fault is not None:  # show the camera and start the next frame clean
             self.faults += 1
@@ -196,8 +195,13 @@ class FrameDreamer:
             self.fault_check.reset()  # figures still pending were dreamt from the dropped dream
             return torch.zeros_like(source)
         self._faulty = False
-        self.warm.residual, self.warm.push = residual, push
+        self.warm.residual = residual
         return pixels
+
+    def _tail(self, height: int, width: int) -> TailGraph | None:
+        """The backend's captured tail at this size (cudagraph's), or None: `warm_tail` eagerly."""
+        tail = getattr(self.backend, "tail", None)
+        return tail(height, width) if tail is not None else None
 
     def flow_on_thread(self) -> None:
         """The live loop's dreamer: optical flow on a thread of its own, fed by `look_ahead`."""
