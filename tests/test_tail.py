@@ -14,7 +14,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from realtime.dream import frames
-from realtime.dream.backends.cudagraph import GraphCache, describe_tail
+from realtime.dream.backends.cudagraph import CudaGraphBackend, GraphCache, describe_tail
 from realtime.dream.flow import DeviceWarp, FlowField, ResidualTracker, warp_tensor
 from realtime.dream.health import fault_figures
 from realtime.dream.tail import TailGraph, gate_depth, warm_tail
@@ -214,6 +214,10 @@ def test_a_failed_tail_capture_runs_eager_and_says_so(caplog):
         assert tails.get((180, 320, 0), torch.float32) is None
     assert "the dream's tail at 320x180" in caplog.text and caplog.text.count("capture failed") == 1
     assert not tails.captured and tails.eager_shapes() == [(180, 320, 0)]
+    backend = object.__new__(CudaGraphBackend)  # its labels only: no CUDA behind them
+    backend.graphs, backend.tails = GraphCache(lambda key: object()), tails
+    backend.graphs.get((180, 320, 1), torch.float32)
+    assert not backend.captured and backend.provider == "cuda graph, tail eager at 320x180 (capture failed)"
 
 
 class Events:
