@@ -129,8 +129,22 @@ def test_between_dreams_the_shown_residual_rides_on_the_moving_scene(chelsea):
     assert tracker.follow(255 - frame1, frame_index=2) is None  # a scene cut drops the old dream
 
 
-def test_the_device_warp_matches_the_opencv_warp(chelsea):
-    """grid_sample (what a GPU runs: only the flow goes up) moves a residual as cv2.remap does."""
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+            ],
+        ),
+    ],
+)
+def test_the_device_warp_matches_the_opencv_warp(chelsea, device):
+    """grid_sample (what a GPU runs: only the flow goes up, through reused pinned buffers) moves
+    a residual as cv2.remap does."""
     import cv2
     import numpy as np
 
@@ -143,7 +157,7 @@ def test_the_device_warp_matches_the_opencv_warp(chelsea):
     residual = torch.from_numpy(cv2.resize(chelsea, (320, 180)).astype(np.float32) - 128.0)
     residual = residual.permute(2, 0, 1).unsqueeze(0)
     on_cpu = warp_residual(residual, field)  # the OpenCV path
-    on_device = warp_tensor(residual, field)
+    on_device = warp_tensor(residual.to(device), field).cpu()
     assert field.motion > 1.0 and field.valid.mean() > 0.5
     assert (on_device - on_cpu).abs().mean() < 0.05 and (on_device - on_cpu).abs().max() < 1.0
     assert (on_cpu - residual).abs().mean() > 5.0  # and it really moved

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -289,29 +290,68 @@ def _keep(valid: np.ndarray) -> np.ndarray:
     return OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * valid
 
 
-def warp_tensor(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
+def warp_tensor(residual: torch.Tensor, field: FlowField, warp: DeviceWarp | None = None) -> torch.Tensor:
     """`warp_residual` with torch's grid_sample on the residual's device: the same bicubic
     resampling with edges replicated as `cv2.remap` (align_corners=True maps pixel centres to
-    pixel centres). The GPU runs this; the CPU tests check it against the OpenCV path."""
-    height, width = residual.shape[-2:]
-    device = residual.device
-    backward = torch.from_numpy(np.ascontiguousarray(field.backward))
-    if device.type == "cuda":  # a pinned source makes the upload asynchronous
-        backward = backward.pin_memory()
-    backward = backward.to(device, non_blocking=True)
-    base = torch.from_numpy(pixel_grid(height, width)).to(device, non_blocking=True)
-    where = base + backward  # HxWx2 (x, y) in pixels
-    # x and y scaled by Python numbers: a torch.tensor(..., device=) here was a host sync per call
-    scale_x, scale_y = 2.0 / max(1, width - 1), 2.0 / max(1, height - 1)
-    grid = (torch.stack((where[..., 0] * scale_x, where[..., 1] * scale_y), -1) - 1.0).unsqueeze(0)
-    grid = grid.to(residual.dtype)
-    moved = torch.nn.functional.grid_sample(
-        residual, grid, mode=RESIDUAL_MODE, padding_mode="border", align_corners=True
-    )
-    if field.valid is not None:
-        keep = torch.from_numpy(_keep(field.valid).astype(np.float32)).to(device, non_blocking=True)
-        moved = moved * keep.to(residual.dtype)
-    return moved
+    pixel centres). The GPU runs this; the CPU tests check it against the OpenCV path. `warp`:
+    the caller's per-size buffers (a fresh set without one)."""
+    warp = warp or DeviceWarp(residual.device)
+    return warp.load(field)(residual)
+
+
+class DeviceWarp:
+    """`warp_tensor`'s buffers, made once per size and reused: the pixel grid lives on the device
+    already scaled to grid_sample's [-1, 1] coordinates, and the flow (with its occlusion keep
+    factor packed beside it where there is one) goes up in one copy through reused pinned
+    buffers. A frame's warp is then one upload, one grid op and, per tensor moved, one resample
+    and one multiply.
+    `staging`: the upload's buffers (the CPU tests hand in counting fakes)."""
+
+    def __init__(self, device: torch.device, staging: frames.Staging | None = None):
+        self.device = device
+        self.staging = staging or frames.Staging(device)
+        self._size: tuple[int, int] | None = None
+        self._base: torch.Tensor | None = None  # HxWx2: pixel centres in grid_sample's coordinates
+        self._scale: torch.Tensor | None = None  # 2: pixels -> grid_sample's coordinates, x and y
+        self.grids = 0  # pixel grids built so far (the tests count them)
+
+    def load(self, field: FlowField) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Upload this flow once; returns the warp of a 1x3xHxW tensor along it (any number)."""
+        height, width = field.backward.shape[:2]
+        self._build(height, width)
+        # written straight into pinned memory; the keep factor only where the flow was checked
+        host = self.staging.take((height, width, 2 if field.valid is None else 3), torch.float32)
+        host[..., :2] = field.backward
+        if field.valid is not None:
+            host[..., 2] = _keep(field.valid)
+        flow = self.staging.send()
+        grid = torch.addcmul(self._base, flow[..., :2], self._scale).unsqueeze(0)  # (base + flow) * scale
+        keep = flow[..., 2] if field.valid is not None else None
+
+        def warp(residual: torch.Tensor) -> torch.Tensor:
+            sample = grid if grid.dtype == residual.dtype else grid.to(residual.dtype)
+            moved = torch.nn.functional.grid_sample(
+                residual, sample, mode=RESIDUAL_MODE, padding_mode="border", align_corners=True
+            )
+            if keep is not None:
+                moved = moved.mul_(keep if keep.dtype == moved.dtype else keep.to(moved.dtype))
+            return moved
+
+        return warp
+
+    def _build(self, height: int, width: int) -> None:
+        if self._size == (height, width):
+            return
+        # x and y scaled by numbers made on the host and uploaded once per size: a
+        # torch.tensor(..., device=) per frame was a host sync per call
+        scale = torch.tensor([2.0 / max(1, width - 1), 2.0 / max(1, height - 1)])
+        base = torch.from_numpy(pixel_grid(height, width)) * scale - 1.0
+        # non_blocking from pageable memory: CUDA stages the copy before returning, so the
+        # temporaries may go; no stream wait either way
+        self._base = base.to(self.device, non_blocking=True)
+        self._scale = scale.to(self.device, non_blocking=True)
+        self._size = (height, width)
+        self.grids += 1
 
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
@@ -332,6 +372,8 @@ class ResidualTracker:
     def __init__(self, device: torch.device | None = None) -> None:
         self.on_cpu = device is None or device.type == "cpu"
         self._flow = FlowEstimator(TRACKING_FLOW)
+        # on a GPU: the pixel grid and the flow's pinned buffers, made once per size
+        self.warp = None if self.on_cpu else DeviceWarp(device)
         self._grey: np.ndarray | None = None  # the camera frame the residual is aligned to
         self._frame_index: int | None = None
         self.residual: np.ndarray | torch.Tensor | None = None
@@ -353,7 +395,7 @@ class ResidualTracker:
         if self.on_cpu:
             self.residual = warp_field(self.residual, field)
         else:
-            self.residual = warp_tensor(self.residual, field)
+            self.residual = warp_tensor(self.residual, field, self.warp)
         self._grey, self._frame_index = grey, frame_index
         return self.residual
 
