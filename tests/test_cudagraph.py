@@ -187,8 +187,11 @@ def test_recapture_after_a_change_shares_one_pool(chelsea_small):
     assert graph.run(small, 2).shape == small.shape
     assert len(graph.graphs.graphs) == 3 and graph.graphs.graphs[(180, 320, 2, torch.float32)] is first
     assert {g.graph.pool() for g in graph.graphs.graphs.values()} == {graph.pool}
+    # prepare captured the dream's tail at that size too, in the same pool (P3)
+    assert list(graph.tails.graphs) == [(180, 320, 0, torch.float32)] and graph.captured
+    assert {t.graph.pool() for t in graph.tails.graphs.values()} == {graph.pool}
     graph.close()
-    assert not graph.graphs.graphs
+    assert not graph.graphs.graphs and not graph.tails.graphs
 
 
 @gpu

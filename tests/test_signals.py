@@ -76,3 +76,18 @@ def test_the_first_signal_asks_to_stop_and_a_second_exits_at_once(monkeypatch):
         os.kill(os.getpid(), signal.SIGTERM)
         assert exits == [128 + signal.SIGTERM]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after the run
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_bench_with_one_line_even_with_its_window_open():
+    """SDL takes SIGTERM for itself when nobody has (it posts a quit event that bench never reads):
+    a `kill` left a bench running for minutes. Every command now holds the signal first."""
+    command = [sys.executable, "-m", "realtime.commands.cli", "bench", "--frames", "100000"]
+    command += ["--dream-size", "32x18", "--layer", "block3", "--window", "64x36", "--json"]
+    process = subprocess.Popen(command, env=ENV, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    time.sleep(8.0)  # torch imported, the window open and the loop running (a signal earlier is fine too)
+    assert process.poll() is None, process.stderr.read()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1] == "dreamcam: stopped by SIGTERM"

@@ -1,5 +1,7 @@
 """Warm start: carrying the last frame's dream deepens it instead of starting over."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -127,8 +129,22 @@ def test_between_dreams_the_shown_residual_rides_on_the_moving_scene(chelsea):
     assert tracker.follow(255 - frame1, frame_index=2) is None  # a scene cut drops the old dream
 
 
-def test_the_device_warp_matches_the_opencv_warp(chelsea):
-    """grid_sample (what a GPU runs: only the flow goes up) moves a residual as cv2.remap does."""
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[
+                pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+            ],
+        ),
+    ],
+)
+def test_the_device_warp_matches_the_opencv_warp(chelsea, device):
+    """grid_sample (what a GPU runs: only the flow goes up, through reused pinned buffers) moves
+    a residual as cv2.remap does."""
     import cv2
     import numpy as np
 
@@ -141,7 +157,7 @@ def test_the_device_warp_matches_the_opencv_warp(chelsea):
     residual = torch.from_numpy(cv2.resize(chelsea, (320, 180)).astype(np.float32) - 128.0)
     residual = residual.permute(2, 0, 1).unsqueeze(0)
     on_cpu = warp_residual(residual, field)  # the OpenCV path
-    on_device = warp_tensor(residual, field)
+    on_device = warp_tensor(residual.to(device), field).cpu()
     assert field.motion > 1.0 and field.valid.mean() > 0.5
     assert (on_device - on_cpu).abs().mean() < 0.05 and (on_device - on_cpu).abs().max() < 1.0
     assert (on_cpu - residual).abs().mean() > 5.0  # and it really moved
@@ -211,7 +227,7 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
 
     class Slow:
         def estimate(self, previous, current):
-            release.wait(5.0)  # the first flow is still running when the worker asks
+            release.wait(60.0)  # the first flow is still running when the worker asks
             computed.append((previous, current))
             return FlowField(np.zeros((2, 2, 2), np.float32), None, 0.0)
 
@@ -222,11 +238,15 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
         got = []
         worker = threading.Thread(target=lambda: got.append(ahead.estimate(frames[1], frames[2])))
         worker.start()
-        while ahead._demanded is None:  # the worker's demand is in
+        # the worker's demand is in (a deadline, not a bound wait above: on a loaded machine the
+        # first flow must not finish before this thread sees the demand, or it waits for good)
+        deadline = time.monotonic() + 30.0
+        while ahead._demanded is None:
+            assert time.monotonic() < deadline, "the worker's demand never reached the flow thread"
             threading.Event().wait(0.001)
         ahead.ahead(frames[2], frames[3])  # the display hands on a newer frame meanwhile
         release.set()
-        worker.join(5.0)
+        worker.join(30.0)
         assert got and not worker.is_alive()
         assert computed[1] == (frames[1], frames[2])  # the worker's pair next, before the newer one
     finally:

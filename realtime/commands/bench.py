@@ -547,11 +547,9 @@ def _profile_frame(dreamer: FrameDreamer, composer, image: np.ndarray, timer: St
     with timer.stage("warm start"):
         start = dreamer.warm.initial(source, p, grey)
     with timer.stage("step"):
-        dreamt = dreamer.run_steps(start, source)
-    with timer.stage("anchor"):
-        fault = dreamer.fault_check(dreamt, source)
-        dream = source if fault is not None else dreamer.warm.update(source, dreamt)
-        residual = (dream - source).mul_(255.0)
+        stepped = dreamer.run_steps(start)
+    with timer.stage("anchor"):  # the tail: momentum, depth gate, fault check, anchor, residual
+        residual = dreamer.finish(start, source, stepped)
     with timer.stage("compose"):
         composer.compose(image, residual)
     with timer.stage("download"):

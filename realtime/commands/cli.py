@@ -286,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# commands that install their own SIGTERM/SIGHUP handling: the show finishes like Q, render cleans up
+OWN_SIGNAL_HANDLING = ("run", "render")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--log-level")):
@@ -314,7 +318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "looks": cmd_looks,
             "doctor": cmd_doctor,
         }
-        return commands[args.command](args)
+        if args.command in OWN_SIGNAL_HANDLING:
+            return commands[args.command](args)
+        # every other command holds SIGTERM/SIGHUP too (Interrupted, below): left to the default,
+        # SDL takes them for a bench's window and posts a quit event nothing reads, and a `kill`
+        # left the bench running
+        with stop_on_signals():
+            return commands[args.command](args)
     except DreamcamError as exc:
         print(f"dreamcam: error: {exc}", file=sys.stderr)
         return 2

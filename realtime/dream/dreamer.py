@@ -1,10 +1,12 @@
 """FrameDreamer: one camera frame in, its dream residual out.
 
 Per frame: the frame becomes a tensor at dream size, the warm start gives the image to start from,
-the engine's backend runs the frame's steps over the octaves, and the residual is kept for the
-next frame. The parameters it holds are the ones asked for (by keys, OSC, presets); the quality
-governor only sets a cap (fewer steps, a smaller size) that is applied on top, so the next key
-press cannot undo it, and `effective` says what the last frame really ran with.
+the engine's backend runs the frame's steps over the octaves, the tail (realtime.dream.tail:
+momentum, depth gate, fault check, anchor; a captured graph on cudagraph) finishes the dream, and
+the residual is kept for the next frame. The parameters it holds are the ones asked for (by keys,
+OSC, presets); the quality governor only sets a cap (fewer steps, a smaller size) that is applied
+on top, so the next key press cannot undo it, and `effective` says what the last frame really ran
+with.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from models.registry import Network
 from realtime.dream import frames, kernel
 from realtime.dream.engine import DreamEngine, EngineRecipe
 from realtime.dream.health import FaultCheck
-from realtime.dream.warmstart import WarmStart, depth_gate
+from realtime.dream.tail import TailGraph, anchored, gate_depth, warm_tail
+from realtime.dream.warmstart import WarmStart
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ class FrameDreamer:
         self._faulty = False  # the last dream was thrown away: warn once per run of bad dreams
         self.fault_check = FaultCheck(deferred=self.device.type == "cuda")  # no host sync on a GPU
         self._ahead: tuple[np.ndarray, np.ndarray] | None = None  # (camera frame, its grey) handed ahead
+        # off the CPU the camera frame goes up through pinned buffers made once per size
+        self._staging = None if self.device.type == "cpu" else frames.Staging(self.device)
 
     # --- what it dreams with ------------------------------------------------------------------
 
@@ -134,14 +139,57 @@ class FrameDreamer:
 
     def source_tensor(self, image: np.ndarray) -> torch.Tensor:
         """The camera frame as the dream sees it: 1x3xhxw in [0, 1] at dream size."""
-        return frames.image_tensor(image, self.dream_size, self.device)
+        return frames.image_tensor(image, self.dream_size, self.device, self._staging)
 
     def dream(self, source: torch.Tensor, grey: np.ndarray | None = None) -> torch.Tensor:
-        """Warm start, the frame's steps over the octaves, remember the residual; the dream image.
-        `grey`: the frame in grey at dream size, for the flow (computed from the numpy frame)."""
+        """Warm start, the frame's steps, the tail; the residual in pixel units (zeros when the
+        dream was thrown away). `grey`: the frame in grey at dream size, for the flow (computed
+        from the numpy frame)."""
         start = self.warm.initial(source, self.params, grey)
-        dreamt = self.run_steps(start, source)
-        fault = self.fault_check(dreamt, source)
+        return self.finish(start, source, self.run_steps(start))
+
+    def run_steps(self, start: torch.Tensor) -> torch.Tensor:
+        """The frame's gradient steps from `start` (the governor's cap and the warm step scale
+        applied): warm start off, the dream itself (all octaves, cold); warm, the change one scale
+        of the pyramid makes, at dream size (`finish` blends it in)."""
+        p = self.effective = self.frame_params()
+        self.backend.params = p
+        if p.warm_start == "off":
+            stepped = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
+        else:
+            stepped = self._step_one_scale(start, p)
+        self.frames += 1
+        return stepped
+
+    def _step_one_scale(self, start: torch.Tensor, p: DreamParams) -> torch.Tensor:
+        """A warm frame steps one scale of the octave pyramid, the next frame the next scale: the
+        carried dream keeps what every scale added (big structures from the coarse ones) for the
+        price of one scale a frame. Returns the change, at dream size."""
+        height, width = start.shape[-2:]
+        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
+        size = sizes[self.frames % len(sizes)]
+        at_scale = kernel.resize(start, size)
+        return kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
+
+    def finish(self, start: torch.Tensor, source: torch.Tensor, stepped: torch.Tensor) -> torch.Tensor:
+        """After the steps (`run_steps`'s output): the tail (realtime.dream.tail: a warm frame's
+        change blended with the momentum and faded out where the carried dream is already `depth`
+        deep, so a converged dream holds still instead of boiling; the anchor), replayed as a
+        captured graph where the backend has one; the fault check; the carried residual kept.
+        Returns the residual in pixel units."""
+        p = self.effective
+        if p.warm_start == "off":
+            residual, pixels, figures = anchored(stepped, source)
+        else:
+            youth = self.warm.youth(stepped)
+            if youth is not None:  # a young dream (new to the picture) grows faster
+                stepped = stepped * youth
+            self.warm.grow()
+            push, weight = self.warm.momentum(stepped)
+            run = self._tail(*start.shape[-2:]) or warm_tail
+            push, residual, pixels, figures = run(start, source, stepped, push, weight, gate_depth(p.depth))
+            self.warm.push = push
+        fault = self.fault_check.check(figures)
         if fault is not None:  # show the camera and start the next frame clean
             self.faults += 1
             if not self._faulty:
@@ -149,40 +197,15 @@ class FrameDreamer:
             self._faulty = True
             self.warm.reset()
             self.fault_check.reset()  # figures still pending were dreamt from the dropped dream
-            return source
+            return torch.zeros_like(source)
         self._faulty = False
-        return self.warm.update(source, dreamt)
+        self.warm.residual = residual
+        return pixels
 
-    def run_steps(self, start: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """The frame's gradient steps from `start` (the governor's cap and the warm step scale
-        applied): all octaves cold, one scale of the pyramid warm."""
-        p = self.effective = self.frame_params()
-        self.backend.params = p
-        if p.warm_start == "off":
-            dreamt = kernel.dream(start, self.backend.run, p.steps, p.octaves, p.octave_scale)
-        else:
-            dreamt = self._step_one_scale(start, source, p)
-        self.frames += 1
-        return dreamt
-
-    def _step_one_scale(self, start: torch.Tensor, source: torch.Tensor, p: DreamParams) -> torch.Tensor:
-        """A warm frame steps one scale of the octave pyramid, the next frame the next scale: the
-        carried dream keeps what every scale added (big structures from the coarse ones) for the
-        price of one scale a frame. Where the carried dream is already `depth` deep, the step
-        fades out, so a converged dream holds still instead of boiling."""
-        height, width = start.shape[-2:]
-        sizes = kernel.octave_sizes(height, width, p.octaves, p.octave_scale)
-        size = sizes[self.frames % len(sizes)]
-        at_scale = kernel.resize(start, size)
-        change = kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
-        change = self.warm.steer(change)
-        youth = self.warm.youth(change)
-        if youth is not None:  # a young dream (new to the picture) grows faster
-            change = change * youth
-        self.warm.grow()
-        if p.depth < 1.0:  # 1: no limit
-            change = change * depth_gate(start - source, p.depth)
-        return (start + change).clamp_(0.0, 1.0)
+    def _tail(self, height: int, width: int) -> TailGraph | None:
+        """The backend's captured tail at this size (cudagraph's), or None: `warm_tail` eagerly."""
+        tail = getattr(self.backend, "tail", None)
+        return tail(height, width) if tail is not None else None
 
     def flow_on_thread(self) -> None:
         """The live loop's dreamer: optical flow on a thread of its own, fed by `look_ahead`."""
@@ -210,7 +233,7 @@ class FrameDreamer:
             grey = ahead[1] if ahead is not None and ahead[0] is image else None
             if grey is None or grey.shape != (source.shape[-2], source.shape[-1]):
                 grey = frames.grey(image, self.dream_size)
-        return (self.dream(source, grey) - source).mul_(255.0)
+        return self.dream(source, grey)
 
 
 def build_dreamer(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -28,12 +29,35 @@ OCCLUDED_KEEP = 0.2  # fraction of the residual kept where the flow check fails
 # the residual is resampled every frame: bilinear would blur it a little more each time
 RESIDUAL_INTERPOLATION, RESIDUAL_MODE = cv2.INTER_CUBIC, "bicubic"  # OpenCV's and torch's names
 CUT_THRESHOLD = 40.0  # mean absolute grey change (0-255) that means a new scene, not motion
-# DIS preset of the dream's flow: ULTRAFAST misses sub-pixel motion by ~0.2-0.5 px, which the carried
-# residual then slides by every frame (boil); MEDIUM costs ~10x more, paid on the flow's own thread
-DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+
+
+@dataclass(frozen=True)
+class DisSettings:
+    """An OpenCV DIS preset, optionally with a finer finest scale (1: half resolution's detail)."""
+
+    preset: int
+    finest_scale: int | None = None
+
+    def create(self) -> cv2.DISOpticalFlow:
+        dis = cv2.DISOpticalFlow_create(self.preset)
+        if self.finest_scale is not None:
+            dis.setFinestScale(self.finest_scale)
+        return dis
+
+
+# the dream's flow: ULTRAFAST misses sub-pixel motion by ~0.2-0.5 px, which the carried residual then
+# slides by every frame (boil). FAST at MEDIUM's finest scale (1) is as exact as MEDIUM on sub-pixel
+# pans, zooms and rotations (end-point error 0.044 px against 0.049 once glued to the camera, on 12
+# random sub-pixel affine motions of 4 photos) at 0.75 of its time; it runs on the flow's own thread,
+# one frame ahead, and boil and strength on pan, zoom and shake clips are MEDIUM's
+DREAM_FLOW = DisSettings(cv2.DISOPTICAL_FLOW_PRESET_FAST, finest_scale=1)
+# the forward flow only checks the backward one for occlusions, which its 1-3 px fade tolerates:
+# FAST costs 1.0 ms a call at 320x180 instead of MEDIUM's 5.6, with the same boil and strength on
+# pan, zoom and still clips (ULTRAFAST, 0.5 ms, flagged 9 % more of a pan's dream as occluded)
+CHECK_FLOW = DisSettings(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 # the display's per-frame tracking runs on the display's own thread every tick: it keeps the cheap
 # preset (it only carries a dream between two dreams; the dream's own flow is the accurate one)
-TRACKING_DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+TRACKING_FLOW = DisSettings(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 # the camera's own motion: an affine fit to the flow (every CAMERA_STRIDE-th pixel, refit on the
 # pixels within CAMERA_INLIER_PX of the first fit) replaces the local flow wherever they agree within
 # CAMERA_AGREE_PX, fading to the local flow at CAMERA_DISAGREE_PX (a moving object keeps its own)
@@ -56,14 +80,17 @@ class FlowField:
 
 
 class FlowEstimator:
-    def __init__(self, preset: int = DIS_PRESET, camera: bool = True) -> None:
-        self._dis = cv2.DISOpticalFlow_create(preset)
+    def __init__(
+        self, settings: DisSettings = DREAM_FLOW, camera: bool = True, check: DisSettings = CHECK_FLOW
+    ) -> None:
+        self._dis = settings.create()
+        self._check = self._dis if check == settings else check.create()
         self.camera = camera  # glue the flow to the camera's affine motion where they agree
 
     def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
         previous, current = np.ascontiguousarray(previous), np.ascontiguousarray(current)
         backward = self._dis.calc(current, previous, None)
-        forward = self._dis.calc(previous, current, None)
+        forward = self._check.calc(previous, current, None)
         if self.camera:
             backward = camera_glued(backward)
         # forward flow sampled where each new pixel came from should cancel the backward flow
@@ -263,29 +290,68 @@ def _keep(valid: np.ndarray) -> np.ndarray:
     return OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * valid
 
 
-def warp_tensor(residual: torch.Tensor, field: FlowField) -> torch.Tensor:
+def warp_tensor(residual: torch.Tensor, field: FlowField, warp: DeviceWarp | None = None) -> torch.Tensor:
     """`warp_residual` with torch's grid_sample on the residual's device: the same bicubic
     resampling with edges replicated as `cv2.remap` (align_corners=True maps pixel centres to
-    pixel centres). The GPU runs this; the CPU tests check it against the OpenCV path."""
-    height, width = residual.shape[-2:]
-    device = residual.device
-    backward = torch.from_numpy(np.ascontiguousarray(field.backward))
-    if device.type == "cuda":  # a pinned source makes the upload asynchronous
-        backward = backward.pin_memory()
-    backward = backward.to(device, non_blocking=True)
-    base = torch.from_numpy(pixel_grid(height, width)).to(device, non_blocking=True)
-    where = base + backward  # HxWx2 (x, y) in pixels
-    # x and y scaled by Python numbers: a torch.tensor(..., device=) here was a host sync per call
-    scale_x, scale_y = 2.0 / max(1, width - 1), 2.0 / max(1, height - 1)
-    grid = (torch.stack((where[..., 0] * scale_x, where[..., 1] * scale_y), -1) - 1.0).unsqueeze(0)
-    grid = grid.to(residual.dtype)
-    moved = torch.nn.functional.grid_sample(
-        residual, grid, mode=RESIDUAL_MODE, padding_mode="border", align_corners=True
-    )
-    if field.valid is not None:
-        keep = torch.from_numpy(_keep(field.valid).astype(np.float32)).to(device, non_blocking=True)
-        moved = moved * keep.to(residual.dtype)
-    return moved
+    pixel centres). The GPU runs this; the CPU tests check it against the OpenCV path. `warp`:
+    the caller's per-size buffers (a fresh set without one)."""
+    warp = warp or DeviceWarp(residual.device)
+    return warp.load(field)(residual)
+
+
+class DeviceWarp:
+    """`warp_tensor`'s buffers, made once per size and reused: the pixel grid lives on the device
+    already scaled to grid_sample's [-1, 1] coordinates, and the flow (with its occlusion keep
+    factor packed beside it where there is one) goes up in one copy through reused pinned
+    buffers. A frame's warp is then one upload, one grid op and, per tensor moved, one resample
+    and one multiply.
+    `staging`: the upload's buffers (the CPU tests hand in counting fakes)."""
+
+    def __init__(self, device: torch.device, staging: frames.Staging | None = None):
+        self.device = device
+        self.staging = staging or frames.Staging(device)
+        self._size: tuple[int, int] | None = None
+        self._base: torch.Tensor | None = None  # HxWx2: pixel centres in grid_sample's coordinates
+        self._scale: torch.Tensor | None = None  # 2: pixels -> grid_sample's coordinates, x and y
+        self.grids = 0  # pixel grids built so far (the tests count them)
+
+    def load(self, field: FlowField) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Upload this flow once; returns the warp of a 1x3xHxW tensor along it (any number)."""
+        height, width = field.backward.shape[:2]
+        self._build(height, width)
+        # written straight into pinned memory; the keep factor only where the flow was checked
+        host = self.staging.take((height, width, 2 if field.valid is None else 3), torch.float32)
+        host[..., :2] = field.backward
+        if field.valid is not None:
+            host[..., 2] = _keep(field.valid)
+        flow = self.staging.send()
+        grid = torch.addcmul(self._base, flow[..., :2], self._scale).unsqueeze(0)  # (base + flow) * scale
+        keep = flow[..., 2] if field.valid is not None else None
+
+        def warp(residual: torch.Tensor) -> torch.Tensor:
+            sample = grid if grid.dtype == residual.dtype else grid.to(residual.dtype)
+            moved = torch.nn.functional.grid_sample(
+                residual, sample, mode=RESIDUAL_MODE, padding_mode="border", align_corners=True
+            )
+            if keep is not None:
+                moved = moved.mul_(keep if keep.dtype == moved.dtype else keep.to(moved.dtype))
+            return moved
+
+        return warp
+
+    def _build(self, height: int, width: int) -> None:
+        if self._size == (height, width):
+            return
+        # x and y scaled by numbers made on the host and uploaded once per size: a
+        # torch.tensor(..., device=) per frame was a host sync per call
+        scale = torch.tensor([2.0 / max(1, width - 1), 2.0 / max(1, height - 1)])
+        base = torch.from_numpy(pixel_grid(height, width)) * scale - 1.0
+        # non_blocking from pageable memory: CUDA stages the copy before returning, so the
+        # temporaries may go; no stream wait either way
+        self._base = base.to(self.device, non_blocking=True)
+        self._scale = scale.to(self.device, non_blocking=True)
+        self._size = (height, width)
+        self.grids += 1
 
 
 def is_scene_cut(previous: np.ndarray, current: np.ndarray) -> bool:
@@ -305,7 +371,9 @@ class ResidualTracker:
 
     def __init__(self, device: torch.device | None = None) -> None:
         self.on_cpu = device is None or device.type == "cpu"
-        self._flow = FlowEstimator(TRACKING_DIS_PRESET)
+        self._flow = FlowEstimator(TRACKING_FLOW)
+        # on a GPU: the pixel grid and the flow's pinned buffers, made once per size
+        self.warp = None if self.on_cpu else DeviceWarp(device)
         self._grey: np.ndarray | None = None  # the camera frame the residual is aligned to
         self._frame_index: int | None = None
         self.residual: np.ndarray | torch.Tensor | None = None
@@ -327,7 +395,7 @@ class ResidualTracker:
         if self.on_cpu:
             self.residual = warp_field(self.residual, field)
         else:
-            self.residual = warp_tensor(self.residual, field)
+            self.residual = warp_tensor(self.residual, field, self.warp)
         self._grey, self._frame_index = grey, frame_index
         return self.residual
 

@@ -7,6 +7,8 @@ memory format are decided once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import torch
@@ -29,10 +31,87 @@ def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.to(device, non_blocking=True)
 
 
-def image_tensor(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """An RGB uint8 frame at any size -> 1x3xHxW float in [0, 1] at `size` (width, height)."""
-    x = upload(resized(image, size), device)
-    x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+TORCH_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32}
+STAGING_BUFFERS = 4  # pinned buffers per shape at most; beyond that one buffer's copy is waited for
+
+
+class Staging:
+    """Pinned host buffers for uploads of one kind of array (a camera frame, a flow field), made
+    once per shape and reused, so a steady frame allocates and pins nothing new.
+
+    A buffer is written again only once the copy that read it has run: each upload records an
+    event on the current stream after its copy, and a buffer whose event has not completed yet is
+    skipped (`query`, which never waits). Normally one or two buffers are in flight; with
+    STAGING_BUFFERS in flight the first one's copy is waited for (the GPU is that far behind:
+    waiting is right).
+    `pin` and `event`: CUDA's on a GPU; elsewhere plain buffers, each free again at once (no
+    asynchronous copy reads them later); the CPU tests hand in counting fakes.
+    """
+
+    def __init__(
+        self,
+        device: torch.device,
+        pin: Callable[[tuple[int, ...], torch.dtype], torch.Tensor] | None = None,
+        event: Callable[[], object] | None = None,
+    ):
+        self.device = device
+        cuda = device.type == "cuda"
+        self._pin = pin or (lambda shape, dtype: torch.empty(shape, dtype=dtype, pin_memory=cuda))
+        self._event = event or (torch.cuda.Event if cuda else None)
+        self._buffers: list[tuple[torch.Tensor, object | None]] = []  # (buffer, its last copy's event)
+        self._taken = 0  # the buffer `take` handed out last
+        self.made = 0  # pinned buffers made so far (the tests count them)
+
+    def upload(self, array: np.ndarray) -> torch.Tensor:
+        """`array` on the device, copied through a free pinned buffer without a host sync."""
+        self.take(array.shape, TORCH_DTYPES[array.dtype])[...] = array
+        return self.send()
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+        """A free pinned buffer of this shape to write the next upload into (then `send`)."""
+        self._taken = self._free(tuple(shape), dtype)
+        return self._buffers[self._taken][0].numpy()
+
+    def send(self, into: torch.Tensor | None = None) -> torch.Tensor:
+        """The buffer `take` handed out, copied to the device (asynchronously): into a new
+        tensor, or into `into` (a graph's static input)."""
+        buffer = self._buffers[self._taken][0]
+        if into is not None:
+            moved = into.copy_(buffer, non_blocking=True)
+        elif self.device.type == "cpu":
+            moved = buffer.clone()  # the buffer is written again by the next upload
+        else:
+            moved = buffer.to(self.device, non_blocking=True)
+        if self._event is not None:
+            event = self._event()
+            event.record()  # on the current stream, after the copy that reads `buffer`
+            self._buffers[self._taken] = (buffer, event)
+        return moved
+
+    def _free(self, shape: tuple[int, ...], dtype: torch.dtype) -> int:
+        if self._buffers and (
+            tuple(self._buffers[0][0].shape) != shape or self._buffers[0][0].dtype != dtype
+        ):
+            self._buffers.clear()  # a new size: the old buffers go back to the caching host allocator
+        for index, (_, event) in enumerate(self._buffers):
+            if event is None or event.query():
+                return index
+        if len(self._buffers) >= STAGING_BUFFERS:
+            self._buffers[0][1].synchronize()
+            return 0
+        self._buffers.append((self._pin(shape, dtype), None))
+        self.made += 1
+        return len(self._buffers) - 1
+
+
+def image_tensor(
+    image: np.ndarray, size: tuple[int, int], device: torch.device, staging: Staging | None = None
+) -> torch.Tensor:
+    """An RGB uint8 frame at any size -> 1x3xHxW float in [0, 1] at `size` (width, height);
+    through `staging`'s pinned buffers when given (the live dreamer's), else `upload`'s."""
+    frame = resized(image, size)
+    x = upload(frame, device) if staging is None else staging.upload(np.ascontiguousarray(frame))
+    x = x.permute(2, 0, 1).unsqueeze(0).div(255.0)  # uint8 / a float: float32, in one op
     if device.type == "cpu":  # oneDNN's convolutions are fastest on NHWC
         x = x.contiguous(memory_format=torch.channels_last)
     return x

@@ -50,14 +50,17 @@ class FaultCheck:
         self._pending: tuple[torch.Tensor, object] | None = None
 
     def __call__(self, dream: torch.Tensor, source: torch.Tensor) -> str | None:
+        return self.check(fault_figures(dream, source))
+
+    def check(self, figures: torch.Tensor) -> str | None:
+        """`__call__` for figures already made (`fault_figures`; the dream's captured tail makes them)."""
         if not self.deferred:
-            return dream_fault(dream, source)
+            return verdict(figures.tolist())
         fault = None
         if self._pending is not None and self._pending[1].query():
             fault = verdict(self._pending[0].tolist())  # host memory, already written
             self._pending = None
         if self._pending is None:
-            figures = fault_figures(dream, source)
             host = torch.empty(3, dtype=figures.dtype, pin_memory=figures.device.type == "cuda")
             self._download(host, figures)
             event = self._event()

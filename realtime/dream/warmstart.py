@@ -12,6 +12,7 @@ cannot creep brighter, darker or towards one colour.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 
 from realtime.dream import frames
 from realtime.dream.flow import (
+    DeviceWarp,
     FlowAhead,
     FlowEstimator,
     FlowField,
@@ -54,6 +56,11 @@ def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     return ((dream - dream_mean) * scale + source_mean).clamp_(0.0, 1.0)
 
 
+def blend(push: torch.Tensor, change: torch.Tensor, momentum: float) -> torch.Tensor:
+    """The momentum's exponential mean, in place on `push`: push·momentum + change·(1 − momentum)."""
+    return push.mul_(momentum).add_(change, alpha=1.0 - momentum)
+
+
 GATE_BLUR_PX = 7  # the depth gate looks at the dream's depth around a pixel, not the pixel alone
 
 
@@ -76,6 +83,7 @@ class WarmStart:
         self._push_weight = 0.0
         self._previous_grey: np.ndarray | None = None
         self._flow: FlowEstimator | FlowAhead | None = None
+        self._warp: DeviceWarp | None = None  # off the CPU: the flow's buffers, made once per size
 
     def flow_on_thread(self) -> None:
         """Compute the flow on a thread of its own, one frame ahead (`look_ahead`): the live loop."""
@@ -133,11 +141,18 @@ class WarmStart:
         exponential mean, debiased over the first frames so a young dream grows at full rate."""
         if momentum <= 0.0:
             return change
-        if self.push is None or self.push.shape != change.shape:
-            self.push, self._push_weight = torch.zeros_like(change), 0.0
-        self.push = self.push.mul_(momentum).add_(change, alpha=1.0 - momentum)
+        push, weight = self.momentum(change, momentum)
+        self.push = blend(push, change, momentum)
+        return self.push / weight
+
+    def momentum(self, like: torch.Tensor, momentum: float = MOMENTUM) -> tuple[torch.Tensor, float]:
+        """The carried push this frame's step blends into (zeros when there is none of its shape)
+        and the debiasing weight after the blend: `steer`'s bookkeeping, on the host (the GPU's
+        captured tail, realtime.dream.tail, does the blend itself and stores the push back)."""
+        if self.push is None or self.push.shape != like.shape:
+            self.push, self._push_weight = torch.zeros_like(like), 0.0
         self._push_weight = momentum * self._push_weight + (1.0 - momentum)
-        return self.push / self._push_weight
+        return self.push, self._push_weight
 
     def initial(
         self, source: torch.Tensor, params: DreamParams, grey: np.ndarray | None = None
@@ -181,12 +196,22 @@ class WarmStart:
             self._flow = self._flow or FlowEstimator()
             field = self.field = self._flow.estimate(previous, grey)
             self.motion = field.motion
+            move = self._mover(field, self.residual.device)  # the flow goes up once for both
             if self.push is not None and self.push.shape == self.residual.shape:
-                self.push = warp_residual(self.push, field)
+                self.push = move(self.push)
             self._carry_age(field)
-            return warp_residual(self.residual, field)
+            return move(self.residual)
         self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale
         return self.residual
+
+    def _mover(self, field: FlowField, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """What moves a residual-shaped tensor along `field`: OpenCV on the CPU, else grid_sample
+        with this warm start's per-size buffers (one upload of the flow for all tensors moved)."""
+        if device.type == "cpu":
+            return lambda tensor: warp_residual(tensor, field)
+        if self._warp is None or self._warp.device != device:
+            self._warp = DeviceWarp(device)
+        return self._warp.load(field)
 
     def update(self, source: torch.Tensor, dream: torch.Tensor) -> torch.Tensor:
         """Anchor the dream to the source, remember its residual and return the anchored dream."""

@@ -14,6 +14,9 @@ Written to the PyTorch notes "CUDA Graphs" (docs.pytorch.org/docs/stable/notes/c
   before the next replay, so no graph ever reads memory another graph's replay wrote;
 - no host sync, no CPU tensors, static shapes and no autocast cache inside the captured region
   (see realtime.dream.kernel).
+The dream's tail after the step (realtime.dream.tail: momentum, depth gate, anchor, residual) is
+captured the same way per dream size, in the same pool, on the same stream (`tail`); its outputs
+are copied out after each replay like the step's.
 A capture that fails is not retried: that shape runs its fp32 graph (when a half-precision capture
 failed) or eager, from then on, with one log line; `captured` and `provider` then say so (the
 HUD, the bench JSON), never "cuda graph" for a step that launches op by op.
@@ -42,6 +45,7 @@ from realtime.dream.backends.base import (
     random_shifts,
 )
 from realtime.dream.objectives import Objective
+from realtime.dream.tail import TailGraph
 from realtime.errors import BackendError
 from realtime.params import DreamParams
 
@@ -54,6 +58,7 @@ MAX_GRAPHS = 64  # governor sizes x steps x octaves of one look fit; an LRU boun
 WARMUP_ITERATIONS = 3  # the notes' example warms up 3 iterations: cuDNN autotuning, lazy inits
 
 G = TypeVar("G")
+R = TypeVar("R")
 CaptureKey = tuple[int, int, int, torch.dtype]
 """(height, width, steps, dtype): what a captured graph is specific to. The objective is fixed
 per backend (a new objective builds a new backend)."""
@@ -72,15 +77,7 @@ class _Capture:
         self.tv_weight = torch.zeros((), device=device)
         half = dtype if dtype != torch.float32 else None
         args = (backend.net, backend.objective, self.x, self.jitter, self.lr, self.tv_weight, half)
-        stream = backend.capture_stream
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(WARMUP_ITERATIONS):
-                kernel.gradient_steps(*args)
-        torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, pool=backend.pool, stream=stream):
-            self.out, _ = kernel.gradient_steps(*args)
+        self.graph, (self.out, _) = backend.record(lambda: kernel.gradient_steps(*args))
 
     def replay(
         self, x: torch.Tensor, shifts: list[tuple[int, int]], lr: float, tv_weight: float
@@ -95,13 +92,44 @@ class _Capture:
         return self.out.clone()  # the static output is overwritten by the next replay
 
 
+def record(function: Callable[[], R], stream: torch.cuda.Stream, pool) -> tuple[torch.cuda.CUDAGraph, R]:
+    """`function` (of static buffers only) captured as a CUDA graph: the graph and its static
+    outputs. The notes' whole-network recipe: WARMUP_ITERATIONS runs on the side stream `stream`
+    (which first waits for the current stream, where the static inputs were written), the current
+    stream waits for them, then the capture on that same stream into the shared `pool`. A replay
+    runs on the caller's current stream (the dream worker's)."""
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(WARMUP_ITERATIONS):
+            function()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, pool=pool, stream=stream):
+        outputs = function()
+    return graph, outputs
+
+
+def describe_step(key: CaptureKey) -> str:
+    height, width, steps, dtype = key
+    return f"{width}x{height}, {steps} steps, {precision_name(dtype)}"
+
+
+def describe_tail(key: CaptureKey) -> str:
+    return f"the dream's tail at {key[1]}x{key[0]}"
+
+
 class GraphCache(Generic[G]):
     """Which graph runs a shape. Policy only, no CUDA (the CPU tests run it): a graph is captured
     on first use; a failed capture is never retried, and its shape falls back to its fp32 graph
     (when a half-precision capture failed) or to eager (None), with one log line."""
 
-    def __init__(self, capture: Callable[[CaptureKey], G], limit: int = MAX_GRAPHS):
-        self._capture, self.limit = capture, limit
+    def __init__(
+        self,
+        capture: Callable[[CaptureKey], G],
+        limit: int = MAX_GRAPHS,
+        describe: Callable[[CaptureKey], str] = describe_step,
+    ):
+        self._capture, self.limit, self.describe = capture, limit, describe
         self.graphs: OrderedDict[CaptureKey, G] = OrderedDict()  # least recently used first
         self.failed: set[CaptureKey] = set()
         self.ran: dict[Shape, CaptureKey | None] = {}  # what really ran each shape: a graph, or eager
@@ -130,13 +158,7 @@ class GraphCache(Generic[G]):
             return self.graphs[key]
         if key not in self.failed:
             try:
-                log.info(
-                    "capturing a CUDA graph: %dx%d, %d steps, %s",
-                    shape[1],
-                    shape[0],
-                    shape[2],
-                    precision_name(dtype),
-                )
+                log.info("capturing a CUDA graph: %s", self.describe(key))
                 self.graphs[key] = self._capture(key)
                 while len(self.graphs) > self.limit:
                     evicted, _ = self.graphs.popitem(last=False)
@@ -145,11 +167,8 @@ class GraphCache(Generic[G]):
             except Exception as exc:  # a driver, memory or capture problem must not stop the show
                 self.failed.add(key)
                 log.warning(
-                    "CUDA graph capture failed for %dx%d, %d steps, %s (%s: %s); that shape runs %s from now",
-                    shape[1],
-                    shape[0],
-                    shape[2],
-                    precision_name(dtype),
+                    "CUDA graph capture failed for %s (%s: %s); that shape runs %s from now",
+                    self.describe(key),
                     type(exc).__name__,
                     str(exc).splitlines()[0] if str(exc) else "",
                     "eager" if dtype == torch.float32 else "in fp32",
@@ -216,6 +235,9 @@ class CudaGraphBackend:
         self.capture_stream = torch.cuda.Stream(self.device)
         self.pool = torch.cuda.graph_pool_handle()
         self.graphs: GraphCache[_Capture] = GraphCache(self._capture)
+        # the dream's tail (realtime.dream.tail) per dream size, beside the steps' graphs: fp32
+        # always (it works on the images), keyed (height, width, 0, fp32)
+        self.tails: GraphCache[TailGraph] = GraphCache(self._capture_tail, describe=describe_tail)
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -225,25 +247,35 @@ class CudaGraphBackend:
 
     @property
     def captured(self) -> bool:
-        """False once any shape runs eager after a failed capture (the bench's `captured`)."""
-        return self.graphs.captured
+        """False once any shape's step or tail runs eager after a failed capture (the bench's
+        `captured`)."""
+        return self.graphs.captured and self.tails.captured
 
     @property
     def provider(self) -> str:
-        """What really runs the step: "cuda graph", or which shapes run eager after a failed capture."""
-        eager = self.graphs.eager_shapes()
-        if not eager:
-            return "cuda graph"
-        sizes = ", ".join(f"{w}x{h}" for h, w, _ in eager[:3])
-        return f"cuda graph, eager at {sizes} (capture failed)"
+        """What really runs: "cuda graph", or which steps and tails run eager after a failed capture."""
+        failed = []
+        if eager := self.graphs.eager_shapes():
+            failed.append("eager at " + ", ".join(f"{w}x{h}" for h, w, _ in eager[:3]))
+        if eager := self.tails.eager_shapes():
+            failed.append("tail eager at " + ", ".join(f"{w}x{h}" for h, w, _ in eager[:3]))
+        return "cuda graph" + "".join(f", {f}" for f in failed) + (" (capture failed)" if failed else "")
 
     def prepare(self, shapes: Iterable[Shape]) -> None:
-        """Capture a graph for every (height, width, steps) at the chosen precision."""
+        """Capture a graph for every (height, width, steps) at the chosen precision, and the tail's
+        for every size among them (a dream size's tail, and a few small ones at octave sizes that
+        only a dream that small uses: cheaper than telling them apart here)."""
         for shape in sorted(set(shapes)):
             self.graphs.get(shape, self.dtype)
+            self.tail(*shape[:2])
 
     def is_prepared(self, shape: Shape) -> bool:
-        return self.graphs.is_ready(shape, self.dtype)
+        return self.graphs.is_ready(shape, self.dtype) and self.tails.is_ready((*shape[:2], 0), torch.float32)
+
+    def tail(self, height: int, width: int) -> TailGraph | None:
+        """The captured tail at this dream size (captured now if it is not yet), or None where its
+        capture failed: the caller then runs `warm_tail` eagerly, the same maths."""
+        return self.tails.get((height, width, 0), torch.float32)
 
     def run(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         return self._run(x, random_shifts(self.generator, self.params.jitter, steps), self.dtype)
@@ -265,6 +297,7 @@ class CudaGraphBackend:
     def close(self) -> None:
         """Drop every graph; the shared pool goes back to the caching allocator with the last one."""
         self.graphs.clear()
+        self.tails.clear()
 
     # --- precision ------------------------------------------------------------------------
 
@@ -299,9 +332,20 @@ class CudaGraphBackend:
 
     # --- captures -------------------------------------------------------------------------
 
+    def record(self, function: Callable[[], R]) -> tuple[torch.cuda.CUDAGraph, R]:
+        """`record` on this backend's capture stream, into its shared pool."""
+        return record(function, self.capture_stream, self.pool)
+
     def _capture(self, key: CaptureKey) -> _Capture:
         try:
             return _Capture(self, key)
         except Exception:
             torch.cuda.synchronize(self.device)  # let the aborted capture's work settle first
+            raise
+
+    def _capture_tail(self, key: CaptureKey) -> TailGraph:
+        try:
+            return TailGraph(key[0], key[1], self.device, self.record)
+        except Exception:
+            torch.cuda.synchronize(self.device)
             raise
