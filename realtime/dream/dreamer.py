@@ -172,11 +172,11 @@ class FrameDreamer:
         return kernel.resize(self.backend.run(at_scale, p.steps) - at_scale, (height, width))
 
     def finish(self, start: torch.Tensor, source: torch.Tensor, stepped: torch.Tensor) -> torch.Tensor:
-        """After the steps (`run_steps`'s output): the tail (realtime.dream.tail: a warm frame's
-        change blended with the momentum and faded out where the carried dream is already `depth`
-        deep, so a converged dream holds still instead of boiling; the anchor), replayed as a
-        captured graph where the backend has one; the fault check; the carried residual kept.
-        Returns the residual in pixel units."""
+        """After the steps (`run_steps`'s output): a warm frame's change scaled up where the dream
+        is young (WarmStart.youth), then the tail (realtime.dream.tail: the change blended with the
+        momentum and faded out where the carried dream is already `depth` deep, so a converged dream
+        holds still instead of boiling; the anchor), replayed as a captured graph where the backend
+        has one; the fault check; the carried residual kept. Returns the residual in pixel units."""
         p = self.effective
         if p.warm_start == "off":
             residual, pixels, figures = anchored(stepped, source)

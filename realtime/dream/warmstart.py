@@ -42,8 +42,9 @@ MOMENTUM = 0.8
 # a young dream takes larger steps: each pixel's age (frames its dream has grown, carried along the
 # flow like the residual; 0 where the camera's motion uncovers the scene, an occlusion ends, after a
 # cut and on the first frame) sets its step, 1 + YOUNG_BOOST times the step at age 0, falling to 1x
-# at YOUNG_FRAMES. The step is normalised (lr·g/mean|g|), so a per-pixel factor costs nothing and
-# does not change how deep an old dream is
+# at YOUNG_FRAMES. It scales the warm frame's step before the momentum's blend (FrameDreamer.finish).
+# The step is normalised (lr·g/mean|g|), so a per-pixel factor costs no gradient and leaves an old
+# dream's step as it was
 YOUNG_BOOST, YOUNG_FRAMES = 2.0, 30
 
 
