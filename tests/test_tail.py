@@ -28,6 +28,10 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 # the default look at 320x180) before P3, all and not counting views: the flow went up twice with
 # the pixel grid each time and the tail ran op by op (after: 31 and 22)
 OPS_BEFORE, LAUNCHES_BEFORE = 82, 63
+# the young dream's step factor (warmstart.WarmStart.youth), dispatched while any pixel's dream is
+# under 1 s old (the first second, an edge a pan uncovers): its pinned buffer's view, one copy up,
+# one multiply (2 launches, within the bound's margin)
+YOUTH_OPS = 3
 
 
 def _old_tail(warm: WarmStart, start, source, change, depth):
@@ -192,7 +196,7 @@ def test_a_dream_on_a_devices_path_dispatches_few_ops_outside_the_step(lite0):
     assert record.captures == captures == 1 and record.replays == 6  # one capture, then replays
     assert dreamer.warm.residual is not None and dreamer.warm.push is not None
     print(f"ops per dream outside the step: {per_dream:.0f} ({launches:.0f} not views)", dict(counter.ops))
-    assert per_dream <= 0.4 * OPS_BEFORE and launches <= 0.4 * LAUNCHES_BEFORE, dict(counter.ops)
+    assert per_dream <= 0.4 * OPS_BEFORE + YOUTH_OPS and launches <= 0.4 * LAUNCHES_BEFORE, dict(counter.ops)
 
 
 def _is_view(op: str) -> bool:

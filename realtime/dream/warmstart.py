@@ -81,6 +81,7 @@ class WarmStart:
         self.field: FlowField | None = None  # the last frame's flow (eval compares it with the truth)
         self.push: torch.Tensor | None = None  # the momentum of the steps (`steer`), at dream size
         self.age: np.ndarray | None = None  # HxW float32: frames each pixel's dream has grown (`youth`)
+        self._staging: frames.Staging | None = None  # off the CPU: the young dream's factor goes up
         self._push_weight = 0.0
         self._previous_grey: np.ndarray | None = None
         self._flow: FlowEstimator | FlowAhead | None = None
@@ -117,8 +118,12 @@ class WarmStart:
             self.age = np.zeros((height, width), np.float32)
         if boost <= 0.0 or self.age.min() >= YOUNG_FRAMES:
             return None
-        factor = 1.0 + boost * np.clip(1.0 - self.age / YOUNG_FRAMES, 0.0, 1.0)
-        return frames.upload(factor[None, None], like.device).to(like.dtype)
+        factor = (1.0 + boost * np.clip(1.0 - self.age / YOUNG_FRAMES, 0.0, 1.0))[None, None]
+        if like.device.type == "cpu":
+            return torch.from_numpy(factor).to(like.dtype)
+        if self._staging is None or self._staging.device != like.device:
+            self._staging = frames.Staging(like.device)  # one reused pinned buffer, one copy up
+        return self._staging.upload(factor).to(like.dtype)
 
     def grow(self) -> None:
         """Every pixel's dream is a frame older (after the frame's step)."""
