@@ -8,10 +8,11 @@ score high on Lite0's gain and not here. 1.0 = no dream.
 The layer is calibrated, not picked by analogy: a classic still DeepDream (Lite0 `block10`, cold,
 4 octaves of 20 steps, lr 0.02, `dreamcam dream`) of chelsea, astronaut and coffee at 320x180
 scores 3.51, 2.32 and 2.45 at Lite2's `block1`, inside the 2.3-3.6 a classic still scores on the
-issue's scale. Deeper layers score 1.6-2.2 for the same dreams (their energy is spread over what
+issue's scale. Deeper layers score 1.4-2.2 for the same dreams (their energy is spread over what
 the photo already holds), `block0` 3.5-5.5. Grain (σ 3 or 10 grey levels) scores 0.91-0.99 there,
 sharpening 1.1-1.3, 25 % more contrast 1.2: it rewards the dream's structures, not noise.
-(docs/BENCHMARKS.md, issue 13, has the table.)
+(docs/BENCHMARKS.md, "Strength judged by an independent network", has the table;
+tools/judge_calibration.py reruns it.)
 
 The judge's weights are an optional extra (`pip install 'dreamcam[eval]'`): the live show never
 needs them.
