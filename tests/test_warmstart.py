@@ -234,7 +234,11 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
     frames = [np.full((2, 2), n, np.uint8) for n in range(4)]
     ahead = FlowAhead(Slow())
     try:
-        ahead.ahead(frames[0], frames[1])  # running, blocked
+        ahead.ahead(frames[0], frames[1])
+        deadline = time.monotonic() + 30.0
+        while ahead._running is None:  # the flow thread has taken it up, and is blocked in it
+            assert time.monotonic() < deadline, "the flow thread never started"
+            threading.Event().wait(0.001)
         got = []
         worker = threading.Thread(target=lambda: got.append(ahead.estimate(frames[1], frames[2])))
         worker.start()
@@ -248,7 +252,8 @@ def test_a_pair_the_worker_waits_for_is_never_displaced_by_newer_frames_handed_a
         release.set()
         worker.join(30.0)
         assert got and not worker.is_alive()
-        assert computed[1] == (frames[1], frames[2])  # the worker's pair next, before the newer one
+        # the worker's pair next, before the newer one (the very arrays: `is`, as FlowAhead matches)
+        assert computed[1][0] is frames[1] and computed[1][1] is frames[2]
     finally:
         release.set()
         ahead.close()
