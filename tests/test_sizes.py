@@ -111,3 +111,25 @@ def test_a_full_hd_dream_is_buildable_on_a_gpu():
     check_dream_size((1920, 1080), "googlenet", cuda, free=60 * 2**30)
     assert not slow_on_cpu((1920, 1080), cuda) and slow_on_cpu((1920, 1080), torch.device("cpu"))
     assert source_size((1920, 1080)) == (1920, 1080)
+
+
+def test_a_live_dream_on_the_cpu_leaves_one_core_to_the_display_and_the_flow(monkeypatch):
+    import argparse
+    import os
+
+    from realtime.commands.cli import _set_threads
+    from realtime.dream.budget import live_dream_threads
+
+    assert [live_dream_threads(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]
+    before = torch.get_num_threads()
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    try:
+        _set_threads(argparse.Namespace(threads=None), torch.device("cpu"))
+        assert torch.get_num_threads() == 3
+        _set_threads(argparse.Namespace(threads=2), torch.device("cpu"))  # --threads wins
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        _set_threads(argparse.Namespace(threads=None), torch.device("meta"))  # not the CPU's maths
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -118,12 +118,20 @@ def _add_threads_option(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=None,
-        help="CPU threads for the dream's maths (default: torch's choice, one per core)",
+        help="CPU threads for the dream's maths (default on a CPU: one per core but one, which the "
+        "display and the flow need)",
     )
 
 
-def _set_threads(args: argparse.Namespace) -> None:
+def _set_threads(args: argparse.Namespace, device: torch.device) -> None:
+    """--threads, or for a live dream on the CPU one core fewer than the machine has (the display
+    and the flow need the other: budget.live_dream_threads)."""
+    from realtime.dream.budget import live_dream_threads
+
     if args.threads is None:
+        if device.type == "cpu":
+            torch.set_num_threads(live_dream_threads(os.cpu_count()))
+            log.info("the dream's maths on %d of %d cores", torch.get_num_threads(), os.cpu_count())
         return
     if not 1 <= args.threads <= 256:
         raise DreamcamError(f"--threads must be 1..256, got {args.threads}")
@@ -404,7 +412,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     params = _live_params(args)
     device, dream_size = _device_and_size(args)
-    _set_threads(args)
+    _set_threads(args, device)
     if args.frames is not None and args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.record:
@@ -586,7 +594,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     )
     device, dream_size = _device_and_size(args)
     window = None if args.window.lower() == "none" else parse_size(args.window)
-    _set_threads(args)
+    _set_threads(args, device)
     if args.profile:
         if args.backend == "all":
             raise DreamcamError("--profile times one backend; choose it with --backend")

@@ -194,7 +194,8 @@ def open_session(path: Path, device: torch.device, providers: list):
     # errors only on stderr: where nodes were placed is read back and reported by node_placement
     options.log_severity_level = 3
     options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-    options.intra_op_num_threads = os.cpu_count() or 1
+    # as many threads as torch's team (the live loop leaves a core to the display: cli._set_threads)
+    options.intra_op_num_threads = torch.get_num_threads()
     # idle worker threads must not spin between calls: torch's own threads need those cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
