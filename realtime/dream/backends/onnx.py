@@ -194,8 +194,9 @@ def open_session(path: Path, device: torch.device, providers: list):
     # errors only on stderr: where nodes were placed is read back and reported by node_placement
     options.log_severity_level = 3
     options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-    # as many threads as torch's team (the live loop leaves a core to the display: cli._set_threads)
-    options.intra_op_num_threads = torch.get_num_threads()
+    # every core, even where torch's team leaves one to the display (cli._set_threads): onnxruntime's
+    # threads do not spin, and its step ran 31 ms on two threads against 38 on one in the window's loop
+    options.intra_op_num_threads = os.cpu_count() or 1
     # idle worker threads must not spin between calls: torch's own threads need those cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
