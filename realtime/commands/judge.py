@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from models.registry import get_spec, load_network
+from realtime.dream.frames import image_tensor
 from realtime.errors import ModelError
 
 JUDGE_MODEL = "efficientnet_lite2"
@@ -48,8 +49,7 @@ class Judge:
     @torch.no_grad()
     def energy(self, image: np.ndarray) -> float:
         """The judged layer's mean squared activation of an HxWx3 uint8 RGB image."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
-        x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        x = image_tensor(image, (image.shape[1], image.shape[0]), self.device)
         return float(self._net(x)[self.layer].float().pow(2).mean())
 
     def gain(self, dreamt: np.ndarray, plain: np.ndarray) -> float:

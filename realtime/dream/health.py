@@ -15,19 +15,13 @@ COLLAPSE_RATIO = 0.05  # a dream with under this share of the source's contrast 
 MIN_SOURCE_STD = 0.02  # a camera frame flatter than this (lens cap, black screen) may dream flat
 
 
-def dream_fault(dream: torch.Tensor, source: torch.Tensor) -> str | None:
-    """Why `dream` (1x3xhxw in [0, 1]) is not a picture of `source`, or None when it is (reads
-    three numbers back: a host sync on a GPU; the live dreamer uses FaultCheck instead)."""
-    return verdict(fault_figures(dream, source).tolist())
-
-
 def fault_figures(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """The three numbers the verdict needs, on the dream's device: sum, std of dream and source."""
     return torch.stack([dream.sum(), dream.std(), source.std()])
 
 
 class FaultCheck:
-    """`dream_fault` without a host sync on a GPU.
+    """Why a dream (its `fault_figures`) is not a picture of its source, without a host sync on a GPU.
 
     Immediate on the CPU (reading three numbers back costs nothing there). Deferred on a GPU: the
     figures of a dream are copied into pinned host memory with an event recorded after them, and
@@ -49,11 +43,9 @@ class FaultCheck:
         self._download = download or (lambda host, figures: host.copy_(figures, non_blocking=True))
         self._pending: tuple[torch.Tensor, object] | None = None
 
-    def __call__(self, dream: torch.Tensor, source: torch.Tensor) -> str | None:
-        return self.check(fault_figures(dream, source))
-
     def check(self, figures: torch.Tensor) -> str | None:
-        """`__call__` for figures already made (`fault_figures`; the dream's captured tail makes them)."""
+        """The fault these `fault_figures` show (the dream's tail makes them), or None; deferred on
+        a GPU: the verdict on an earlier dream's figures, once they have reached the host."""
         if not self.deferred:
             return verdict(figures.tolist())
         fault = None

@@ -132,14 +132,16 @@ class WarmStart:
 
     def _carry_age(self, field: FlowField) -> None:
         """Move the ages along the flow: pixels from outside the last frame are new (age 0), and
-        occluded ones as young as the share of their residual that survives the occlusion."""
+        occluded ones as young as the share of their residual that survives the occlusion (the
+        flow check's `valid`, already 0 outside the frame: FlowEstimator.estimate)."""
         if self.age is None or self.age.shape != field.backward.shape[:2]:
             return
-        height, width = self.age.shape
         moved = warp_array(self.age, field.backward)
-        moved *= inside_frame(pixel_grid(height, width) + field.backward, width, height)
         if field.valid is not None:
             moved *= field.valid
+        else:  # an unchecked flow: only the frame's edge says what is new
+            height, width = self.age.shape
+            moved *= inside_frame(pixel_grid(height, width) + field.backward, width, height)
         self.age = moved
 
     def steer(self, change: torch.Tensor, momentum: float = MOMENTUM) -> torch.Tensor:
