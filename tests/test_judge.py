@@ -1,5 +1,7 @@
 """`dreamcam eval`'s independent judge of strength: EfficientNet-Lite2, offline, calibrated layer."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -74,3 +76,26 @@ def test_a_missing_judge_is_one_line_naming_the_extra(tmp_path, monkeypatch, cap
     assert main(["eval", clip, "--json", "--dream-size", "32x18", "--layer", "block3"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "dreamcam[eval]" in error[0] and error[0].startswith("dreamcam: error:")
+
+
+def test_the_classic_reference_is_a_strong_dream_and_reproducible(judge, chelsea):
+    """classic_gain dreams the calibration's classic still DeepDream of the frame: on the cat it
+    lands in the classic range the judge was calibrated to, the same again with the same seed."""
+    plain = cv2.resize(chelsea, (160, 90), interpolation=cv2.INTER_AREA)
+    first = judge.classic_gain(plain)
+    assert 2.0 < first < 4.0
+    assert judge.classic_gain(plain) == pytest.approx(first, rel=1e-4)
+
+
+def test_eval_holds_each_mode_to_a_classic_dream_of_the_same_frames(tmp_path, capsys):
+    """The 1 s window's classic reference is measured on the clip's own frames; each mode's
+    vs_classic is its strength over it; a window the clip does not reach is left out."""
+    clip = write_clip(str(tmp_path / "pan.mkv"), "subpan", frames=24, size=(160, 90), photo="chelsea")
+    args = ["eval", clip, "--json", "--dream-size", "112x64", "--modes", "flow", "--seed", "1"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["classic"]) == {"classic_1s"}  # 24 frames reach no 3-5 s window
+    flow, classic = result["flow"], result["classic"]["classic_1s"]
+    assert classic > 1.5
+    assert flow["vs_classic_1s"] == pytest.approx(flow["strength_1s"] / classic, abs=2e-3)
+    assert "vs_classic_3_5s" not in flow

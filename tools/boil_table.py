@@ -7,9 +7,11 @@ an encoded render), with boil, strength and the flow's error for each cell.
 
 Clips are made by tools/make_clip.py (lossless, true motion recorded) into a cache folder and
 reused. Prints a markdown table (one row per look and motion, the photos' mean) and, with --json,
-writes every cell's figures. `default` is the look with no preset (DreamParams' defaults); the other
-names are the bundled looks (realtime/show/looks). A look may be given as `NAME:field=value,...`
-to measure a variant (for example `default:depth=0.3`).
+writes every cell's figures. Each clip's classic reference (evaluate.classic_strength: a classic still
+DeepDream of its own frames, judged) is dreamt once and shared by every look.
+`default` is the look with no preset (DreamParams' defaults); the other names are the bundled
+looks (realtime/show/looks). A look may be given as `NAME:field=value,...` to measure a variant
+(for example `default:depth=0.3`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from models.registry import get_spec
-from realtime.commands.evaluate import measure_mode, read_known_motion
+from realtime.commands.evaluate import classic_strength, measure_mode, read_known_motion, versus_classic
 from realtime.commands.judge import Judge
 from realtime.commands.render import video_frames
 from realtime.dream.dreamer import build_dreamer
@@ -41,6 +43,8 @@ FIGURES = (
     "strength_3_5s",
     "lite0_strength_1s",
     "lite0_strength_3_5s",
+    "classic_3_5s",
+    "vs_classic_3_5s",
     "dream_size",
     "flow_error",
 )
@@ -76,6 +80,7 @@ def measure(args: argparse.Namespace) -> list[dict]:
     device = torch.device("cpu")
     network = None
     judge = Judge()
+    classics: dict[str, dict] = {}  # per clip: the classic dream's strength (every look's reference)
     cells = []
     for look in args.looks.split(","):
         params = look_params(look)
@@ -99,6 +104,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 figures = measure_mode(
                     dreamer, frames, motions, True, dream_size, 30.0, sample_gains=True, judge=judge
                 )
+                if path not in classics:
+                    classics[path] = classic_strength(frames, dream_size, 30.0, judge)
+                figures.update(classics[path], **versus_classic(figures, classics[path]))
                 cell = {"look": look, "motion": motion, "photo": photo, **figures}
                 cell["seconds"] = round(time.perf_counter() - started, 1)
                 print(json.dumps(cell), file=sys.stderr, flush=True)
@@ -110,8 +118,8 @@ def table(cells: list[dict]) -> str:
     """Markdown: one row per look and motion, each figure the mean over the photos."""
     rows = [
         "| look | motion | boil | strength 1 s | strength 3-5 s | lite0's 1 s | lite0's 3-5 s "
-        "| dream size | flow error px |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| classic 3-5 s | vs classic 3-5 s | dream size | flow error px |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted(
         {(c["look"], c["motion"]) for c in cells}, key=lambda k: [c["look"] for c in cells].index(k[0])

@@ -21,6 +21,12 @@ and measured:
   still DeepDream scores 2.3-3.6; 1.0 = no dream) over the frames of the first second's last third
   and of seconds 3-5; lite0_strength_1s, lite0_strength_3_5s: the same windows of `gain`, the
   dreaming network's own objective gain (not comparable with the judge's scale);
+- classic_1s, classic_3_5s (once per clip): the judge's strength of a classic still DeepDream
+  (judge.CLASSIC, 4 octaves of 20 steps) of a few frames of the same windows, and per mode
+  vs_classic_1s, vs_classic_3_5s: the live dream's strength over it. The same photo scores
+  differently at another framing (a classic dream of the astronaut's portrait scores 2.1-2.35, of the
+  cat 3.5-3.9), so this ratio says how close to a classic DeepDream the live one gets on the very
+  pictures it dreamt (1.0: as strong);
 - flow_error: with `flow` and a known motion, the mean end-point error (dream pixels) of the flow the
   dream moved its residual with, against the true motion scaled to dream size.
 """
@@ -53,6 +59,9 @@ MODES = ("flow", "residual", "off")
 COLD_STEPS = 10
 BOIL_FROM = 30  # frames before the boil counts: the dream has grown by then
 STRENGTH_WINDOWS = {"strength_1s": (2 / 3, 1.0), "strength_3_5s": (3.0, 5.0)}  # seconds
+# frames of each window dreamt the classic way for `classic_strength` (each ~2 s on 2 CPU cores at
+# 320x180); the 3-5 s window spans more of the clip, so it takes more
+CLASSIC_SAMPLES = {"strength_1s": 1, "strength_3_5s": 3}
 # forward-backward check of the evaluation's flow (Sundaram et al. 2010, as Ruder et al. 2016 use it):
 # a pixel is occluded when |f + b|² > CHECK_RELATIVE · (|f|² + |b|²) + CHECK_ABSOLUTE
 CHECK_RELATIVE, CHECK_ABSOLUTE = 0.01, 0.5
@@ -228,6 +237,35 @@ def strength(gains: Sequence[float], fps: float, prefix: str = "") -> dict:
     return result
 
 
+def classic_strength(
+    frames: Sequence[np.ndarray], dream_size: tuple[int, int], fps: float, judge: Judge
+) -> dict:
+    """`classic_1s`, `classic_3_5s`: the judge's mean strength of a classic still DeepDream of
+    CLASSIC_SAMPLES frames spread evenly inside each strength window, at dream size. A window the
+    clip does not reach is left out."""
+    result = {}
+    for name, (start, end) in STRENGTH_WINDOWS.items():
+        first, last = int(start * fps), min(int(end * fps), len(frames)) - 1
+        if last < first:
+            continue
+        picks = np.linspace(first, last, CLASSIC_SAMPLES[name] + 2)[1:-1].round().astype(int)
+        log.info("eval: dreaming %d frame(s) the classic way, the judge's reference", len(picks))
+        gains = [judge.classic_gain(resized(frames[n], dream_size)) for n in picks]
+        result[name.replace("strength", "classic")] = round(float(np.mean(gains)), 3)
+    return result
+
+
+def versus_classic(figures: dict, classic: dict) -> dict:
+    """`vs_classic_1s`, `vs_classic_3_5s`: a mode's strength over the classic dream's in the same
+    window (`classic_strength`), where both were measured."""
+    result = {}
+    for name in STRENGTH_WINDOWS:
+        reference = classic.get(name.replace("strength", "classic"))
+        if name in figures and reference:
+            result[name.replace("strength", "vs_classic")] = round(figures[name] / reference, 3)
+    return result
+
+
 def strength_frame(n: int, fps: float, every: int = 3) -> bool:
     """Whether frame n's gain counts towards `strength` (every `every`-th frame of its windows)."""
     return n % every == 0 and any(start * fps <= n < end * fps for start, end in STRENGTH_WINDOWS.values())
@@ -271,6 +309,7 @@ def evaluate(
         "input": {"warping_error": round(warping_error(frames, motions), 3)},
     }
     still = _held_still(frames[0], len(frames), make_dreamer, params, dream_size) if held_still else None
+    classic = classic_strength(frames, dream_size, fps, judge)
     for mode in modes:
         log.info("eval: dreaming %d frames with warm start %s", len(frames), mode)
         result[mode] = measure_mode(
@@ -282,10 +321,13 @@ def evaluate(
             fps,
             judge=judge,
         )
+        result[mode].update(versus_classic(result[mode], classic))
         if still is not None:
             result[mode]["gain_kept"] = round(result[mode]["gain"] / still["gain"], 3)
     if still is not None:
         result["still"] = still
+    if classic:
+        result["classic"] = classic
     return result
 
 

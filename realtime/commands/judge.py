@@ -14,6 +14,11 @@ sharpening 1.1-1.3, 25 % more contrast 1.2: it rewards the dream's structures, n
 (docs/BENCHMARKS.md, "Strength judged by an independent network", has the table;
 tools/judge_calibration.py reruns it.)
 
+A frame's strength also depends on what it shows: a classic still DeepDream scores 3.5 on the cat
+and 2.3 on the astronaut's portrait. `classic_gain` is the judge's score of that classic dream of
+the very frame being judged, so that `dreamcam eval` can say how a live dream compares with it on the
+same picture (`vs_classic`), where a fixed bar would ask more of one photo than of another.
+
 The judge's weights are an optional extra (`pip install 'dreamcam[eval]'`): the live show never
 needs them.
 """
@@ -24,11 +29,16 @@ import numpy as np
 import torch
 
 from models.registry import get_spec, load_network
+from realtime.commands.still import dream_still
 from realtime.dream.frames import image_tensor
 from realtime.errors import ModelError
+from realtime.params import DreamParams
 
 JUDGE_MODEL = "efficientnet_lite2"
 JUDGE_LAYER = "block1"
+# the calibration's classic still DeepDream (tools/judge_calibration.py): Lite0's `block10`, cold,
+# 4 octaves of 20 steps at lr 0.02; the layer is named, so the reference does not move with a look
+CLASSIC = DreamParams(layer="block10", steps=20, octaves=4, lr=0.02)
 
 
 class Judge:
@@ -55,3 +65,8 @@ class Judge:
     def gain(self, dreamt: np.ndarray, plain: np.ndarray) -> float:
         """How much more energy the judged layer finds in `dreamt` than in `plain` (1.0: as much)."""
         return self.energy(dreamt) / self.energy(plain)
+
+    def classic_gain(self, plain: np.ndarray, seed: int = 1) -> float:
+        """The strength (`gain`) of a classic still DeepDream (`CLASSIC`) of `plain`, dreamt at its
+        own size on the judge's device: the reference a live dream of the same frame is held to."""
+        return self.gain(dream_still(plain, CLASSIC, self.device, seed=seed), plain)
