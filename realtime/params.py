@@ -42,12 +42,14 @@ class DreamParams:
     octaves: int = 1
     octave_scale: float = 1.4
     # step size, in [0, 1] pixel units per normalised gradient step; 0.05 with depth 0.3 and
-    # persistence 0.995 grows a dream nearly as deep as a classic still DeepDream (BENCHMARKS)
+    # persistence 0.998 grows a dream nearly as deep as a classic still DeepDream (BENCHMARKS)
     lr: float = 0.05
     jitter: int = 8  # max random shift in pixels before each step (hides the conv grid)
     tv_weight: float = 0.0  # total-variation penalty, relative to the objective
     warm_start: str = "flow"  # keeps the dream on moving things; ~1/5 of the dream rate on 2 CPU cores
-    persistence: float = 0.995  # fraction of the last frame's dream carried into the next
+    # fraction of the last frame's dream carried into the next; 0.998 (was 0.995) brings a mature dream
+    # under a slow pan to 0.93-0.98 of a classic still one of the same frames (BENCHMARKS, 0.89-0.90)
+    persistence: float = 0.998
     stillness_boost: float = 0.0  # how much stillness deepens the dream (and motion clears it); 0: off
     # warm steps fade out where the dream is this deep (mean |residual|); 1: no limit. 0.5 met every
     # strength goal but turned a smiling face into a snout within a second; 0.3 keeps it a face
