@@ -47,8 +47,9 @@ class DreamParams:
     jitter: int = 8  # max random shift in pixels before each step (hides the conv grid)
     tv_weight: float = 0.0  # total-variation penalty, relative to the objective
     warm_start: str = "flow"  # keeps the dream on moving things; ~1/5 of the dream rate on 2 CPU cores
-    # fraction of the last frame's dream carried into the next; 0.998 (was 0.995) brings a mature dream
-    # under a slow pan to 0.93-0.98 of a classic still one of the same frames (BENCHMARKS, 0.89-0.90)
+    # fraction of the last frame's dream carried into the next; 0.998 (was 0.995) brought a mature
+    # dream under a slow pan from 0.89-0.90 to 0.93-0.98 of a classic still one of the same frames,
+    # with momentum 0.8 then (BENCHMARKS, "Held to a classic dream of the same frames")
     persistence: float = 0.998
     stillness_boost: float = 0.0  # how much stillness deepens the dream (and motion clears it); 0: off
     # warm steps fade out where the dream is this deep (mean |residual|); 1: no limit. 0.5 met every

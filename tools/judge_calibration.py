@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models.registry import load_network
-from realtime.commands.judge import JUDGE_MODEL
+from realtime.commands.judge import CLASSIC, JUDGE_MODEL
 from realtime.commands.render import video_frames
 from realtime.commands.still import dream_still
 from realtime.params import DreamParams, parse_size
@@ -43,9 +43,10 @@ def main() -> None:
     parser.add_argument("--photos", default="chelsea,astronaut,coffee")
     parser.add_argument("--steps", default="10,20,40")
     parser.add_argument("--size", default="320x180")
-    parser.add_argument("--octaves", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--layer", default="block10")
+    # the defaults are the classic dream `dreamcam eval` holds a live one to (judge.CLASSIC)
+    parser.add_argument("--octaves", type=int, default=CLASSIC.octaves)
+    parser.add_argument("--lr", type=float, default=CLASSIC.lr)
+    parser.add_argument("--layer", default=CLASSIC.layer)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--clips", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "dreamcam-boil-clips")
