@@ -64,14 +64,19 @@ def video_frames(path: str) -> tuple[Iterator[np.ndarray], float, int]:
 
 def zoom_frames(image: np.ndarray, count: int, zoom: float, dreamer: FrameDreamer) -> Iterator[np.ndarray]:
     """The classic zooming dream: each frame zooms into the last dream by `zoom` and dreams again."""
-    height, width = image.shape[:2]
     frame = image
     for _ in range(count):
-        crop_w, crop_h = int(round(width / zoom)), int(round(height / zoom))
-        x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
-        zoomed = cv2.resize(frame[y0 : y0 + crop_h, x0 : x0 + crop_w], (width, height), cv2.INTER_LINEAR)
+        zoomed = zoom_in(frame, zoom)
         frame = add_upscaled(zoomed, residual_array(dreamer.residual(zoomed)))
         yield frame
+
+
+def zoom_in(frame: np.ndarray, zoom: float) -> np.ndarray:
+    """The centre 1/zoom of the frame, scaled back to its size (at least 2 pixels are kept)."""
+    height, width = frame.shape[:2]
+    crop_w, crop_h = max(2, int(round(width / zoom))), max(2, int(round(height / zoom)))
+    x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
+    return cv2.resize(frame[y0 : y0 + crop_h, x0 : x0 + crop_w], (width, height), cv2.INTER_LINEAR)
 
 
 def render(
@@ -89,18 +94,8 @@ def render(
     """Render and return the number of frames written. With `audio`, a sound track drives the dream
     frame by frame (docs/AUDIO.md) and is kept in the output. An existing output is replaced only
     with `overwrite`, and never when it is one of the inputs."""
-    check_name_encoding(input_path, "input")
-    inputs = [input_path, *([audio.path] if audio is not None and audio.path else [])]
-    check_output_path(output_path, VIDEO_EXTS, inputs=inputs, overwrite=overwrite)
-    check_codec(codec, output_path)
-    is_still = zoom is not None or Path(input_path).suffix.lower() in IMAGE_EXTS
+    is_still = check_request(input_path, output_path, frames, zoom, codec, audio, overwrite)
     if is_still:
-        if not frames or frames < 1:
-            raise SourceError(
-                "a still image renders as a zoom video: give --frames N (and --zoom, e.g. 1.02)"
-            )
-        if audio is not None and audio.path is None:
-            raise SourceError("a still image has no sound of its own: drive it with --audio FILE")
         image = load_image(input_path, None)
         source, fps, total = zoom_frames(image, frames, zoom or 1.02, dreamer), 30.0, frames
     else:
@@ -110,7 +105,7 @@ def render(
     drive = audio.start(input_path, fps, dreamer.params) if audio is not None else None
     sound = audio.sound_of(input_path) if audio is not None else None if is_still else input_path
     output = Path(output_path)
-    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    partial = partial_path(output)
     written = 0
     started = time.perf_counter()
     writer = None
@@ -139,18 +134,54 @@ def render(
                 total,
                 written,
             )
-        writer.close()
-        _check_playable(partial, written, output)
-        os.replace(partial, output)
-        if writer.note:
-            log.warning("%s: %s", output_path, writer.note)
+        finish(writer, partial, output, written)
     except RecordingError as exc:
         raise RecordingError(str(exc).replace(str(partial), output_path)) from None
     finally:
         if writer is not None:
             writer.abort()
-        _remove(partial)
+        remove_temporary(partial)
     return written
+
+
+def check_request(
+    input_path: str,
+    output_path: str,
+    frames: int | None,
+    zoom: float | None,
+    codec: str,
+    audio: RenderAudioPlan | None,
+    overwrite: bool,
+) -> bool:
+    """A render's request checked before any dreaming (one-line errors); whether it is a still's
+    zoom video."""
+    check_name_encoding(input_path, "input")
+    inputs = [input_path, *([audio.path] if audio is not None and audio.path else [])]
+    check_output_path(output_path, VIDEO_EXTS, inputs=inputs, overwrite=overwrite)
+    check_codec(codec, output_path)
+    is_still = zoom is not None or Path(input_path).suffix.lower() in IMAGE_EXTS
+    if is_still:
+        if not frames or frames < 1:
+            raise SourceError(
+                "a still image renders as a zoom video: give --frames N (and --zoom, e.g. 1.02)"
+            )
+        if audio is not None and audio.path is None:
+            raise SourceError("a still image has no sound of its own: drive it with --audio FILE")
+    return is_still
+
+
+def partial_path(output: Path) -> Path:
+    """Where a render writes until it is complete: beside the output, hidden."""
+    return output.with_name(f".{output.stem}.partial{output.suffix}")
+
+
+def finish(writer: VideoFileWriter, partial: Path, output: Path, written: int) -> None:
+    """Close the file, read it back, and only then give it the output's name."""
+    writer.close()
+    _check_playable(partial, written, output)
+    os.replace(partial, output)
+    if writer.note:
+        log.warning("%s: %s", output, writer.note)
 
 
 def _check_playable(path: Path, expected: int, final: Path) -> None:
@@ -169,7 +200,7 @@ def _check_playable(path: Path, expected: int, final: Path) -> None:
         raise RecordingError(f"the render of '{final}' reads back {packets} of {expected} frames; not kept")
 
 
-def _remove(path: Path) -> None:
+def remove_temporary(path: Path) -> None:
     """Remove a temporary file; a folder that turned read-only or vanished is said, not raised."""
     try:
         path.unlink(missing_ok=True)

@@ -1,0 +1,130 @@
+"""Ray for a split render: start a local runtime (`--workers N`) or join a cluster (`--cluster`),
+say what a chunk asks for (one GPU where the cluster has them), count every chunk's frames, and
+leave nothing running that this command started.
+
+Ray is optional (`pip install 'dreamcam[cluster]'`); without it, `need_ray` says so in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from types import ModuleType
+
+from realtime.errors import DreamcamError
+
+log = logging.getLogger(__name__)
+
+INSTALL = "pip install 'dreamcam[cluster]'"
+CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer within this is an error, not a hang
+
+
+class ClusterError(DreamcamError):
+    """Ray missing, a cluster that cannot be reached or went away, a chunk that failed."""
+
+
+def need_ray() -> ModuleType:
+    """The ray module, or a one-line error with the install command."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(f"--workers and --cluster need Ray, which is not installed: {INSTALL}") from None
+    return ray
+
+
+def cluster_address(option: str | None) -> str | None:
+    """`--cluster ADDRESS`, or RAY_ADDRESS for a bare `--cluster`; None: a local runtime."""
+    if option is None:
+        return None
+    if option == "env":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            raise ClusterError(
+                "--cluster without an address reads RAY_ADDRESS, which is not set; give HOST:PORT"
+            )
+        return address
+    return option
+
+
+def check_reachable(address: str) -> None:
+    """A HOST:PORT that refuses or does not answer is one line now, not Ray's minute of retries."""
+    if address == "auto" or address.startswith(("ray://", "local")):
+        return  # Ray finds `auto` itself; a Ray Client address answers over its own protocol
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"cluster address '{address}' is not HOST:PORT (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ClusterError(
+            f"no Ray cluster answers at {address} ({reason}); start one there with "
+            f"`ray start --head --port {port}` or check the address"
+        ) from None
+
+
+@dataclass
+class Runtime:
+    """The Ray this render runs on; `close()` stops what `open_runtime` started."""
+
+    ray: ModuleType
+    parallel: int  # chunks that run at once
+    gpus: bool  # chunks ask for a GPU each
+    owned: bool  # this command started or joined it (and so stops or leaves it)
+
+    def close(self) -> None:
+        if self.owned and self.ray.is_initialized():
+            self.ray.shutdown()  # a local runtime's processes stop with it; a cluster is only left
+
+
+def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True) -> Runtime:
+    """Join `address`, or start a local runtime of `workers` CPUs (a runtime this process already
+    has is used as it is: tests share one). `workers` also caps the chunks that run at once."""
+    ray = need_ray()
+    # no phoning home (Ray's usage statistics), no dashboard: a render needs no internet and no web UI
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    owned = not ray.is_initialized()
+    if owned:
+        quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+        if address is not None:
+            check_reachable(address)
+            try:
+                ray.init(address=address, **quiet)
+            except Exception as exc:  # Ray's own ConnectionError, a version mismatch, auth
+                raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+        else:
+            # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
+            # so the render's one-line messages stay one line
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
+    resources = ray.cluster_resources()
+    gpus = use_gpus and resources.get("GPU", 0) >= 1
+    slots = int(resources.get("GPU", 0) if gpus else resources.get("CPU", 1))
+    parallel = max(1, min(slots, workers) if workers else slots)
+    log.info(
+        "ray: %d chunk(s) at once on %s (%s)",
+        parallel,
+        "GPUs" if gpus else "CPUs",
+        address or "a local runtime",
+    )
+    return Runtime(ray, parallel, gpus, owned)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class ProgressBoard:
+    """Frames dreamt per chunk, reported by the workers (a Ray actor: one for the render). A retried
+    chunk reports from 0 again, so a lost worker's frames are not counted twice."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, int] = {}
+
+    def report(self, index: int, frames: int) -> None:
+        self.done[index] = frames
+
+    def total(self) -> int:
+        return sum(self.done.values())

@@ -1,0 +1,60 @@
+"""The driver's one pass over the input before a split render: how many frames it really has (the
+container's count can be wrong), where its scene cuts are (as the dream itself finds them, so a seam
+on a cut is a reset the unsplit render makes too), and, with sound, each frame's look.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from realtime.audio.offline import RenderAudioPlan
+from realtime.commands.render import video_frames
+from realtime.dream.flow import is_scene_cut
+from realtime.dream.frames import grey
+from realtime.errors import SourceError
+from realtime.params import DreamParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    frames: int  # frames the render writes
+    fps: float
+    cuts: tuple[int, ...]  # frames that start a new scene
+
+
+def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None) -> ClipFacts:
+    """Decode the video once: its frames (up to `limit`) and the cuts between them at dream size."""
+    frames, fps, count = video_frames(path)
+    cuts, previous, seen = [], None, 0
+    for image in frames:
+        if limit and seen >= limit:
+            frames.close()
+            break
+        small = grey(image, dream_size)
+        if previous is not None and is_scene_cut(previous, small):
+            cuts.append(seen)
+        previous, seen = small, seen + 1
+    if seen == 0:
+        raise SourceError(f"'{path}' gave no frames to render")
+    expected = min(count, limit) if limit and count else count
+    if expected and seen < expected:  # as the unsplit render says it
+        log.warning(
+            "'%s' ended after %d of its %d frames (truncated or damaged?); the render has %d",
+            path,
+            seen,
+            expected,
+            seen,
+        )
+    return ClipFacts(seen, fps, tuple(cuts))
+
+
+def frame_looks(
+    audio: RenderAudioPlan, input_path: str, facts: ClipFacts, params: DreamParams
+) -> list[DreamParams]:
+    """Every frame's parameters as the sound drives them, in order (the drive has state: beats
+    counted, presets stepped), so each chunk gets exactly the looks the unsplit render would use."""
+    drive = audio.start(input_path, facts.fps, params)
+    return [drive.params_for(n) for n in range(facts.frames)]
