@@ -120,15 +120,20 @@ def _dreamer(chunk: Chunk, recipe: DreamRecipe, device: str | None) -> FrameDrea
     """A fresh dreamer for the chunk (its own seed), on the worker's cached network."""
     where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     key = (recipe.params.model, recipe.weights)
+    backend, precision = recipe.backend, recipe.precision
+    if where.type != "cuda" and backend == "auto":
+        # auto off CUDA times its candidates on each machine: nodes (and runs) could choose apart,
+        # and a chunk would dream unlike its neighbours; the reference step is the same everywhere
+        backend, precision = "eager", "fp32" if precision == "auto" else precision
     dreamer = build_dreamer(
         recipe.params,
         recipe.dream_size,
         where,
-        recipe.backend,
+        backend,
         recipe.weights,
         chunk_seed(recipe.seed, chunk.index),
         _networks.get(key),
-        precision=recipe.precision,
+        precision=precision,
     )
     _networks[key] = dreamer.network
     return dreamer
@@ -206,8 +211,3 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(record.getMessage())
-
-
-def blend(earlier: np.ndarray, later: np.ndarray, weight: float) -> np.ndarray:
-    """A crossfade's frame: `weight` of the later chunk's render over the earlier's."""
-    return cv2.addWeighted(earlier, 1.0 - weight, later, weight, 0.0)

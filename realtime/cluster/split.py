@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.audio.offline import RenderAudioPlan
-from realtime.cluster.chunk import ChunkInput, ChunkResult, DreamRecipe, blend, run_chunk
-from realtime.cluster.plan import CROSSFADE, WARM_UP, Chunk, plan_chunks, seam_weight
+from realtime.cluster.chunk import ChunkInput, ChunkResult, DreamRecipe, run_chunk
+from realtime.cluster.plan import CROSSFADE, WARM_UP, Chunk, plan_chunks
 from realtime.cluster.runtime import ClusterError, ProgressBoard, Runtime, need_ray, open_runtime
 from realtime.cluster.scan import ClipFacts, frame_looks, scan_video
+from realtime.cluster.seams import stitched, tail
 from realtime.commands.render import Progress, check_request, finish, partial_path, remove_temporary
 from realtime.commands.still import load_image
 from realtime.errors import DreamcamError
@@ -194,7 +195,7 @@ class _Job:
     def _write_chunk(self, writer: VideoFileWriter, chunk: Chunk, result: ChunkResult, carry):
         """Write the chunk's own frames, the first `fade` blended with the last chunk's tail; return
         its own tail (for the next chunk's crossfade)."""
-        frames, own = result.frames, chunk.stop - chunk.start
+        frames = result.frames
         if len(frames) != chunk.dream_to - chunk.start:
             raise ClusterError(
                 f"{chunk.describe(self.facts.fps)} came back with {len(frames)} frames, "
@@ -202,12 +203,9 @@ class _Job:
             )
         for line in dict.fromkeys(result.warnings):  # each worker warning once, naming the chunk
             log.warning("%s: %s", chunk.describe(self.facts.fps), line)
-        for n in range(own):
-            frame = frames[n]
-            if n < chunk.fade and carry is not None:
-                frame = blend(carry[n], frame, seam_weight(n, chunk.fade))
+        for frame in stitched(chunk, frames, carry):
             writer.write(frame)
-        return frames[own:] if chunk.tail else None
+        return tail(chunk, frames)
 
     def _collect(self) -> None:
         """Wait a little for a chunk; keep it, send it again (a lost worker) or fail the render."""

@@ -17,6 +17,7 @@ from typing import NoReturn
 import torch
 
 from models.registry import get_spec, list_specs
+from realtime.cluster import options as split_options
 from realtime.commands.signals import Interrupted, stop_on_signals
 from realtime.dream.backends import BACKENDS, DEVICES, PRECISION_CHOICES
 from realtime.dream.backends.onnx_export import print_progress
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     sound = render.add_mutually_exclusive_group()
     sound.add_argument("--audio-react", action="store_true", help="the dream follows the input's own sound")
     sound.add_argument("--audio", default=None, metavar="FILE", help="a sound track drives the dream (kept)")
+    split_options.add_arguments(render)
 
     evaluate = sub.add_parser("eval", parents=[common], help="quality figures of a clip's dream (JSON)")
     evaluate.add_argument("input", metavar="IN.mp4")
@@ -687,6 +689,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
         raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
+    if split_options.wanted(args):
+        return _render_split(args)
     params, _, make = _offline_dreamer(args)
     audio = _render_audio(args, params) if args.audio_react or args.audio else None
     if args.zoom is not None:
@@ -694,23 +698,64 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     # SIGTERM/SIGHUP abort the render (Interrupted): render's cleanup removes its temporary file
     with stop_on_signals(), ProgressLine() as bar:
-
-        def progress(done: int, total: int, elapsed: float) -> None:
-            rate = done / elapsed if elapsed > 0 else 0.0
-            if total:
-                eta = (total - done) / rate if rate else 0.0
-                filled = "#" * (24 * done // total)
-                bar.update(f"rendering {filled:<24} {done}/{total} frames  {rate:4.1f} fps  ETA {eta:4.0f} s")
-            else:
-                bar.update(f"rendering {done} frames  {rate:4.1f} fps")
-
         written = render(
             args.input,
             args.output,
             make(params),
             args.frames,
             args.zoom,
-            progress,
+            _render_progress(bar),
+            args.codec,
+            audio,
+            overwrite=args.overwrite,
+        )
+    print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _render_progress(bar, what: str = "frames"):
+    """The render's progress line: frames done of all, rate and time left."""
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if total:
+            eta = (total - done) / rate if rate else 0.0
+            filled = "#" * (24 * done // total)
+            bar.update(f"rendering {filled:<24} {done}/{total} {what}  {rate:4.1f} fps  ETA {eta:4.0f} s")
+        else:
+            bar.update(f"rendering {done} {what}  {rate:4.1f} fps")
+
+    return progress
+
+
+def _render_split(args: argparse.Namespace) -> int:
+    """`render --workers N` / `--cluster`: the same file, dreamt in chunks over Ray (docs/CLUSTER.md)."""
+    from realtime.cluster.runtime import need_ray
+    from realtime.cluster.split import render_split
+    from realtime.commands.progress import ProgressLine
+
+    need_ray()  # no Ray: one line with the install command, before anything loads
+    if args.frames is not None and args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
+        raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
+    params = _live_params(args)
+    device, size = _device_and_size(args)
+    split = split_options.split_options(args, device.type if args.device != "auto" else "auto")
+    audio = _render_audio(args, params) if args.audio_react or args.audio else None
+    if args.zoom is not None:
+        params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
+    recipe = split_options.recipe(args, params, size)
+    # SIGTERM/SIGHUP abort the render (Interrupted): the driver cancels its chunks, stops the Ray it
+    # started and removes its temporary file
+    with stop_on_signals(), ProgressLine() as bar:
+        written = render_split(
+            args.input,
+            args.output,
+            recipe,
+            split,
+            args.frames,
+            _render_progress(bar, "frames dreamt"),
             args.codec,
             audio,
             overwrite=args.overwrite,
