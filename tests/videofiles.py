@@ -19,11 +19,11 @@ def read_video(path) -> tuple[list[np.ndarray], float]:
 
 
 def write_clip_with_sound(
-    path, frames: int, size: tuple[int, int], fps: int = 25, noise=False, image=None, sound=None
+    path, frames: int, size: tuple[int, int], fps: int = 25, noise=False, image=None, sound=None, images=None
 ) -> str:
     """A clip with a 440 Hz tone (or `sound`: mono float32 samples at 44.1 kHz): lossless FFV1 frames
     in Matroska (any size, odd ones too) and AAC. Frames are a moving bar, random noise (which no
-    codec can compress) with `noise`, or `image` (RGB) every frame."""
+    codec can compress) with `noise`, `image` (RGB) every frame, or the RGB frames `images`."""
     import av
 
     width, height = size
@@ -34,7 +34,9 @@ def write_clip_with_sound(
         video.width, video.height, video.pix_fmt = width, height, "yuv444p"
         audio = container.add_stream("aac", rate=44100)
         for n in range(frames):
-            if still is not None:
+            if images is not None:
+                image = images[n]
+            elif still is not None:
                 image = still
             elif noise:
                 image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -64,7 +64,8 @@ class ChunkInput:
 class ChunkResult:
     index: int
     frames: np.ndarray  # NxHxWx3 uint8: the frames from the chunk's start to its tail's end
-    seconds: float  # the chunk's wall time in the worker
+    fade_sources: np.ndarray | None = None  # the source frames of its crossfade (not for a zoom)
+    seconds: float = 0.0  # the chunk's wall time in the worker
     warnings: list[str] = field(default_factory=list)  # what the worker logged, for the driver's log
 
 
@@ -98,9 +99,12 @@ def run_chunk(
             kept = []
             if looks is not None:
                 dreamer.set_params(looks[0])
+            fade_sources = []
             for n, image in enumerate(frames):
                 frame_index = chunk.warm_from + n
                 if not source.still:
+                    if chunk.start <= frame_index < chunk.start + chunk.fade:
+                        fade_sources.append(image)
                     image = add_upscaled(image, residual_array(dreamer.residual(image)))
                 if frame_index >= chunk.start:
                     kept.append(image)
@@ -113,7 +117,9 @@ def run_chunk(
         dreamer.close()
     if report is not None:
         report(chunk.index, chunk.dreamt)
-    return ChunkResult(chunk.index, np.stack(kept), time.perf_counter() - started, warnings.lines)
+    seconds = time.perf_counter() - started
+    sources = np.stack(fade_sources) if fade_sources else None
+    return ChunkResult(chunk.index, np.stack(kept), sources, seconds, warnings.lines)
 
 
 def _dreamer(chunk: Chunk, recipe: DreamRecipe, device: str | None) -> FrameDreamer:

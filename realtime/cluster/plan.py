@@ -22,6 +22,9 @@ WARM_UP = 30
 CROSSFADE = 8
 MIN_CHUNK = 4 * WARM_UP  # a chunk writes at least this many frames: the warm-up costs <= 25 % more
 MAX_CHUNK = 900  # and at most this many (30 s at 30 fps): a lost worker costs a retry of this much
+# a chunk's frames come back raw through the object store: at most this many bytes of them (1080p:
+# 346 frames), so the chunks in flight (two per worker) fit a store of a few GB without spilling
+MAX_CHUNK_BYTES = 2 * 2**30
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class Chunk:
 def chunk_length(total: int, parallel: int, min_chunk: int = MIN_CHUNK, max_chunk: int = MAX_CHUNK) -> int:
     """Frames a chunk writes: the clip shared evenly over the parallel workers, within the bounds."""
     return max(min_chunk, min(max_chunk, math.ceil(total / max(1, parallel))))
+
+
+def frames_that_fit(frame_bytes: int, limit: int = MAX_CHUNK_BYTES) -> int:
+    """How many frames of `frame_bytes` a chunk may hand back (MAX_CHUNK_BYTES)."""
+    return max(1, limit // max(1, frame_bytes))
 
 
 def plan_chunks(

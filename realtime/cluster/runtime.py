@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from realtime.errors import DreamcamError
@@ -97,6 +98,7 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
         else:
             # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
             # so the render's one-line messages stay one line
+            _workers_find_dreamcam()
             ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
     resources = ray.cluster_resources()
     gpus = use_gpus and resources.get("GPU", 0) >= 1
@@ -109,6 +111,15 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
         address or "a local runtime",
     )
     return Runtime(ray, parallel, gpus, owned)
+
+
+def _workers_find_dreamcam() -> None:
+    """A local runtime's workers import dreamcam as this process does, installed or not (a checkout
+    run with PYTHONPATH): they inherit the environment, so the checkout goes on its PYTHONPATH."""
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,13 +23,15 @@ class ClipFacts:
     frames: int  # frames the render writes
     fps: float
     cuts: tuple[int, ...]  # frames that start a new scene
+    frame_bytes: int = 0  # one RGB frame's bytes (width x height x 3)
 
 
 def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None) -> ClipFacts:
     """Decode the video once: its frames (up to `limit`) and the cuts between them at dream size."""
     frames, fps, count = video_frames(path)
-    cuts, previous, seen = [], None, 0
+    cuts, previous, seen, frame_bytes = [], None, 0, 0
     for image in frames:
+        frame_bytes = image.nbytes
         if limit and seen >= limit:
             frames.close()
             break
@@ -48,7 +50,7 @@ def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None)
             expected,
             seen,
         )
-    return ClipFacts(seen, fps, tuple(cuts))
+    return ClipFacts(seen, fps, tuple(cuts), frame_bytes)
 
 
 def frame_looks(

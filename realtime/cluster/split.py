@@ -24,7 +24,15 @@ from pathlib import Path
 
 from realtime.audio.offline import RenderAudioPlan
 from realtime.cluster.chunk import ChunkInput, ChunkResult, DreamRecipe, run_chunk
-from realtime.cluster.plan import CROSSFADE, WARM_UP, Chunk, plan_chunks
+from realtime.cluster.plan import (
+    CROSSFADE,
+    MAX_CHUNK,
+    MIN_CHUNK,
+    WARM_UP,
+    Chunk,
+    frames_that_fit,
+    plan_chunks,
+)
 from realtime.cluster.runtime import ClusterError, ProgressBoard, Runtime, need_ray, open_runtime
 from realtime.cluster.scan import ClipFacts, frame_looks, scan_video
 from realtime.cluster.seams import stitched, tail
@@ -51,7 +59,11 @@ class SplitOptions:
     crossfade: int = CROSSFADE
 
     def plan(self, facts: ClipFacts, parallel: int) -> list[Chunk]:
-        size = {"min_chunk": self.chunk_frames, "max_chunk": self.chunk_frames} if self.chunk_frames else {}
+        if self.chunk_frames:
+            size = {"min_chunk": self.chunk_frames, "max_chunk": self.chunk_frames}
+        else:  # within the bytes a chunk may hand back (a big frame makes chunks shorter)
+            most = min(MAX_CHUNK, frames_that_fit(facts.frame_bytes))
+            size = {"min_chunk": min(MIN_CHUNK, most), "max_chunk": most}
         return plan_chunks(
             facts.frames, list(facts.cuts), parallel, warm_up=self.warm_up, crossfade=self.crossfade, **size
         )
@@ -74,8 +86,8 @@ def render_split(
     is_still = check_request(input_path, output_path, frames, recipe.zoom, codec, audio, overwrite)
     need_ray()  # before the scan: no Ray is one line at once
     if is_still:
-        load_image(input_path, None)  # a bad image fails here, not in every worker
-        facts = ClipFacts(frames or 0, 30.0, ())
+        image = load_image(input_path, None)  # a bad image fails here, not in every worker
+        facts = ClipFacts(frames or 0, 30.0, (), image.nbytes)
     else:
         facts = scan_video(input_path, recipe.dream_size, frames)
     looks = frame_looks(audio, input_path, facts, recipe.params) if audio is not None else None
@@ -203,7 +215,7 @@ class _Job:
             )
         for line in dict.fromkeys(result.warnings):  # each worker warning once, naming the chunk
             log.warning("%s: %s", chunk.describe(self.facts.fps), line)
-        for frame in stitched(chunk, frames, carry):
+        for frame in stitched(chunk, frames, carry, result.fade_sources):
             writer.write(frame)
         return tail(chunk, frames)
 
