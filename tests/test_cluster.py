@@ -108,6 +108,9 @@ def test_the_plan_puts_seams_on_cuts_and_warms_up_elsewhere():
     )
     # the warm-up never reaches back over a cut: the dream resets there anyway
     assert plan_chunks(200, [90], 1, warm_up=30, min_chunk=60, max_chunk=60)[-1].warm_from >= 90
+    # where the scene holds still the seam gets the longer warm-up and crossfade
+    still = plan_chunks(600, [], 2, min_chunk=300, max_chunk=300, still=lambda frame: frame == 300)
+    assert (still[0].tail, still[1].fade, still[1].warm_from) == (120, 120, 240)
     assert chunk_seed(7, 0) == 7 and len({chunk_seed(7, k) for k in range(50)}) == 50
 
 
@@ -186,7 +189,7 @@ def test_a_chunk_dreams_with_the_sound_s_looks_for_its_frames(tmp_path, chelsea)
     "extra, says",
     [
         (["--workers", "0"], "--workers must be at least 1, got 0"),
-        (["--workers", "2", "--chunk-frames", "3"], "--chunk-frames must be at least 16, got 3"),
+        (["--workers", "2", "--chunk-frames", "3"], "--chunk-frames must be at least 10, got 3"),
         (["--cluster"], "--cluster without an address reads RAY_ADDRESS, which is not set"),
         (["--workers", "2", "EXISTS"], "exists"),
     ],

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from realtime.cluster.plan import CROSSFADE
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
+
+MIN_CHUNK_FRAMES = 10  # shorter chunks would be mostly warm-up
 
 if TYPE_CHECKING:  # the worker's and driver's modules load only when a render is split
     from realtime.cluster.chunk import DreamRecipe
@@ -49,8 +50,8 @@ def split_options(args: argparse.Namespace, device: str) -> SplitOptions:
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.chunk_frames is not None and args.chunk_frames < 2 * CROSSFADE:
-        raise ConfigError(f"--chunk-frames must be at least {2 * CROSSFADE}, got {args.chunk_frames}")
+    if args.chunk_frames is not None and args.chunk_frames < MIN_CHUNK_FRAMES:
+        raise ConfigError(f"--chunk-frames must be at least {MIN_CHUNK_FRAMES}, got {args.chunk_frames}")
     return SplitOptions(
         workers=args.workers,
         cluster=cluster_address(args.cluster),

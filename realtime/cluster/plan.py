@@ -13,13 +13,19 @@ cannot start cold where the last one ended. Two ways round it:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # chosen by measurement (docs/BENCHMARKS.md, "Split renders"): with 30 warm-up frames the young
-# dream's age boost (YOUNG_FRAMES, 30) has run out before the first written frame, and a crossfade
-# of 8 frames (a quarter second) hides what still differs between the two renders
-WARM_UP = 30
-CROSSFADE = 8
+# dream's age boost (YOUNG_FRAMES, 30) has run out before the first written frame. Two renders of
+# the same frames are two different dreams; the crossfade spreads the change from one to the other
+# over its frames. Where the scene moves the dream changes every frame anyway and 24 frames hide
+# the seam (its boil 0.95-1.33x of the frames around); on a still scene the dream holds still
+# (boil ~0.002), so the change is spread over 120 frames (4 s at 30 fps) after 60 of warm-up
+# (1.42x; with 30 of warm-up 1.49x, too near the 1.5x goal)
+WARM_UP, WARM_UP_STILL = 30, 60
+CROSSFADE, CROSSFADE_STILL = 24, 120
+STILL_PX = 0.15  # a scene whose dream flow moves less than this (px a frame at dream size) is still
 MIN_CHUNK = 4 * WARM_UP  # a chunk writes at least this many frames: the warm-up costs <= 25 % more
 MAX_CHUNK = 900  # and at most this many (30 s at 30 fps): a lost worker costs a retry of this much
 # a chunk's frames come back raw through the object store: at most this many bytes of them (1080p:
@@ -73,10 +79,14 @@ def plan_chunks(
     crossfade: int = CROSSFADE,
     min_chunk: int = MIN_CHUNK,
     max_chunk: int = MAX_CHUNK,
+    still: Callable[[int], bool] | None = None,
+    still_warm_up: int = WARM_UP_STILL,
+    still_crossfade: int = CROSSFADE_STILL,
 ) -> list[Chunk]:
     """The chunks of a `total`-frame clip whose scenes begin at the frames in `cuts`: every scene is
     cut into pieces of about `chunk_length` frames (a scene shorter than that is one piece), so
-    seams fall on the cuts first."""
+    seams fall on the cuts first. A seam where `still(frame)` says the scene holds still gets the
+    longer `still_warm_up` and `still_crossfade`."""
     if total < 1:
         return []
     length = chunk_length(total, parallel, min_chunk, max_chunk)
@@ -90,9 +100,11 @@ def plan_chunks(
     for index, (start, stop, new_scene) in enumerate(pieces):
         scene_start = max(e for e in edges if e <= start)
         next_is_seam = index + 1 < len(pieces) and not pieces[index + 1][2]
-        tail = min(crossfade, pieces[index + 1][1] - stop) if next_is_seam else 0
+        fade = still_crossfade if next_is_seam and still is not None and still(stop) else crossfade
+        tail = min(fade, pieces[index + 1][1] - stop) if next_is_seam else 0
         fade = 0 if new_scene else chunks[-1].tail
-        warm_from = start if new_scene else max(scene_start, start - warm_up)
+        early = still_warm_up if not new_scene and still is not None and still(start) else warm_up
+        warm_from = start if new_scene else max(scene_start, start - early)
         chunks.append(Chunk(index, start, stop, warm_from, tail, fade))
     return chunks
 

@@ -86,15 +86,22 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
     ray = need_ray()
     # no phoning home (Ray's usage statistics), no dashboard: a render needs no internet and no web UI
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's C++ side writes its retries and warnings straight to stderr: errors only, so a problem
+    # is our one line (a worker's own warnings come back with its chunk)
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     owned = not ray.is_initialized()
     if owned:
         quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
         if address is not None:
             check_reachable(address)
+            _token_auth_if_available()
             try:
                 ray.init(address=address, **quiet)
             except Exception as exc:  # Ray's own ConnectionError, a version mismatch, auth
-                raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+                raise ClusterError(
+                    f"cannot join the Ray cluster at {address}: {_first_line(exc)} (the same Ray and "
+                    "Python as the cluster? its auth token in ~/.ray/auth_token or RAY_AUTH_TOKEN?)"
+                ) from None
         else:
             # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
             # so the render's one-line messages stay one line
@@ -111,6 +118,24 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
         address or "a local runtime",
     )
     return Runtime(ray, parallel, gpus, owned)
+
+
+def _token_auth_if_available() -> None:
+    """Send Ray's auth token where there is one, as `ray start` does for the head it starts (a
+    driver joining an explicit address does not by itself, and the cluster then refuses it)."""
+    try:  # Ray 2.5x: the function `ray start` calls (it also refreshes Ray's cached config)
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # an older Ray has no token auth
+        return
+    ray_log = logging.getLogger("ray")
+    level = ray_log.level
+    ray_log.setLevel(logging.ERROR)  # its note that auth is on is not the user's business
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        ray_log.setLevel(level)
 
 
 def _workers_find_dreamcam() -> None:

@@ -8,14 +8,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from realtime.audio.offline import RenderAudioPlan
 from realtime.commands.render import video_frames
-from realtime.dream.flow import is_scene_cut
+from realtime.dream.flow import FlowEstimator, is_scene_cut
 from realtime.dream.frames import grey
 from realtime.errors import SourceError
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
+
+MOTION_EVERY = 10  # the scene's motion is sampled every this many frames (the dream's own flow)
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,21 @@ class ClipFacts:
     fps: float
     cuts: tuple[int, ...]  # frames that start a new scene
     frame_bytes: int = 0  # one RGB frame's bytes (width x height x 3)
+    motion: dict[int, float] | None = None  # frame -> mean flow (px at dream size) since the one before
+
+    def still_at(self, frame: int, around: int, still_px: float) -> bool:
+        """Whether the scene barely moves around `frame` (the median of the motion samples within
+        `around` frames is under `still_px`); unknown motion counts as moving."""
+        near = [m for n, m in (self.motion or {}).items() if abs(n - frame) <= around]
+        return bool(near) and float(np.median(near)) < still_px
 
 
 def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None) -> ClipFacts:
-    """Decode the video once: its frames (up to `limit`) and the cuts between them at dream size."""
+    """Decode the video once: its frames (up to `limit`), the cuts between them at dream size and
+    a sample of its motion (as the dream's flow sees it, every MOTION_EVERY frames)."""
     frames, fps, count = video_frames(path)
     cuts, previous, seen, frame_bytes = [], None, 0, 0
+    flow, motion = FlowEstimator(), {}
     for image in frames:
         frame_bytes = image.nbytes
         if limit and seen >= limit:
@@ -38,6 +51,8 @@ def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None)
         small = grey(image, dream_size)
         if previous is not None and is_scene_cut(previous, small):
             cuts.append(seen)
+        elif previous is not None and seen % MOTION_EVERY == 0:
+            motion[seen] = flow.estimate(previous, small).motion
         previous, seen = small, seen + 1
     if seen == 0:
         raise SourceError(f"'{path}' gave no frames to render")
@@ -50,7 +65,7 @@ def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None)
             expected,
             seen,
         )
-    return ClipFacts(seen, fps, tuple(cuts), frame_bytes)
+    return ClipFacts(seen, fps, tuple(cuts), frame_bytes, motion)
 
 
 def frame_looks(

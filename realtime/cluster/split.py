@@ -28,6 +28,7 @@ from realtime.cluster.plan import (
     CROSSFADE,
     MAX_CHUNK,
     MIN_CHUNK,
+    STILL_PX,
     WARM_UP,
     Chunk,
     frames_that_fit,
@@ -65,7 +66,13 @@ class SplitOptions:
             most = min(MAX_CHUNK, frames_that_fit(facts.frame_bytes))
             size = {"min_chunk": min(MIN_CHUNK, most), "max_chunk": most}
         return plan_chunks(
-            facts.frames, list(facts.cuts), parallel, warm_up=self.warm_up, crossfade=self.crossfade, **size
+            facts.frames,
+            list(facts.cuts),
+            parallel,
+            warm_up=self.warm_up,
+            crossfade=self.crossfade,
+            still=lambda frame: facts.still_at(frame, self.warm_up, STILL_PX),
+            **size,
         )
 
 
