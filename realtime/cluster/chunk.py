@@ -1,7 +1,7 @@
 """One chunk of a split render, as a Ray worker runs it: read the chunk's frames (warm-up first),
 dream them with the live kernel exactly as `render` does, and hand back the frames it writes.
 
-Nothing here imports Ray: the task wrapper is made in realtime.cluster.runtime, so this runs (and is
+Nothing here imports Ray: the driver (realtime.cluster.split) makes the task of it, so this runs (and is
 tested) in-process as well. The input comes as a path every node sees or as the file's bytes from
 the object store (written to a temporary file for OpenCV, removed when the chunk ends); either way
 the frames are decoded by the same OpenCV reader as the unsplit render's.

@@ -106,7 +106,11 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
             # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
             # so the render's one-line messages stay one line
             _workers_find_dreamcam()
-            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
+            try:
+                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
+            except BaseException:  # SIGTERM or Ctrl+C while it starts: stop what it started
+                ray.shutdown()
+                raise
     resources = ray.cluster_resources()
     gpus = use_gpus and resources.get("GPU", 0) >= 1
     slots = int(resources.get("GPU", 0) if gpus else resources.get("CPU", 1))
