@@ -7,9 +7,13 @@ Ray is optional (`pip install 'dreamcam[cluster]'`); without it, `need_ray` says
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -86,31 +90,10 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
     ray = need_ray()
     # no phoning home (Ray's usage statistics), no dashboard: a render needs no internet and no web UI
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Ray's C++ side writes its retries and warnings straight to stderr: errors only, so a problem
-    # is our one line (a worker's own warnings come back with its chunk)
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     owned = not ray.is_initialized()
     if owned:
-        quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
-        if address is not None:
-            check_reachable(address)
-            _token_auth_if_available()
-            try:
-                ray.init(address=address, **quiet)
-            except Exception as exc:  # Ray's own ConnectionError, a version mismatch, auth
-                raise ClusterError(
-                    f"cannot join the Ray cluster at {address}: {_first_line(exc)} (the same Ray and "
-                    "Python as the cluster? its auth token in ~/.ray/auth_token or RAY_AUTH_TOKEN?)"
-                ) from None
-        else:
-            # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
-            # so the render's one-line messages stay one line
-            _workers_find_dreamcam()
-            try:
-                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
-            except BaseException:  # SIGTERM or Ctrl+C while it starts: stop what it started
-                ray.shutdown()
-                raise
+        with _our_stop_signals():
+            _start_or_join(ray, workers, address)
     resources = ray.cluster_resources()
     gpus = use_gpus and resources.get("GPU", 0) >= 1
     slots = int(resources.get("GPU", 0) if gpus else resources.get("CPU", 1))
@@ -122,6 +105,45 @@ def open_runtime(workers: int | None, address: str | None, use_gpus: bool = True
         address or "a local runtime",
     )
     return Runtime(ray, parallel, gpus, owned)
+
+
+def _start_or_join(ray: ModuleType, workers: int | None, address: str | None) -> None:
+    quiet = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+    if address is not None:
+        check_reachable(address)
+        _token_auth_if_available()
+        try:
+            ray.init(address=address, **quiet)
+        except Exception as exc:  # Ray's own ConnectionError, a version mismatch, auth
+            raise ClusterError(
+                f"cannot join the Ray cluster at {address}: {_first_line(exc)} (the same Ray and "
+                "Python as the cluster? its auth token in ~/.ray/auth_token or RAY_AUTH_TOKEN?)"
+            ) from None
+    else:
+        # log_to_driver off: a worker's warnings come back with its chunk (ChunkResult.warnings),
+        # so the render's one-line messages stay one line
+        _workers_find_dreamcam()
+        try:
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
+        except BaseException:  # SIGTERM or Ctrl+C while it starts: stop what it started
+            ray.shutdown()
+            raise
+
+
+@contextlib.contextmanager
+def _our_stop_signals() -> Iterator[None]:
+    """Keep the SIGTERM/SIGHUP handling the command set up: Ray's core installs its own crash
+    handler on them when it starts, which dumps a stack and aborts (status -6) instead of letting
+    the render clean up (signals.stop_on_signals)."""
+    stops = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
+    main = threading.current_thread() is threading.main_thread()
+    before = {s: signal.getsignal(s) for s in stops} if main else {}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 def _token_auth_if_available() -> None:
