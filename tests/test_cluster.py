@@ -393,7 +393,7 @@ def test_a_render_through_a_ray_head_on_loopback(tmp_path, clip):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     ray_dir = tempfile.mkdtemp(prefix="dcray", dir="/tmp")
-    ports = [str(_free_port()) for _ in range(3)]
+    ports = [str(_free_port()) for _ in range(2)]
     head_log = open(tmp_path / "head.log", "w")  # noqa: SIM115  (closed below)
     head = subprocess.Popen(
         [
@@ -407,7 +407,6 @@ def test_a_render_through_a_ray_head_on_loopback(tmp_path, clip):
             "--node-ip-address=127.0.0.1",
             f"--node-manager-port={ports[0]}",
             f"--object-manager-port={ports[1]}",
-            f"--ray-client-server-port={ports[2]}",
             f"--temp-dir={ray_dir}",  # short: Ray's socket paths must fit 107 characters
         ],
         env=env,
