@@ -405,7 +405,7 @@ def test_the_running_show_dreams_with_the_sound(lite0):
 
     from realtime.audio.hud import MeterLine
     from realtime.dream.dreamer import build_dreamer
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
     from realtime.show.plan import ShowControl

@@ -6,8 +6,8 @@ import numpy as np
 import pygame
 
 from realtime.io.display import Window
-from realtime.io.sources import Frame, Source
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.base import Frame, Source
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import AttractLoop, Pipeline
 from realtime.show.attract import AttractMode, MotionDetector
 from realtime.show.control import Action, ShowState

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.worker import DreamWorker
 from realtime.params import DreamParams

@@ -11,7 +11,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from realtime.dream.dreamer import build_dreamer
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams

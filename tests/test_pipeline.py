@@ -10,7 +10,8 @@ import torch
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.dream.frames import residual_array
 from realtime.io.display import Window
-from realtime.io.sources import CameraSource, open_source
+from realtime.io.sources.camera import CameraSource
+from realtime.io.sources.opener import open_source
 from realtime.loop.compose import add_upscaled
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO

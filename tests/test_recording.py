@@ -95,7 +95,7 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
 
     from realtime.dream.dreamer import build_dreamer
     from realtime.io.display import Window
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
 

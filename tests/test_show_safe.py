@@ -150,7 +150,7 @@ BAD_NAME = os.fsdecode(b"bad\xff\xfe.mp4")
 
 def test_a_non_utf8_source_name_is_one_line(tmp_path, capsys):
     from realtime.errors import SourceError
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
 
     path = tmp_path / BAD_NAME
     path.write_bytes(b"\0" * 64)
@@ -425,7 +425,7 @@ def test_a_playlist_duration_of_a_lifetime_is_refused(tmp_path):
 
 def test_a_pipe_as_source_is_refused_without_waiting(tmp_path):
     from realtime.errors import SourceError
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
 
     fifo = tmp_path / "cam.mp4"
     os.mkfifo(fifo)

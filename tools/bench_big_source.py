@@ -19,7 +19,7 @@ import torch
 
 from realtime.dream.dreamer import build_dreamer
 from realtime.io.display import Window, desktop_size
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams

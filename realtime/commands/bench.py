@@ -52,7 +52,7 @@ from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.loop.stats import PipelineStats, Rolling

@@ -476,7 +476,7 @@ def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
         # a headless run records or counts frames: a recording the disk refuses ends it (exit 1)
         show.quit_on_record_failure = args.headless
         if args.kiosk:
-            from realtime.io.sources import open_source
+            from realtime.io.sources.opener import open_source
             from realtime.show.attract import AttractMode
 
             attract = AttractMode(idle_s=args.attract_after * 60.0)
@@ -540,7 +540,7 @@ def _show_max_size(args: argparse.Namespace) -> tuple[int, int]:
 def _open_live_source(spec: str | None, max_size: tuple[int, int] | None = None):
     """The asked-for source; with no --source, camera 0, or the synthetic scene if it does not answer.
     Frames larger than `max_size` are reduced at the source."""
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
 
     if spec is not None:
         return open_source(spec, max_size=max_size)

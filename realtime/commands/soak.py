@@ -17,7 +17,7 @@ import torch
 
 from realtime.dream.dreamer import build_dreamer
 from realtime.errors import DreamcamError
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
 from realtime.show.control import Action, ShowState, apply_action

@@ -21,7 +21,7 @@ import torch
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import ResidualTracker
 from realtime.errors import DreamcamError
-from realtime.io.sources import Frame, Source
+from realtime.io.sources.base import Frame, Source
 from realtime.loop import hud
 from realtime.loop.compose import Composer
 from realtime.loop.governor import QualityGovernor
