@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import FrameDreamer
 from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 gpu = pytest.mark.gpu
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

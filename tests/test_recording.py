@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from realtime.commands.cli import main
+from realtime.control.plane import Action, Command, ShowState
 from realtime.io.hud import is_alert
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder, unique_path
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, ShowState
 from realtime.show.plan import ShowControl
 from tests.videofiles import read_video
 

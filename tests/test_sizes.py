@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from realtime.commands.cli import main
+from realtime.control.plane import ShowState
 from realtime.dream.budget import check_dream_size, check_virtual_cam_size, largest_size
 from realtime.dream.dreamer import build_dreamer, fresh_dreamer
 from realtime.errors import ConfigError
 from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 GiB = 2**30
 

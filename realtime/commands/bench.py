@@ -48,6 +48,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
@@ -57,7 +58,6 @@ from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.loop.stats import PipelineStats, Rolling
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 T = TypeVar("T")
 

@@ -443,10 +443,10 @@ class ShowStop:
 
 
 def _run_show(args, plan, device, dream_size, governor, stop: ShowStop) -> int:
+    from realtime.control.plane import ShowState
     from realtime.dream.dreamer import build_dreamer
     from realtime.loop.pipeline import AttractLoop, Pipeline
     from realtime.loop.showio import ShowIO
-    from realtime.show.control import ShowState
 
     params = plan.params
     source = _open_live_source(args.source, _show_max_size(args))

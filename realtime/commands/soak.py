@@ -15,12 +15,12 @@ import time
 
 import torch
 
+from realtime.control.plane import Action, ShowState, apply_action
 from realtime.dream.dreamer import build_dreamer
 from realtime.errors import DreamcamError
 from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import Action, ShowState, apply_action
 
 SOAK_ACTIONS = (
     Action.NEXT_LAYER,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import ResidualTracker
 from realtime.errors import DreamcamError
@@ -30,7 +31,6 @@ from realtime.loop.stats import PipelineStats
 from realtime.loop.worker import WATCHDOG_S, DreamResult, DreamSupervisor, DreamWorker
 from realtime.params import DreamParams
 from realtime.show.attract import AttractMode
-from realtime.show.control import ShowState
 
 log = logging.getLogger(__name__)
 

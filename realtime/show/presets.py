@@ -18,11 +18,11 @@ from importlib import resources
 
 from models.registry import get_spec
 from realtime.audio.mapping import AudioMapping
+from realtime.control.plane import Preset
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
 from realtime.params import DreamParams
-from realtime.show.control import Preset
 
 log = logging.getLogger(__name__)
 
