@@ -117,7 +117,7 @@ def test_a_live_dream_on_the_cpu_leaves_one_core_to_the_display_and_the_flow(mon
     import argparse
     import os
 
-    from realtime.commands.cli import _set_threads
+    from realtime.commands.options import set_threads as _set_threads
     from realtime.dream.budget import live_dream_threads
 
     assert [live_dream_threads(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]
