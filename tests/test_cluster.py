@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import torch
 
-from realtime.cluster.chunk import ChunkFailed, ChunkInput, DreamRecipe, run_chunk
+from realtime.cluster.chunk import ChunkFailed, ChunkInput, run_chunk
+from realtime.cluster.job import DreamRecipe
 from realtime.cluster.plan import chunk_seed, plan_chunks
 from realtime.cluster.runtime import ClusterError, check_reachable
 from realtime.cluster.seams import stitched, tail

@@ -30,7 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realtime.cluster.chunk import ChunkInput, DreamRecipe, run_chunk
+from realtime.cluster.chunk import ChunkInput, run_chunk
+from realtime.cluster.job import DreamRecipe
 from realtime.cluster.plan import Chunk, plan_chunks
 from realtime.cluster.seams import stitched, tail
 from realtime.commands.evaluate import BOIL_FROM, boil, read_known_motion

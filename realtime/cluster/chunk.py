@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from models.registry import Network
+from realtime.cluster.job import DreamRecipe
 from realtime.cluster.plan import Chunk, chunk_seed
-from realtime.commands.render import zoom_in
+from realtime.commands.render_io import zoom_in
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.dream.frames import residual_array
@@ -33,20 +34,6 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 5  # frames between a chunk's progress reports
-
-
-@dataclass(frozen=True)
-class DreamRecipe:
-    """How every chunk builds its dreamer: the render's look and options, the same on every node."""
-
-    params: DreamParams
-    dream_size: tuple[int, int]
-    backend: str = "eager"
-    weights: str | None = None
-    precision: str = "auto"
-    seed: int | None = None
-    zoom: float | None = None  # a still's zoom video: each frame zooms into the last dream
-    threads: int = 1  # torch's CPU threads in each worker
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
+from realtime.cluster.job import DreamRecipe, SplitOptions
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
 
 MIN_CHUNK_FRAMES = 10  # shorter chunks would be mostly warm-up
-
-if TYPE_CHECKING:  # the worker's and driver's modules load only when a render is split
-    from realtime.cluster.chunk import DreamRecipe
-    from realtime.cluster.split import SplitOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +42,6 @@ def wanted(args: argparse.Namespace) -> bool:
 
 def split_options(args: argparse.Namespace, device: str) -> SplitOptions:
     from realtime.cluster.runtime import cluster_address
-    from realtime.cluster.split import SplitOptions
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
@@ -62,8 +57,6 @@ def split_options(args: argparse.Namespace, device: str) -> SplitOptions:
 
 
 def recipe(args: argparse.Namespace, params: DreamParams, dream_size: tuple[int, int]) -> DreamRecipe:
-    from realtime.cluster.chunk import DreamRecipe
-
     return DreamRecipe(
         params,
         dream_size,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from realtime.audio.offline import RenderAudioPlan
-from realtime.commands.render import video_frames
+from realtime.commands.render_io import video_frames
 from realtime.dream.flow import FlowEstimator, is_scene_cut
 from realtime.dream.frames import grey
 from realtime.errors import SourceError

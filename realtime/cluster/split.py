@@ -19,17 +19,15 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 from realtime.audio.offline import RenderAudioPlan
-from realtime.cluster.chunk import ChunkInput, ChunkResult, DreamRecipe, run_chunk
+from realtime.cluster.chunk import ChunkInput, ChunkResult, run_chunk
+from realtime.cluster.job import DreamRecipe, SplitOptions
 from realtime.cluster.plan import (
-    CROSSFADE,
     MAX_CHUNK,
     MIN_CHUNK,
     STILL_PX,
-    WARM_UP,
     Chunk,
     frames_that_fit,
     plan_chunks,
@@ -37,7 +35,7 @@ from realtime.cluster.plan import (
 from realtime.cluster.runtime import ClusterError, ProgressBoard, Runtime, need_ray, open_runtime
 from realtime.cluster.scan import ClipFacts, frame_looks, scan_video
 from realtime.cluster.seams import stitched, tail
-from realtime.commands.render import Progress, check_request, finish, partial_path, remove_temporary
+from realtime.commands.render_io import Progress, check_request, finish, partial_path, remove_temporary
 from realtime.commands.still import load_image
 from realtime.errors import DreamcamError
 from realtime.io.videofile import RecordingError, VideoFileWriter
@@ -49,31 +47,22 @@ STORE_SHARE = 0.5  # an input sent through the object store may take at most thi
 POLL_S = 0.5  # how often the progress line is brought up to date
 
 
-@dataclass(frozen=True)
-class SplitOptions:
-    workers: int | None = None  # a local runtime of N CPUs (with a cluster: at most N chunks at once)
-    cluster: str | None = None  # an existing cluster's address
-    shared_path: bool = False  # the input's path is the same on every node: no copy through the store
-    use_gpus: bool = True  # chunks ask for a GPU each where the cluster has them (--device cpu: no)
-    chunk_frames: int | None = None  # frames a chunk writes (default: the clip over the workers)
-    warm_up: int = WARM_UP
-    crossfade: int = CROSSFADE
-
-    def plan(self, facts: ClipFacts, parallel: int) -> list[Chunk]:
-        if self.chunk_frames:
-            size = {"min_chunk": self.chunk_frames, "max_chunk": self.chunk_frames}
-        else:  # within the bytes a chunk may hand back (a big frame makes chunks shorter)
-            most = min(MAX_CHUNK, frames_that_fit(facts.frame_bytes))
-            size = {"min_chunk": min(MIN_CHUNK, most), "max_chunk": most}
-        return plan_chunks(
-            facts.frames,
-            list(facts.cuts),
-            parallel,
-            warm_up=self.warm_up,
-            crossfade=self.crossfade,
-            still=lambda frame: facts.still_at(frame, self.warm_up, STILL_PX),
-            **size,
-        )
+def plan_for(split: SplitOptions, facts: ClipFacts, parallel: int) -> list[Chunk]:
+    """The render's chunks: `--chunk-frames` or the measured bounds, still scenes' longer seams."""
+    if split.chunk_frames:
+        size = {"min_chunk": split.chunk_frames, "max_chunk": split.chunk_frames}
+    else:  # within the bytes a chunk may hand back (a big frame makes chunks shorter)
+        most = min(MAX_CHUNK, frames_that_fit(facts.frame_bytes))
+        size = {"min_chunk": min(MIN_CHUNK, most), "max_chunk": most}
+    return plan_chunks(
+        facts.frames,
+        list(facts.cuts),
+        parallel,
+        warm_up=split.warm_up,
+        crossfade=split.crossfade,
+        still=lambda frame: facts.still_at(frame, split.warm_up, STILL_PX),
+        **size,
+    )
 
 
 def render_split(
@@ -101,7 +90,7 @@ def render_split(
     sound = audio.sound_of(input_path) if audio is not None else None if is_still else input_path
     runtime = open_runtime(split.workers, split.cluster, split.use_gpus)
     try:
-        chunks = split.plan(facts, runtime.parallel)
+        chunks = plan_for(split, facts, runtime.parallel)
         _say_plan(chunks, facts)
         source = _input_for_workers(runtime, input_path, split.shared_path, is_still)
         job = _Job(runtime, recipe, source, looks, facts, chunks)
