@@ -23,7 +23,8 @@ def write_clip_with_sound(
 ) -> str:
     """A clip with a 440 Hz tone (or `sound`: mono float32 samples at 44.1 kHz): lossless FFV1 frames
     in Matroska (any size, odd ones too) and AAC. Frames are a moving bar, random noise (which no
-    codec can compress) with `noise`, or `image` (RGB) every frame."""
+    codec can compress) with `noise`, or `image` (RGB) every frame, or `image` a list: frame n is
+    its n-th."""
     import av
 
     width, height = size
@@ -34,7 +35,9 @@ def write_clip_with_sound(
         video.width, video.height, video.pix_fmt = width, height, "yuv444p"
         audio = container.add_stream("aac", rate=44100)
         for n in range(frames):
-            if still is not None:
+            if isinstance(still, list):
+                image = still[n]
+            elif still is not None:
                 image = still
             elif noise:
                 image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -28,6 +28,7 @@ class ShowHooks(Protocol):
     def handle(self, intent: Intent) -> None: ...
     def hud_lines(self) -> list[str]: ...
     def dream_params(self, params: DreamParams) -> DreamParams: ...
+    def shown_gain(self) -> float: ...
 
 
 class Display(Protocol):
@@ -53,6 +54,10 @@ class ShowIO:
     def dream_params(self, params: DreamParams) -> DreamParams:
         """The look as the show wants it dreamed (audio, when on, modulates it every frame)."""
         return params if self.show is None else self.show.dream_params(params)
+
+    def shown_gain(self) -> float:
+        """What the dream is shown multiplied by this display frame (audio's swell on the beat)."""
+        return 1.0 if self.show is None else self.show.shown_gain()
 
     def deliver(self, image: np.ndarray, hud: bool, hud_lines: list[str]) -> None:
         """One composed frame to the window, the recorder and the show's outputs."""

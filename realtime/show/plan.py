@@ -116,6 +116,10 @@ class ShowControl:
     def residual(self, residual: np.ndarray) -> np.ndarray:
         return residual if self.playlist is None else self.playlist.residual(residual)
 
+    def shown_gain(self) -> float:
+        """The dream as shown swells on the beat when audio is on (docs/AUDIO.md, `swell`)."""
+        return 1.0 if self.audio is None else self.audio.shown_gain()
+
     def output(self, image: np.ndarray) -> None:
         self.output_rate.tick(time.perf_counter())
         if self.recording is not None:
