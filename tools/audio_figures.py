@@ -8,9 +8,10 @@ Each clip (tools/make_clip.py: `subpan`, a slow diagonal pan, 3.5 px a frame at 
 scaled to the size and rate asked for; `still`, a still photo) gets a 120 BPM click track as its
 sound and is dreamt in-process frame by frame exactly as `render --audio-react` writes it
 (realtime.commands.render.dreamt_frames: the look's `[audio]` table driving the dream, the swell
-on what is shown), before any encoder. Each look runs twice: `now`, its `[audio]` table as it is;
-`before`, the table as it was before issue 24 (no swell; the persistence brought down with the
-loudness, BEFORE_PERSISTENCE). Per run:
+on what is shown), before any encoder. Each look runs three times: `silent`, nothing mapped (the
+look's own dream, as without sound); `before`, its `[audio]` table as it was before issue 24 (no
+swell; the persistence brought down with the loudness and the step multiplied on each beat,
+BEFORE_PERSISTENCE and BEFORE_PULSE); `now`, its table as it is. Per run:
 - ratio: mean |output − input| (grey levels) on the frames a beat falls on, over the frames between
   beats (the frame right after a beat, still swelling, and the tracker's first two seconds left out);
 - boil_between: the boil (realtime.commands.evaluate.boil, against the clip's true motion) over the
@@ -33,7 +34,7 @@ import torch
 
 from realtime.audio.analysis import HOP, SAMPLE_RATE, FeatureAnalyzer, FrameFeatures
 from realtime.audio.filein import read_audio
-from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, FieldMap
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, FieldMap, Pulse
 from realtime.audio.offline import RenderAudio
 from realtime.commands.evaluate import Motion, boil, known_motion
 from realtime.commands.render import dreamt_frames
@@ -55,6 +56,15 @@ BEFORE_PERSISTENCE = {
     "fur": (0.6, 0.85),
     "architecture": (0.5, 0.75),
     "wild": (0.6, 0.85),
+}
+# and multiplied the step size on each beat (each onset for architecture): (amount, half-life s)
+BEFORE_PULSE = {
+    "default": Pulse("lr", 3.0, 0.15),
+    "subtle": Pulse("lr", 2.0, 0.15),
+    "eyes": Pulse("lr", 3.0, 0.15),
+    "fur": Pulse("lr", 3.0, 0.2),
+    "architecture": Pulse("lr", 3.0, 0.1, "onset"),
+    "wild": Pulse("lr", 4.0, 0.2),
 }
 
 
@@ -120,12 +130,17 @@ def clip(kind: str, frames: int, size: tuple[int, int], fps: int) -> tuple[list[
 
 
 def mapping_of(look: str, when: str) -> AudioMapping:
-    """The look's [audio] mapping now, or as it was before issue 24 (`when` = "before")."""
-    mapping = DEFAULT_MAPPING if look == "default" else load_audio_mapping(look_path(look))
-    if when == "now" or mapping is None:
-        return mapping or DEFAULT_MAPPING
+    """The look's [audio] mapping now, as it was before issue 24 (`when` = "before"), or nothing
+    mapped ("silent": the look's own dream, as without sound)."""
+    own = load_audio_mapping(look_path(look)) if look != "default" else None
+    mapping = own or DEFAULT_MAPPING
+    if when == "silent":
+        return AudioMapping()
+    if when == "now":
+        return mapping
     low, high = BEFORE_PERSISTENCE[look]
-    return replace(mapping, swell=None, maps=(*mapping.maps, FieldMap("persistence", "level", low, high)))
+    before = (*mapping.maps, FieldMap("persistence", "level", low, high))
+    return replace(mapping, swell=None, maps=before, pulse=BEFORE_PULSE[look])
 
 
 def measure(
@@ -169,11 +184,12 @@ def sheet(path: str, images: list[np.ndarray], runs: dict, fps: int) -> None:
     beats = [n for n in runs["now"]["beats"] if n >= SETTLE_S * fps and n + later < len(images)]
     beat = beats[len(beats) // 2]
     off = beat + later
+    scale = max(1, round(480 / images[0].shape[1]))  # cells at least ~480 px wide: readable labels
     rows = []
     for when in ("before", "now"):
         cells = []
         for n, name in ((beat, "on the beat"), (off, "between beats")):
-            cell = cv2.resize(runs[when]["shown"][n], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            cell = cv2.resize(runs[when]["shown"][n], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
             label = f"{when}: {name} (frame {n})"
             cv2.putText(cell, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
             cv2.putText(cell, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -203,7 +219,7 @@ def main() -> None:
             sound = read_audio(write_clip(os.path.join(folder, f"{kind}.mkv"), images, args.fps, samples))
             for look in args.looks.split(","):
                 runs = {}
-                for when in ("before", "now"):
+                for when in ("silent", "before", "now"):
                     shown, beats = dream(images, sound, args.fps, look, mapping_of(look, when), args.seed)
                     runs[when] = {"shown": shown, "beats": beats}
                     figures = measure(images, motions, shown, beats, args.fps)

@@ -161,19 +161,14 @@ class AudioMapping:
         return ", ".join(parts) or "nothing mapped"
 
 
-# The mapping a look without an [audio] table gets: the step size follows the loudness and jumps x4
-# on the beat, and the dream as shown swells x2 on each beat. On the glued dream (momentum 0.9,
-# depth gate, persistence 0.998) the step's pulse only speeds the growth: the momentum spreads a
-# beat's step over ten frames and a formed dream does not deepen, so beat frames measured no deeper
-# than the others (0.97-1.0x). The swell acts after the dream, on what is shown: 1.4x under a slow
-# pan. The persistence is left to the look: brought down to 0.5-0.75 with the loudness (what made
-# beats visible before the glue) it made the dream a quarter as deep and boil more (docs/BENCHMARKS.md,
-# "The beat shows again").
-DEFAULT_MAPPING = AudioMapping(
-    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"),),
-    pulse=Pulse("lr", 3.0, 0.15, "beat"),
-    swell=Swell(),
-)
+# The mapping a look without an [audio] table gets: the step size follows the loudness and the
+# dream as shown swells x2 on each beat. Before issue 24 the step also jumped x4 on the beat and the
+# persistence came down to 0.5-0.75 with the loudness; on the glued dream (momentum 0.9, depth
+# gate, persistence 0.998) neither showed the beat (beat frames 0.97-1.0x as deep as the others:
+# the momentum spreads a beat's step over ten frames, a formed dream does not deepen), the low
+# persistence made the dream a quarter as deep and the step's pulse made it boil more. The swell
+# acts after the dream, on what is shown (docs/BENCHMARKS.md, "The beat shows again").
+DEFAULT_MAPPING = AudioMapping(maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"),), swell=Swell())
 
 
 def _table(value: object, where: str, keys: tuple[str, ...]) -> dict:
