@@ -16,9 +16,9 @@ from realtime.audio.filein import read_audio
 from realtime.audio.live import AudioUnavailable, LiveAudio, describe_inputs, open_live_audio
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor, Swell, osc_entry
 from realtime.audio.show import AudioShow
+from realtime.control.plane import Action, Command, Preset, ShowState
 from realtime.errors import ConfigError, SourceError
 from realtime.params import RANGES, DreamParams
-from realtime.show.control import Action, Command, Preset, ShowState
 from tools.audio_figures import click_track  # 120 BPM: decaying noise bursts every beat from 0.5 s
 
 SR = SAMPLE_RATE
@@ -433,9 +433,9 @@ def test_the_running_show_dreams_with_the_sound(lite0):
     pulses it, every 2nd beat moves to the next layer, and the HUD shows the meter."""
     import torch
 
-    from realtime.audio.hud import MeterLine
     from realtime.dream.dreamer import build_dreamer
-    from realtime.io.sources import open_source
+    from realtime.io.hud import MeterLine
+    from realtime.io.sources.opener import open_source
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
     from realtime.show.plan import ShowControl
@@ -474,7 +474,7 @@ def test_the_running_show_dreams_with_the_sound(lite0):
 def test_the_live_show_swells_the_dream_on_the_beat_between_two_dreams():
     """Live, the swell multiplies the composed dream each display frame: a beat shows on the next
     frame shown even while a slow dream is still running, and eases back; the dream is untouched."""
-    from realtime.io.synthetic import SyntheticSource
+    from realtime.io.sources.synthetic import SyntheticSource
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
     from realtime.show.plan import ShowControl

@@ -38,9 +38,9 @@ from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, FieldMap, Puls
 from realtime.audio.offline import RenderAudio
 from realtime.commands.evaluate import Motion, boil, known_motion
 from realtime.commands.render import dreamt_frames
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import build_dreamer
 from realtime.params import parse_size
-from realtime.show.control import ShowState
 from realtime.show.presets import load_audio_mapping, look_path
 from tools.boil_table import look_params
 from tools.make_clip import camera_frames, clip_frames
