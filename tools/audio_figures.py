@@ -2,7 +2,7 @@
 dream `render --audio-react` shows on beat frames than between beats, before and after the swell.
 
     python -m tools.audio_figures --seconds 5 --size 160x90 --fps 15 --clips subpan,still \\
-        --looks default,eyes [--sheet docs/images/beat-sheet.png]
+        --looks default,eyes [--sheet docs/images/beat-sheet.jpg]
 
 Each clip (tools/make_clip.py: `subpan`, a slow diagonal pan, 3.5 px a frame at 480x270 and 30 fps
 scaled to the size and rate asked for; `still`, a still photo) gets a 120 BPM click track as its
