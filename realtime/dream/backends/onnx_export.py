@@ -63,6 +63,20 @@ def cached_path(network: Network, objective_spec: str, size: tuple[int, int], st
     return cache_dir() / name
 
 
+def exported_path(
+    network: Network,
+    objective,
+    size: tuple[int, int],
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """The cached one-step export at `size` (width, height), exported now when it is not there yet:
+    the one file both the onnx and the openvino backends run."""
+    path = cached_path(network, str(objective), size, steps=1)
+    if not path.exists():
+        export_step(network, objective, size, 1, path, progress)
+    return path
+
+
 # --- decompositions of the backward ops ---------------------------------------------------------
 
 
