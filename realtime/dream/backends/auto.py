@@ -19,7 +19,7 @@ the best of the others. The HUD line `reason` says what was chosen and why.
 
 One export at a time in the whole process (`EXPORTS`), however many AutoBackends there are: a
 layer change builds a new one (DreamEngine.use closes the one it replaces), and a closed backend's
-export is stopped, or never started. The export process dies with the show (export_process.py),
+export is stopped, or never started. The export process dies with the show (realtime/dream/export_process.py),
 and whatever is still running when the interpreter exits is stopped (`atexit`).
 """
 
@@ -449,7 +449,7 @@ class AutoBackend:
                         self._export_process(height, width)
                     backend.session_for(height, width)
             except Exception as exc:  # the show goes on without it
-                if not self._closed:
+                if not (self._closed or EXPORTS.stopping):
                     log.warning(
                         "backend auto: %s at %dx%d is unavailable (%s)", candidate.label, width, height, exc
                     )
@@ -497,6 +497,7 @@ class Exports:
 
     def __init__(self) -> None:
         self.turn = threading.Lock()
+        self.stopping = False  # the interpreter is exiting: an export that ends now was stopped
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
@@ -523,6 +524,7 @@ class Exports:
 
     def stop_all(self) -> None:
         """Stop every export still running, and wait a moment for each (the interpreter's exit)."""
+        self.stopping = True
         running = self.running()
         for process in running:
             self.stop(process)
@@ -539,8 +541,8 @@ atexit.register(EXPORTS.stop_all)
 
 def export_command(network: Network, objective: str, size: tuple[int, int]) -> list[str]:
     """`dreamcam export` for this network's weights, objective and size, into the live cache, in a
-    process that dies with this one (export_process.py)."""
-    command = [sys.executable, "-m", "realtime.dream.backends.export_process", str(os.getpid())]
+    process that dies with this one (realtime/dream/export_process.py)."""
+    command = [sys.executable, "-m", "realtime.dream.export_process", str(os.getpid())]
     command += ["export", "--model", network.spec.name]
     command += ["--layer", objective, "--dream-size", f"{size[0]}x{size[1]}"]
     if network.weights_origin == RANDOM_ORIGIN:
