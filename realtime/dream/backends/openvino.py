@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -47,6 +49,17 @@ WHEEL_PLATFORMS = "Linux and Windows on x86-64, Linux on aarch64, macOS on arm64
 INSTALL = "pip install openvino"
 
 
+def has_wheel(system: str | None = None, machine: str | None = None) -> bool:
+    """Whether PyPI has an `openvino` wheel for this platform (pyproject's markers say the same)."""
+    system = system or sys.platform
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64"):
+        return system.startswith(("linux", "win32"))
+    if machine in ("aarch64", "arm64"):
+        return system.startswith(("linux", "darwin"))
+    return False
+
+
 def openvino_version() -> str | None:
     """The installed OpenVINO Runtime's version, or None when it cannot be imported."""
     try:
@@ -65,7 +78,9 @@ def why_unavailable() -> str:
     try:
         import openvino  # noqa: F401
     except ImportError:
-        return f"openvino is not installed; {INSTALL} (PyPI has wheels for {WHEEL_PLATFORMS})"
+        if not has_wheel():
+            return f"openvino has no wheel for this platform (PyPI has them for {WHEEL_PLATFORMS})"
+        return f"openvino is not installed; {INSTALL}"
     except Exception as exc:
         broken = f"{type(exc).__name__}: {exc}"
         return f"openvino is installed but does not load ({broken}); reinstall it: {INSTALL}"
@@ -74,7 +89,7 @@ def why_unavailable() -> str:
 
 def requested_device() -> str:
     """The OpenVINO device asked for: $DREAMCAM_OPENVINO_DEVICE, upper case, or the CPU."""
-    return (os.environ.get(DEVICE_VARIABLE) or "CPU").strip().upper()
+    return os.environ.get(DEVICE_VARIABLE, "").strip().upper() or "CPU"
 
 
 def available_devices(core=None) -> dict[str, str]:
@@ -149,7 +164,8 @@ class OpenVinoBackend:
     @property
     def provider(self) -> str:
         measured = "" if self.ov_device in MEASURED_DEVICES else ", unmeasured"
-        threads = f", {self.threads} threads" if self.ov_device.startswith("CPU") else ""
+        plural = "s" if self.threads != 1 else ""
+        threads = f", {self.threads} thread{plural}" if self.ov_device.startswith("CPU") else ""
         return f"OpenVINO {self.ov_device}{threads}{measured}"
 
     def session_for(self, height: int, width: int):
@@ -172,6 +188,12 @@ class OpenVinoBackend:
                 f"OpenVINO cannot compile {path.name} for {self.ov_device} ({type(exc).__name__}: {first}); "
                 "delete the file to re-export it, or use --backend onnx or eager"
             ) from None
+        shape = [int(d) for d in compiled.input("x").get_shape()]
+        if shape != [1, 3, height, width]:  # a file swapped or left by something else
+            other = f"{shape[-1]}x{shape[-2]}"
+            raise BackendError(
+                f"{path.name} takes {other} images, not {width}x{height}; delete it to re-export"
+            )
         log.info("openvino backend: %s compiled for %s (%s)", path.name, self.ov_device, config)
         return compiled.create_infer_request()
 
