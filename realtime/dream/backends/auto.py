@@ -19,8 +19,9 @@ the best of the others. The HUD line `reason` says what was chosen and why.
 
 One export at a time in the whole process (`EXPORTS`), however many AutoBackends there are: a
 layer change builds a new one (DreamEngine.use closes the one it replaces), and a closed backend's
-export is stopped, or never started. The export process dies with the show (realtime/dream/export_process.py),
-and whatever is still running when the interpreter exits is stopped (`atexit`).
+export is stopped, or never started. The export process dies with the show
+(realtime/commands/export_process.py), and whatever still runs when the interpreter exits is
+stopped (`atexit`).
 """
 
 from __future__ import annotations
@@ -541,8 +542,8 @@ atexit.register(EXPORTS.stop_all)
 
 def export_command(network: Network, objective: str, size: tuple[int, int]) -> list[str]:
     """`dreamcam export` for this network's weights, objective and size, into the live cache, in a
-    process that dies with this one (realtime/dream/export_process.py)."""
-    command = [sys.executable, "-m", "realtime.dream.export_process", str(os.getpid())]
+    process that dies with this one (realtime/commands/export_process.py)."""
+    command = [sys.executable, "-m", "realtime.commands.export_process", str(os.getpid())]
     command += ["export", "--model", network.spec.name]
     command += ["--layer", objective, "--dream-size", f"{size[0]}x{size[1]}"]
     if network.weights_origin == RANDOM_ORIGIN:

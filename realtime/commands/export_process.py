@@ -1,15 +1,16 @@
 """The background export's own process: `dreamcam export`, tied to the show that started it.
 
-`--backend auto` exports the ONNX step in a separate process (backends/auto.py says why). That process
+`--backend auto` exports the ONNX step in a separate process (dream/backends/auto.py says why): it
 must never outlive the show, however the show ends: SIGTERM, a second SIGTERM (`os._exit`), a
 crash or SIGKILL, where no cleanup of the show's runs. So before it exports anything it asks
 Linux to send it SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG), and elsewhere watches
 its parent from a thread; and a SIGTERM ends it through Python's `finally` blocks, so its
 partial file is removed, never left in the cache. It lives outside `realtime.dream.backends`,
 whose package imports torch and every backend (seconds): the tie is made before anything heavy
-is imported, so a show that dies in those seconds takes its export with it.
+is imported, so a show that dies in those seconds takes its export with it. A command, on the
+commands floor: the dream (auto.py) names it in a command line and never imports it.
 
-    python -m realtime.dream.export_process PARENT_PID export --model ... --dream-size WxH
+    python -m realtime.commands.export_process PARENT_PID export --model ... --dream-size WxH
 """
 
 from __future__ import annotations
