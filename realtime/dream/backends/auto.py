@@ -449,6 +449,8 @@ class AutoBackend:
                     if not path.exists():
                         self._export_process(height, width)
                     backend.session_for(height, width)
+                    if self._closed:  # closed while it compiled: free what it just built
+                        backend.close()
             except Exception as exc:  # the show goes on without it
                 if not (self._closed or EXPORTS.stopping):
                     log.warning(
