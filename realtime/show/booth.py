@@ -56,7 +56,9 @@ class KeepsakeBooth:
 
     @property
     def busy(self) -> bool:
-        return self._countdown_from is not None or self._held is not None
+        """A countdown runs, or the captured frame is still held."""
+        held = self._held is not None and self.clock() < self._held_until
+        return self._countdown_from is not None or held
 
     def press(self) -> bool:
         """Start a keepsake; False (and counted) while one is being taken."""
