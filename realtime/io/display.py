@@ -55,9 +55,16 @@ KEY_ACTIONS: dict[int, Intent] = {
     pygame.K_PERIOD: Action.NEXT_PRESET,
     pygame.K_r: Action.TOGGLE_RECORD,
     pygame.K_l: Action.MIDI_LEARN,
+    pygame.K_k: Action.KEEPSAKE,
     # 1-9 recall the presets of the preset folder, in file-name order
     **{pygame.K_1 + n - 1: Command(Action.PRESET, n) for n in range(1, 10)},
 }
+
+# held for the quit chord (Ctrl+Shift+Q), never a keepsake in kiosk mode
+MODIFIER_KEYS = frozenset(
+    (pygame.K_LCTRL, pygame.K_RCTRL, pygame.K_LSHIFT, pygame.K_RSHIFT, pygame.K_LALT, pygame.K_RALT)
+    + (pygame.K_LGUI, pygame.K_RGUI, pygame.K_CAPSLOCK, pygame.K_NUMLOCK, pygame.K_MODE)
+)
 
 HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
 HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
@@ -448,9 +455,12 @@ class Window:
             if event.type == pygame.QUIT and not self.kiosk:
                 actions.append(Action.QUIT)
             elif event.type == pygame.KEYDOWN and self.kiosk:
-                # an unattended booth: visitors' key presses do nothing, only the chord quits
+                # an unattended booth: only the chord quits; any other key (a USB arcade button types
+                # one, which one depends on the button) takes a keepsake, where the show has them
                 if event.key == pygame.K_q and event.mod & pygame.KMOD_CTRL and event.mod & pygame.KMOD_SHIFT:
                     actions.append(Action.QUIT)
+                elif event.key not in MODIFIER_KEYS:
+                    actions.append(Action.KEEPSAKE)
             elif event.type == pygame.KEYDOWN:
                 action = KEY_ACTIONS.get(event.key)
                 if action is not None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 ID_BYTES = 16  # 128 random bits: guessing one of a day's 500 links takes ~2^119 tries
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")  # what secrets.token_urlsafe makes; anything else: 404
 DEFAULT_TTL_S = 30 * 60.0
+MAX_TTL_MIN = 7 * 24 * 60
 GONE_KEPT_S = 24 * 3600.0  # an expired link says so (410) for a day, then it is unknown (404)
 MAX_GONE = 20_000  # expired ids remembered at most (a month of a busy booth's hashes: ~1 MB)
 MAX_WAITING = 4  # captures waiting for the disk; a press beyond is refused (a disk that far behind)
@@ -78,6 +79,15 @@ class Keepsake:
 _Job = tuple[Keepsake, np.ndarray, Callable[[Keepsake], None] | None]  # what the store's thread writes
 
 
+def ttl_seconds(minutes: float) -> float:
+    """--keepsake-ttl MINUTES in seconds, checked: above 0, at most a week."""
+    if not 0 < minutes <= MAX_TTL_MIN:
+        raise KeepsakeError(
+            f"--keepsake-ttl must be above 0 and at most {MAX_TTL_MIN} minutes (a week), got {minutes:g}"
+        )
+    return minutes * 60.0
+
+
 def id_key(keepsake_id: str) -> bytes:
     """What the store looks ids up by: a hash, so a lookup takes the same time however many of a
     guess's characters match a real id."""
@@ -105,10 +115,7 @@ class KeepsakeStore:
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: time.strftime("%Y-%m-%d"),
     ):
-        if not 0 < ttl_s <= 7 * 24 * 3600:
-            raise KeepsakeError(
-                f"--keepsake-ttl must be above 0 and at most a week (10080 minutes), got {ttl_s / 60:g}"
-            )
+        ttl_seconds(ttl_s / 60.0)
         self.ttl_s, self.archive, self.clock, self.today = ttl_s, archive, clock, today
         self.root = root or default_folder()
         try:
