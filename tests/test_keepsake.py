@@ -234,7 +234,7 @@ def test_a_press_counts_down_captures_the_shown_frame_holds_it_then_shows_the_li
     clock.now += 1.0
     np.testing.assert_array_equal(booth.frame(live[2]), live[1])  # held while the visitor looks
     card = wait_for_card(booth, clock)
-    keepsake = store.find(card.url.rsplit("/", 1)[1])[1]
+    keepsake = written(store.find(card.url.rsplit("/", 1)[1])[1])  # the card may go up first
     np.testing.assert_array_equal(read_png(keepsake.path), live[1])  # full resolution, as shown
     assert card.modules and card.short.startswith("10.0.0.5:8080/k/")
     assert "30" not in card.caption and "1 min" in card.caption  # the store's time to live (60 s)
@@ -251,7 +251,8 @@ def test_without_a_countdown_the_next_frame_is_the_keepsake(store, clock):
     assert booth.press()
     assert booth.frame(image) is image
     card = wait_for_card(booth, clock)
-    np.testing.assert_array_equal(read_png(store.find(card.url.rsplit("/", 1)[1])[1].path), image)
+    keepsake = written(store.find(card.url.rsplit("/", 1)[1])[1])
+    np.testing.assert_array_equal(read_png(keepsake.path), image)
     assert booth.press()  # no hold: the next one may start at once
 
 

@@ -3,7 +3,8 @@ link's QR code and short address over the dream for a while (issue 29).
 
 It runs on the show's thread between frames and does nothing slow there: at the end of the
 countdown it copies the composed frame the screen was about to show (~2 ms at 1080p) and hands it
-to the store, whose thread encodes and writes it and makes the QR code. Everything is timed by the
+to the store, whose thread encodes and writes it; the link's QR code is made on a thread of its own
+and goes up at once (a link opened before its picture is written waits for it). Everything is timed by the
 show's clock, so a test drives it with a fake one. One keepsake at a time: a press during a
 countdown or a hold is refused (counted); a press while a card is up starts the next countdown and
 the card stays until the next one replaces it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +52,7 @@ class KeepsakeBooth:
         self._held: np.ndarray | None = None
         self._held_until = 0.0
         self._writing: Keepsake | None = None  # taken, its file and card on their way
-        self._cards: dict[str, KeepsakeCard] = {}  # made on the store's thread, by keepsake id
+        self._cards: dict[str, KeepsakeCard] = {}  # made on a thread of their own, by keepsake id
         self._card: tuple[KeepsakeCard, float] | None = None  # on screen since
         self._trouble: tuple[str, float] | None = None  # a keepsake the disk refused, since
 
@@ -111,7 +113,7 @@ class KeepsakeBooth:
     def _capture(self, image: np.ndarray, now: float) -> None:
         still = np.array(image, copy=True)  # the composer and the source may reuse the frame's memory
         try:
-            keepsake = self.store.take(still, then=self._make_card)
+            keepsake = self.store.take(still)
         except KeepsakeError as exc:
             log.warning("%s", exc)
             self._trouble = (str(exc).removeprefix("keepsake not taken: "), now)
@@ -120,21 +122,32 @@ class KeepsakeBooth:
         self._writing = keepsake
         if self.times.hold_s <= 0:
             self._held = None
+        # the link is known now: its card goes up at once (its page waits for the file, if need be),
+        # its QR code made beside the show (segno takes ~15 ms: half a frame)
+        threading.Thread(target=self._make_card, args=(keepsake,), name="keepsake-card", daemon=True).start()
 
-    def _make_card(self, keepsake: Keepsake) -> None:  # on the store's thread: segno takes ~15 ms
+    def _make_card(self, keepsake: Keepsake) -> None:
         url = self.link(keepsake.id)
         minutes = round(self.store.ttl_s / 60)
         caption = f"scan with your phone: yours for {minutes} min, then deleted"
         self._cards[keepsake.id] = KeepsakeCard(url, qr_modules(url), "Take your dream home", caption)
 
     def _collect(self, now: float) -> None:
-        """A keepsake whose file is written: its card goes up (or the line saying why not)."""
+        """The newest keepsake's card goes up once made; if the disk refuses its picture, the card
+        comes down and a line says why."""
         keepsake = self._writing
-        if keepsake is None or not keepsake.ready.is_set():
+        if keepsake is None:
             return
-        self._writing = None
         card = self._cards.pop(keepsake.id, None)
-        if keepsake.failure is None and card is not None:
+        if card is not None and keepsake.failure is None:
             self._card, self._trouble = (card, now), None
-        else:
-            self._trouble = ((keepsake.failure or "no link").removeprefix("keepsake not saved: "), now)
+        if not keepsake.ready.is_set():
+            return
+        showing = self._card is not None and self._card[0].url.endswith("/" + keepsake.id)
+        if keepsake.failure is not None:
+            if showing:
+                self._card = None
+            self._trouble = (keepsake.failure.removeprefix("keepsake not saved: "), now)
+            self._writing = None
+        elif showing:
+            self._writing = None  # written, and its card is up: nothing left to wait for
