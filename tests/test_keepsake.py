@@ -310,3 +310,24 @@ def test_the_window_draws_the_overlays_with_the_hud_hidden():
         right = card[:, 400:]
         assert (right == 255).any() and (right < 30).any()  # a white card with dark modules
         assert (card[:, :200] == 90).all()
+
+
+def test_the_operators_qr_code_steps_aside_for_a_keepsakes(store, clock):
+    from realtime.io.qrline import QrLine
+    from realtime.params import DreamParams
+    from realtime.show.control import Action, ShowState
+    from realtime.show.plan import ShowControl
+
+    class Remote:  # the web remote's HUD lines in its first 30 s: its address with the token
+        def hud_lines(self):
+            return ["web http://10.0.0.5:8080", QrLine("scan to control: ...?token=T", ((1, 0), (0, 1)))]
+
+    show = ShowControl(ShowState(DreamParams(), ("block5",)), web=Remote())
+    show.booth = make_booth(store, clock, countdown=3)
+    assert any(isinstance(line, QrLine) for line in show.hud_lines())
+    show.handle(Action.KEEPSAKE)
+    lines = show.hud_lines()
+    assert [line for line in lines if isinstance(line, Countdown)] and not any(
+        isinstance(line, QrLine) for line in lines
+    )
+    assert "web http://10.0.0.5:8080" in lines

@@ -27,7 +27,8 @@ from realtime.audio.show import AudioShow
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.hud import alert
-from realtime.io.links import Link, check_link_name, require_platform
+from realtime.io.links import Link
+from realtime.io.qrline import QrLine, check_link_name, require_platform
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
@@ -209,13 +210,14 @@ class ShowControl:
             lines.append(self.feedback.hud_line())
         if self.audio is not None:
             lines.extend(self.audio.hud_lines())
+        overlay = self.booth.overlay() if self.booth is not None else []
         if self.web is not None:
-            lines.extend(self.web.hud_lines())
-        if self.booth is not None:
-            if self.booth.store.failure:
-                lines.append(alert(self.booth.store.failure))
-            lines.extend(self.booth.overlay())
-        return lines
+            # one QR code on the screen at a time: while a keepsake's is up, the remote's (the
+            # operator's, with its token) is not, so a visitor cannot scan the wrong one
+            lines.extend(line for line in self.web.hud_lines() if not (overlay and isinstance(line, QrLine)))
+        if self.booth is not None and self.booth.store.failure:
+            lines.append(alert(self.booth.store.failure))
+        return lines + overlay
 
     # --- side effects -------------------------------------------------------------------------
 
