@@ -27,8 +27,8 @@ from realtime.audio.show import AudioShow
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.hud import alert
-from realtime.io.links import Link
-from realtime.io.qrline import QrLine, check_link_name, require_platform
+from realtime.io.links import Link, check_link_name, require_platform
+from realtime.io.qrline import QrLine
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
