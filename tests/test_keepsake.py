@@ -331,3 +331,19 @@ def test_the_operators_qr_code_steps_aside_for_a_keepsakes(store, clock):
         isinstance(line, QrLine) for line in lines
     )
     assert "web http://10.0.0.5:8080" in lines
+
+
+def test_every_controller_reaches_the_keepsake_on_the_one_plane():
+    import pygame
+
+    from realtime.io.display import KEY_ACTIONS
+    from realtime.show.control import Action, action_of
+    from realtime.show.midi import LEARN_KEYS, make_mapping
+    from realtime.show.osc import OscRules
+
+    assert KEY_ACTIONS[pygame.K_k] is Action.KEEPSAKE
+    assert list(KEY_ACTIONS.values()).count(Action.KEEPSAKE) == 1  # a key of its own
+    assert action_of(OscRules().translate("/dreamcam/keepsake", [])) is Action.KEEPSAKE
+    assert OscRules().translate("/dreamcam/keepsake", [0]) is None  # a button's release
+    assert LEARN_KEYS[Action.KEEPSAKE] == "keepsake"  # MIDI learn: L, move a control, K
+    assert make_mapping("keepsake").target == "keepsake"
