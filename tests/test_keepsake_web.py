@@ -186,3 +186,30 @@ def test_no_store_no_links(clock):
         assert get(remote, "/k/" + "A" * 22)[0] == 404
     finally:
         remote.close()
+
+
+def test_a_flood_of_presses_takes_one_keepsake_at_a_time(remote, store, clock):
+    """100 presses at once from the operator's page (or a script with its token): the queue takes
+    what one frame can drain (200), refuses the rest while full (400), the door slows the flood
+    (429 past the burst), and the booth takes one keepsake: the others are refused while it counts."""
+    import json
+
+    from realtime.show.booth import BoothTimes, KeepsakeBooth
+    from realtime.show.control import Action, action_of
+    from realtime.show.web import QUEUE_SIZE
+
+    body = json.dumps({"address": "/dreamcam/keepsake", "args": []})
+    statuses = []
+    for _ in range(100):
+        conn = http.client.HTTPConnection("127.0.0.1", remote.port, timeout=10)
+        conn.request("POST", "/api/control", body=body, headers=operator(remote))
+        statuses.append(conn.getresponse().status)
+        conn.close()
+    burst = int(RATE_BURST)
+    assert statuses[:QUEUE_SIZE] == [200] * QUEUE_SIZE
+    assert statuses[QUEUE_SIZE:burst] == [400] * (burst - QUEUE_SIZE)  # "the show is behind"
+    assert statuses[burst:] == [429] * (100 - burst)
+    booth = KeepsakeBooth(store, remote.keepsake_url, BoothTimes(), clock)
+    pressed = [booth.press() for intent in remote.drain() if action_of(intent) is Action.KEEPSAKE]
+    assert pressed.count(True) == 1 and booth.refused == QUEUE_SIZE - 1
+    assert store.counts()["taken_today"] == 0  # nothing is taken before the countdown ends
