@@ -17,14 +17,7 @@ from realtime.show.keepsake import KeepsakeStore
 from realtime.show.osc import OscRules
 from realtime.show.web import WebRemote
 from realtime.show.webguard import RATE_BURST, TOKEN_COOKIE
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from tests.test_keepsake import FakeClock
 
 
 @pytest.fixture
@@ -34,7 +27,8 @@ def clock():
 
 @pytest.fixture
 def store(tmp_path, clock):
-    store = KeepsakeStore(str(tmp_path / "cache"), ttl_s=1800.0, clock=clock)
+    """A booth's store: links live 30 minutes."""
+    store = KeepsakeStore(str(tmp_path / "cache"), clock=clock)
     yield store
     store.close()
 
@@ -141,7 +135,7 @@ def test_unknown_ids_are_404_and_guessing_is_rate_limited(remote, store):
 
 def test_an_expired_link_is_410_then_its_file_is_gone(remote, store, clock):
     keepsake = take(store)
-    clock.now += 1800.0
+    clock.now += store.ttl_s
     for path in (f"/k/{keepsake.id}", f"/k/{keepsake.id}.png"):
         status, body, _ = get(remote, path)
         assert status == 410 and b"expired" in body and b"\x89PNG" not in body
