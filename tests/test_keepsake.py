@@ -347,3 +347,9 @@ def test_every_controller_reaches_the_keepsake_on_the_one_plane():
     assert OscRules().translate("/dreamcam/keepsake", [0]) is None  # a button's release
     assert LEARN_KEYS[Action.KEEPSAKE] == "keepsake"  # MIDI learn: L, move a control, K
     assert make_mapping("keepsake").target == "keepsake"
+
+
+def test_an_archive_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(KeepsakeError, match="--keepsake-dir"):
+        KeepsakeStore(str(tmp_path / "cache"), archive=str(tmp_path / "file" / "archive"))

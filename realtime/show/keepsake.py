@@ -118,6 +118,14 @@ class KeepsakeStore:
         ttl_seconds(ttl_s / 60.0)
         self.ttl_s, self.archive, self.clock, self.today = ttl_s, archive, clock, today
         self.root = root or default_folder()
+        if archive is not None:
+            try:
+                os.makedirs(archive, exist_ok=True)
+            except OSError as exc:
+                raise KeepsakeError(
+                    f"cannot archive keepsakes in '{archive}' ({write_error_cause(exc)}); choose another "
+                    "--keepsake-dir"
+                ) from None
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
             os.chmod(self.root, 0o700)  # pictures of people: this user's only
@@ -128,15 +136,6 @@ class KeepsakeStore:
                 f"cannot keep keepsakes in '{self.root}' ({write_error_cause(exc)}); free it, or set "
                 "DREAMCAM_CACHE to a folder that can take them"
             ) from None
-        if archive is not None:
-            try:
-                os.makedirs(archive, exist_ok=True)
-            except OSError as exc:
-                self.close()
-                raise KeepsakeError(
-                    f"cannot archive keepsakes in '{archive}' ({write_error_cause(exc)}); choose another "
-                    "--keepsake-dir"
-                ) from None
         self._live: dict[bytes, Keepsake] = {}
         self._gone: OrderedDict[bytes, float] = OrderedDict()  # id hash -> when it expired
         self._lock = threading.Lock()  # the web thread looks up, the show adds, the writer expires
