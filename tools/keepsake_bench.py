@@ -27,6 +27,7 @@ from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams, parse_size
+from realtime.show import keepsake as store_module
 from realtime.show.booth import BoothTimes, KeepsakeBooth
 from realtime.show.control import ShowState
 from realtime.show.keepsake import KeepsakeStore
@@ -58,7 +59,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="each stretch")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between keepsakes when busy")
+    parser.add_argument("--nice", type=int, default=None, help="the writer's nice (default: the store's)")
     args = parser.parse_args()
+    if args.nice is not None:
+        store_module.WRITER_NICE = args.nice
 
     import os
 
@@ -104,6 +108,7 @@ def main() -> None:
         json.dumps(
             {
                 "camera": args.camera,
+                "writer_nice": store_module.WRITER_NICE,
                 "window": args.window,
                 "dream_size": args.dream_size,
                 "quiet_fps": [round(x, 1) for x in quiet],

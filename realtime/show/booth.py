@@ -2,12 +2,12 @@
 link's QR code and short address over the dream for a while (issue 29).
 
 It runs on the show's thread between frames and does nothing slow there: at the end of the
-countdown it copies the composed frame the screen was about to show (~2 ms at 1080p) and hands it
-to the store, whose thread encodes and writes it; the link's QR code is made on a thread of its own
-and goes up at once (a link opened before its picture is written waits for it). Everything is timed by the
-show's clock, so a test drives it with a fake one. One keepsake at a time: a press during a
-countdown or a hold is refused (counted); a press while a card is up starts the next countdown and
-the card stays until the next one replaces it.
+countdown it copies the composed frame the screen was about to show (~1.3 ms at 1080p) and hands
+it to the store, whose thread (at a lower CPU priority) encodes and writes it; the link's QR code
+is made on a thread of its own and goes up at once (a link opened before its picture is written
+waits for it). Everything is timed by the show's clock, so a test drives it with a fake one.
+One keepsake at a time: a press during a countdown or a hold is refused (counted); a press while a
+card is up starts the next countdown and the card stays until the next one replaces it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `KeepsakeStore` gives each picture an id of its own (128 random bits: the link's only key), writes
 it as a PNG on a thread of its own (a 1080p frame takes ~0.1-0.9 s to encode: never on the show's
-thread, and at the lowest CPU priority, so the show's threads go first), deletes it once its time
+thread, and at a lower CPU priority, so the show's threads go first), deletes it once its time
 is up (`ttl_s`), and copies it into an archive folder only where the operator asked for one. The
 ids live in this process's memory only: files are named by the time they were taken, so nothing on
 disk leads to a link, and a restarted show has no link to an old picture. An expired id is
@@ -45,6 +45,10 @@ MAX_GONE = 20_000  # expired ids remembered at most (a month of a busy booth's h
 MAX_WAITING = 4  # captures waiting for the disk; a press beyond is refused (a disk that far behind)
 SWEEP_EVERY_S = 5.0  # how often the writer looks for expired files when it has nothing to write
 STEM = "keepsake"
+# the writer's CPU priority (Linux nice): below the show's threads, which preempt it, yet not 19,
+# whose ~1.5% share of a saturated CPU left 4 pictures waiting and refused the next presses when
+# the machine was loaded (tools/keepsake_bench.py, docs/BENCHMARKS.md)
+WRITER_NICE = 10
 
 
 class KeepsakeError(DreamcamError):
@@ -248,7 +252,7 @@ class KeepsakeStore:
 
     def _write_loop(self) -> None:
         with contextlib.suppress(AttributeError, OSError):  # Linux: this thread yields to the show's
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
         while True:
             try:
                 job = self._waiting.get(timeout=SWEEP_EVERY_S)
