@@ -178,9 +178,7 @@ class WebRemote:
         self._jpeg: bytes | None = None
         self._sockets: set[_Socket] = set()
         self._page = {name: _page_file(name) for name in PAGE_FILES}
-        self._keepsake_page = {
-            name: _page_file(name) for name in ("keepsake.html", "gone.html", "keepsake.css")
-        }
+        self._keepsake_page = {name: _page_file(name) for name in KEEPSAKE_FILES}
         self._loop = asyncio.new_event_loop()
         self._news: asyncio.Event | None = None  # made on the web thread's loop
         self._ready = threading.Event()
