@@ -215,9 +215,7 @@ class ShowControl:
             # one QR code on the screen at a time: while a keepsake's is up, the remote's (the
             # operator's, with its token) is not, so a visitor cannot scan the wrong one
             lines.extend(line for line in self.web.hud_lines() if not (overlay and isinstance(line, QrLine)))
-        if self.booth is not None and self.booth.store.failure:
-            lines.append(alert(self.booth.store.failure))
-        return lines + overlay
+        return lines + overlay  # (a keepsake the disk refused: one line, the booth's banner)
 
     # --- side effects -------------------------------------------------------------------------
 
