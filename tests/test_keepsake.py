@@ -313,9 +313,9 @@ def test_the_window_draws_the_overlays_with_the_hud_hidden():
 
 
 def test_the_operators_qr_code_steps_aside_for_a_keepsakes(store, clock):
+    from realtime.control.plane import Action, ShowState
     from realtime.io.qrline import QrLine
     from realtime.params import DreamParams
-    from realtime.show.control import Action, ShowState
     from realtime.show.plan import ShowControl
 
     class Remote:  # the web remote's HUD lines in its first 30 s: its address with the token
@@ -336,8 +336,8 @@ def test_the_operators_qr_code_steps_aside_for_a_keepsakes(store, clock):
 def test_every_controller_reaches_the_keepsake_on_the_one_plane():
     import pygame
 
+    from realtime.control.plane import Action, action_of
     from realtime.io.display import KEY_ACTIONS
-    from realtime.show.control import Action, action_of
     from realtime.show.midi import LEARN_KEYS, make_mapping
     from realtime.show.osc import OscRules
 

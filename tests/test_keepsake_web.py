@@ -188,8 +188,8 @@ def test_a_flood_of_presses_takes_one_keepsake_at_a_time(remote, store, clock):
     (429 past the burst), and the booth takes one keepsake: the others are refused while it counts."""
     import json
 
+    from realtime.control.plane import Action, action_of
     from realtime.show.booth import BoothTimes, KeepsakeBooth
-    from realtime.show.control import Action, action_of
     from realtime.show.web import QUEUE_SIZE
 
     body = json.dumps({"address": "/dreamcam/keepsake", "args": []})

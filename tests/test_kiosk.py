@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pygame
 
+from realtime.control.plane import Action, ShowState
 from realtime.io.display import Window
-from realtime.io.sources import Frame, Source
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.base import Frame, Source
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import AttractLoop, Pipeline
 from realtime.show.attract import AttractMode, MotionDetector
-from realtime.show.control import Action, ShowState
 from tests.fakes import SlowDreamer
 
 STILL = np.full((36, 64, 3), 90, np.uint8)

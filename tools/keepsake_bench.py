@@ -21,15 +21,15 @@ import time
 import torch
 
 from realtime.commands.bench import bench_window
+from realtime.control.plane import ShowState
 from realtime.dream.budget import live_dream_threads
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams, parse_size
 from realtime.show import keepsake as store_module
 from realtime.show.booth import BoothTimes, KeepsakeBooth
-from realtime.show.control import ShowState
 from realtime.show.keepsake import KeepsakeStore
 from realtime.show.plan import ShowControl
 

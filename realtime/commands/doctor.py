@@ -7,6 +7,7 @@ probe never hides the others. `--json` prints only JSON.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import os
@@ -371,3 +372,11 @@ def main(as_json: bool = False) -> int:
         findings = run_checks()
     print(report(findings, as_json), flush=True)
     return 0
+
+
+def add_arguments(doctor: argparse.ArgumentParser) -> None:
+    doctor.add_argument("--json", action="store_true", help="print one JSON object only")
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(as_json=args.json)

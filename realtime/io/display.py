@@ -1,7 +1,7 @@
 """The show window: puts a dream frame on screen (scaled to fit, with a HUD) and turns keys into Actions.
 
 `Window` only displays and listens. What an Action means (including TOGGLE_HUD and
-TOGGLE_FULLSCREEN) is decided in `realtime.show.control`; the pipeline then calls back into the window
+TOGGLE_FULLSCREEN) is decided in `realtime.control.plane`; the pipeline then calls back into the window
 (`hud_visible`, `toggle_fullscreen()`).
 """
 
@@ -27,13 +27,16 @@ if not os.path.exists("/proc/driver/nvidia/version"):
     os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
-from realtime.audio.hud import MeterLine  # noqa: E402
+from realtime.control.plane import Action, Command, Intent  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 from realtime.io.cstderr import quiet_c_stderr  # noqa: E402
-from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
+from realtime.io.hud import (  # noqa: E402
+    ALERT_MARK,
+    MeterLine,  # noqa: E402
+    is_alert,
+)
 from realtime.io.overlay import Banner, Countdown, KeepsakeCard, Overlay  # noqa: E402
 from realtime.io.qrline import QrLine  # noqa: E402
-from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
 

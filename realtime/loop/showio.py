@@ -10,10 +10,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from realtime.control.plane import Action, Intent, ShowState, action_of, apply_action
 from realtime.io.hud import alert
 from realtime.io.sinks import SnapshotError, VideoRecorder, save_snapshot
 from realtime.params import DreamParams
-from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ import math
 import queue
 from dataclasses import dataclass
 
+from realtime.control.plane import Action, Command, Intent, action_of
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.cstderr import quiet_c_stderr
 from realtime.io.sinks import unique_path
 from realtime.params import RANGES, plain_digits
-from realtime.show.control import Action, Command, Intent, action_of
 from realtime.show.presets import read_toml
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,8 @@ import numpy as np
 from models.registry import ModelSpec
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
 from realtime.audio.show import AudioShow
+from realtime.control.plane import Action, Command, Intent, Preset, ShowState, action_of
+from realtime.control.rates import RateMeter
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.hud import alert
@@ -32,9 +34,7 @@ from realtime.io.qrline import QrLine
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
-from realtime.loop.stats import RateMeter
 from realtime.params import DreamParams, parse_size
-from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, OscRules, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist

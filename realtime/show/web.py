@@ -32,10 +32,10 @@ import cv2
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from realtime.control.plane import MAX_LIVE_STEPS, Action, Command, Intent, Preset, find_preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
 from realtime.params import RANGES, DreamParams
-from realtime.show.control import MAX_LIVE_STEPS, Action, Command, Intent, Preset, find_preset
 from realtime.show.keepsake import KeepsakeStore
 from realtime.show.keepsake import Status as Kept
 from realtime.show.osc import ALIASES, OscRules, Rejected

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtime.control.ratelimit import WarnLimit
 from realtime.errors import DreamcamError
 from realtime.params import DreamParams
-from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 
