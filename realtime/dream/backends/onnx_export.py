@@ -33,6 +33,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from models.registry import Network
 from realtime.dream import kernel
 from realtime.errors import BackendError
+from realtime.io.paths import cache_dir
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
@@ -41,14 +42,6 @@ OPSET = 18
 EXPORT_FORMAT_VERSION = 3  # bump when the exported graph changes, to invalidate old cache files
 INPUT_NAMES = ["x", "jitter", "lr", "tv_weight"]
 OUTPUT_NAMES = ["x_new", "objective"]
-
-
-def cache_dir() -> Path:
-    """$DREAMCAM_CACHE, else $XDG_CACHE_HOME/dreamcam, else ~/.cache/dreamcam."""
-    if os.environ.get("DREAMCAM_CACHE"):
-        return Path(os.environ["DREAMCAM_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dreamcam"
 
 
 def cached_path(network: Network, objective_spec: str, size: tuple[int, int], steps: int) -> Path:
