@@ -35,7 +35,9 @@ def dream(args: argparse.Namespace) -> None:
     kept, network = {}, None
     for look in args.looks.split(","):
         params = look_params(look)
-        dreamer = build_dreamer(params, DREAM_SIZE, torch.device("cpu"), "eager", None, 1, network, precision="fp32")
+        dreamer = build_dreamer(
+            params, DREAM_SIZE, torch.device("cpu"), "eager", None, 1, network, precision="fp32"
+        )
         network = dreamer.network if network is None else network
         outputs = dream_clip(dreamer, clip.frames[: picks[-1] + 1], DREAM_SIZE, gain_at=lambda n: False)[0]
         kept[look] = np.stack([outputs[n] for n in picks])
@@ -68,7 +70,9 @@ def sheet(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     dreaming = commands.add_parser("dream")
     dreaming.add_argument("out")

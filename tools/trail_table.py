@@ -60,7 +60,14 @@ class Dreams:
 
     def dream(self, params: DreamParams, frames: list, judge: Judge | None = None, gain_at=None):
         dreamer = build_dreamer(
-            params, self.dream_size, torch.device("cpu"), "eager", None, self.seed, self.network
+            params,
+            self.dream_size,
+            torch.device("cpu"),
+            "eager",
+            None,
+            self.seed,
+            self.network,
+            precision="fp32",
         )
         if params.model == DreamParams.model:
             self.network = dreamer.network
