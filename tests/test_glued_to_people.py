@@ -75,4 +75,30 @@ def test_a_walker_leaves_no_streaky_trail(lite0):
         residual = frames.residual_array(dreamer.residual(image))
         outputs.append(np.clip(image + residual, 0, 255).round().astype(np.uint8))
     figures = trail(clip.frames, outputs, clip.truth, fps=30.0)
-    assert figures["trail_streak_05_1s"] < 1.3, figures
+    assert figures["trail_streak_05_1s"] < 1.3, figures  # today's main: 1.41
+
+
+def test_the_plate_puts_the_background_dream_back_where_a_walker_uncovers_it():
+    from realtime.dream.flow import FlowField
+    from realtime.dream.plate import Plate
+
+    height, width = 8, 12
+    plate, background = Plate(), np.full((height, width), 100, np.uint8)
+    still = np.zeros((height, width, 2), np.float32)
+    ones = np.ones((height, width), np.float32)
+    dream = torch.rand(1, 3, height, width)
+    plate.restore(dream, FlowField(still, ones, 0.0, ones, True), background)
+    plate.remember(dream, background)  # the still background's dream, remembered
+    walker_there, walked = background.copy(), ones.copy()
+    walker_there[:, :4], walked[:, :4] = 200, 0.0  # a walker in the first 4 columns: its own flow
+    walker_dream = torch.full((1, 3, height, width), 0.5)
+    plate.restore(walker_dream, FlowField(still, ones, 0.0, walked, True), walker_there)
+    plate.remember(walker_dream, walker_there)  # its dream is not the background's
+    uncovered = ones.copy()
+    uncovered[:, :4] = 0.0  # the walker left: the flow there fails
+    dropped = torch.zeros(1, 3, height, width)
+    back, restored = plate.restore(dropped, FlowField(still, uncovered, 0.0, ones, True), background)
+    assert torch.allclose(back[..., :4], dream[..., :4]) and np.all(restored[:, :4] == 1.0)
+    assert torch.all(back[..., 4:] == 0)  # where the flow held, the carried dream stays
+    moving = FlowField(still + 1.0, uncovered, 1.0, ones, False)
+    assert plate.restore(dropped, moving, background)[1] is None  # a moving camera: no plate

@@ -80,7 +80,7 @@ CAMERA_BETTER, CAMERA_BEST = 0.15, 0.3
 # by PHOTO_OK grey levels (blurred) or more the flow is wrong there, and from PHOTO_BAD on the pixel
 # counts as uncovered: the background behind someone walking past, where the flow extends the
 # walker's motion and the forward-backward check agrees with it (it cannot see that error)
-PHOTO_OK, PHOTO_BAD = 10.0, 22.0
+PHOTO_OK, PHOTO_BAD = 8.0, 16.0
 
 
 def to_grey(x: torch.Tensor) -> np.ndarray:
@@ -98,6 +98,9 @@ class FlowField:
     # None: not glued. With a still camera, what moves with it is the background (WarmStart's plate)
     glued: np.ndarray | None = None
     still: bool = False  # the camera did not move (the glued flow is zero wherever it is glued)
+    # HxW in [0, 1]: 0 where the previous frame pulled along the flow misses the new one (brightness
+    # constancy); None: not checked. Nothing of the residual survives there (`_keep`)
+    matched: np.ndarray | None = None
 
 
 def exposure_matched(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -141,13 +144,13 @@ class FlowEstimator:
         disagreement = _length(forward_there + backward)
         valid = np.clip((OCCLUDED_PX - disagreement) / (OCCLUDED_PX - CONSISTENT_PX), 0.0, 1.0)
         # ... and the old frame pulled along it should look like the new one (brightness constancy)
-        error = photo_error(previous, current, backward)
-        np.minimum(valid, np.clip((PHOTO_BAD - error) / (PHOTO_BAD - PHOTO_OK), 0.0, 1.0), out=valid)
+        matched = _ramp(PHOTO_BAD - photo_error(previous, current, backward), 0.0, PHOTO_BAD - PHOTO_OK)
+        np.minimum(valid, matched, out=valid)
         # pixels that come from outside the old frame (an edge uncovered by a pan) had no dream
         height, width = backward.shape[:2]
         valid[~inside_frame(pixel_grid(height, width) + backward, width, height)] = 0.0
         motion = float(_length(backward).mean())
-        return FlowField(backward, valid, motion, glued, still)
+        return FlowField(backward, valid, motion, glued, still, matched)
 
     def estimate_backward(
         self, previous: np.ndarray, current: np.ndarray, size: tuple[int, int]
@@ -356,12 +359,17 @@ def warp_field(array: np.ndarray, field: FlowField, interpolation: int = cv2.INT
     tracker, which warps a fresh copy of the dream each camera frame)."""
     moved = warp_array(array, field.backward, interpolation)
     if field.valid is not None:
-        moved *= _keep(field.valid)[..., None]
+        moved *= _keep(field)[..., None]
     return moved
 
 
-def _keep(valid: np.ndarray) -> np.ndarray:
-    return OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * valid
+def _keep(field: FlowField) -> np.ndarray:
+    """HxW: the share of the residual a pixel keeps. OCCLUDED_KEEP where the forward-backward check
+    fails (DIS is merely noisy there, often), nothing where the frame's brightness says the flow
+    is wrong: behind a walker the residual there is the walker's, and a fifth of it, amplified
+    by the next frames' steps, drew streaks along the walk."""
+    keep = OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * field.valid
+    return keep if field.matched is None else keep * field.matched
 
 
 def warp_tensor(residual: torch.Tensor, field: FlowField, warp: DeviceWarp | None = None) -> torch.Tensor:
@@ -397,7 +405,7 @@ class DeviceWarp:
         host = self.staging.take((height, width, 2 if field.valid is None else 3), torch.float32)
         host[..., :2] = field.backward
         if field.valid is not None:
-            host[..., 2] = _keep(field.valid)
+            host[..., 2] = _keep(field)
         flow = self.staging.send()
         grid = torch.addcmul(self._base, flow[..., :2], self._scale).unsqueeze(0)  # (base + flow) * scale
         keep = flow[..., 2] if field.valid is not None else None
