@@ -96,6 +96,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
     judge = Judge()
     classics: dict[str, dict] = {}  # per clip: the classic dream's strength (every look's reference)
     cells = []
+
+    def dreamer_for(params: DreamParams):
+        return build_dreamer(
+            params, dream_size, device, args.backend, None, args.seed, network, precision=args.precision
+        )
+
     for look in args.looks.split(","):
         params = look_params(look)
         for motion in args.motions.split(","):
@@ -109,28 +115,9 @@ def measure(args: argparse.Namespace) -> list[dict]:
                     motions = trail.motions(truth)
                     background = trail.background_path(path)
                     if background.is_file():
-                        clean_dreamer = build_dreamer(
-                            params,
-                            dream_size,
-                            device,
-                            args.backend,
-                            None,
-                            args.seed,
-                            network,
-                            precision=args.precision,
-                        )
-                        clean = (list(video_frames(str(background))[0]), clean_dreamer)
+                        clean = (list(video_frames(str(background))[0]), dreamer_for(params))
                 started = time.perf_counter()
-                dreamer = build_dreamer(
-                    params,
-                    dream_size,
-                    device,
-                    args.backend,
-                    None,
-                    args.seed,
-                    network,
-                    precision=args.precision,
-                )
+                dreamer = dreamer_for(params)
                 network = dreamer.network if params.model == DreamParams.model else network
                 figures = measure_mode(
                     dreamer,
