@@ -363,8 +363,10 @@ def measure_mode(
     on the object and the background, and the trail's figures (realtime.commands.trail); `clean`:
     the background alone and a fresh dreamer for it (the trail's size)."""
     gain_at = (lambda n: strength_frame(n, fps)) if sample_gains else None
-    truth = motions if known else None
-    outputs, gains, judged, flow_errors = dream_clip(dreamer, frames, dream_size, truth, gain_at, judge)
+    known_motions = motions if known else None
+    outputs, gains, judged, flow_errors = dream_clip(
+        dreamer, frames, dream_size, known_motions, gain_at, judge
+    )
     gain = float(np.nanmean(gains)) if not np.isnan(gains).all() else float("nan")
     figures = {"warping_error": round(warping_error(outputs, motions), 3), "gain": round(gain, 3)}
     figures.update(boil(frames, outputs, motions))
