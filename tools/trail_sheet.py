@@ -23,7 +23,7 @@ from tools.boil_table import look_params
 from tools.motion_clips import motion_clip
 
 SIZE, DREAM_SIZE = (480, 270), (320, 180)
-THUMB = (320, 180)  # each frame on the sheet
+THUMB = (240, 135)  # each frame on the sheet
 
 
 def dream(args: argparse.Namespace) -> None:
@@ -46,8 +46,8 @@ def dream(args: argparse.Namespace) -> None:
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
     out = image.copy()
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -65,7 +65,7 @@ def sheet(args: argparse.Namespace) -> None:
             cells.append(np.full((THUMB[1], 8, 3), 255, np.uint8))
         rows.append(np.hstack(cells[:-1]))
     image = np.vstack([np.vstack([row, np.full((4, row.shape[1], 3), 255, np.uint8)]) for row in rows])
-    cv2.imwrite(args.out, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    cv2.imwrite(args.out, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 72])
     print(args.out)
 
 
