@@ -42,7 +42,6 @@ import argparse
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -53,6 +52,7 @@ from realtime.commands import trail
 from realtime.commands.judge import Judge
 from realtime.commands.options import add_live_dream_options, offline_dreamer
 from realtime.commands.render import video_frames
+from realtime.commands.trail import Motion
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import inside_frame, pixel_grid, warp_array
@@ -78,14 +78,6 @@ CHECK_RELATIVE, CHECK_ABSOLUTE = 0.01, 0.5
 def motion_path(clip_path: str | Path) -> Path:
     """Where a clip's true motion is recorded (tools/make_clip.py writes it): `.motion.json` appended."""
     return Path(f"{clip_path}.motion.json")
-
-
-@dataclass
-class Motion:
-    """How frame t-1 maps onto frame t: for each pixel of frame t where it was in frame t-1."""
-
-    backward: np.ndarray  # HxWx2 float32 offsets (x, y)
-    valid: np.ndarray  # HxW bool: seen in both frames (inside the old frame, not occluded)
 
 
 def known_motion(affine: Sequence[Sequence[float]], width: int, height: int) -> Motion:

@@ -34,6 +34,14 @@ TRAIL_MARGIN = 3  # px around the object left out of the background's figures (i
 
 
 @dataclass
+class Motion:
+    """How frame t-1 maps onto frame t: for each pixel of frame t where it was in frame t-1."""
+
+    backward: np.ndarray  # HxWx2 float32 offsets (x, y)
+    valid: np.ndarray  # HxW bool: seen in both frames (inside the old frame, not occluded)
+
+
+@dataclass
 class Truth:
     """Per-pixel motion of a clip, frame t from frame t-1 (frame 0's entries are unused)."""
 
@@ -184,11 +192,9 @@ def trail(
 
 
 def region_motions(truth: Truth, fps: float):
-    """(object, background) lists of evaluate.Motion per frame pair: the truth's flow with `valid`
+    """(object, background) lists of Motion per frame pair: the truth's flow with `valid`
     narrowed to the object's pixels, and to the background away from it and from its recent trail
     (None: no object, the whole frame is one region)."""
-    from realtime.commands.evaluate import Motion
-
     if truth.mask is None:
         return None
     since = covered_since(truth.mask)
@@ -203,7 +209,5 @@ def region_motions(truth: Truth, fps: float):
 
 
 def motions(truth: Truth):
-    """evaluate.Motion per frame pair (frame t from t-1) over every pixel seen in both."""
-    from realtime.commands.evaluate import Motion
-
+    """Motion per frame pair (frame t from t-1) over every pixel seen in both."""
     return [Motion(truth.flow(t), truth.valid[t]) for t in range(1, len(truth.valid))]
