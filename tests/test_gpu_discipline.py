@@ -89,9 +89,9 @@ def test_no_device_call_on_the_display_thread_while_a_capture_runs():
     device_calls: list[tuple[str, float]] = []
     compose = pipeline.composer.compose
 
-    def recording_compose(frame, residual):
+    def recording_compose(frame, residual, gain=1.0):
         device_calls.append((threading.current_thread().name, time.perf_counter()))
-        return compose(frame, residual)
+        return compose(frame, residual, gain)
 
     pipeline.composer.compose = recording_compose
     with source:
