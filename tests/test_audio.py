@@ -14,7 +14,7 @@ import soundfile
 from realtime.audio.analysis import HOP, SAMPLE_RATE, FeatureAnalyzer, features_at_frames
 from realtime.audio.filein import read_audio
 from realtime.audio.live import AudioUnavailable, LiveAudio, describe_inputs, open_live_audio
-from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor, osc_entry
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor, Swell, osc_entry
 from realtime.audio.show import AudioShow
 from realtime.control.plane import Action, Command, Preset, ShowState
 from realtime.errors import ConfigError, SourceError
@@ -143,6 +143,28 @@ def test_beat_pulse_jumps_and_eases_back():
     assert reactor.modulate(base).lr == pytest.approx(0.03, rel=0.005)  # back to the look
 
 
+def test_the_swell_multiplies_the_dream_as_shown_on_the_beat_and_eases_back():
+    reactor = AudioReactor(AudioMapping.parse({"swell": {"amount": 1.0, "decay": 0.1}}))
+    assert reactor.shown_gain() == 1.0  # no sound yet
+    reactor.update(_features(t=1.0))
+    assert reactor.shown_gain() == 1.0  # no beat yet
+    reactor.update(_features(t=1.5, beats=1, last_beat_t=1.5))
+    assert reactor.shown_gain() == pytest.approx(2.0)  # x(1 + 1) on the beat
+    late = AudioReactor(reactor.mapping)
+    late.update(_features(t=1.0))
+    late.update(_features(t=1.6, beats=1, last_beat_t=1.5))
+    assert late.shown_gain() == pytest.approx(2.0)  # all of it on the first frame that sees the beat
+    assert reactor.modulate(DreamParams()) == DreamParams()  # the dream's own parameters are left alone
+    reactor.update(_features(t=1.6, beats=1, last_beat_t=1.5))
+    assert reactor.shown_gain() == pytest.approx(1.5)  # half-way back after 0.1 s
+    reactor.update(_features(t=2.4, beats=1, last_beat_t=1.5, onsets=1, last_onset_t=2.3))
+    assert reactor.shown_gain() == pytest.approx(1.0, abs=0.01)
+    reactor.set_mapping(AudioMapping.parse({"swell": {"amount": 1.0, "decay": 0.1, "on": "onset"}}))
+    assert reactor.shown_gain() == pytest.approx(2.0)  # an onset's swell follows the onsets (seen at 2.4)
+    reactor.update(None)
+    assert reactor.shown_gain() == 1.0  # the input is lost: the dream as it is
+
+
 def test_every_n_beats_counts_beats_between_frames():
     reactor = AudioReactor(AudioMapping.parse({"every": {"beats": 4, "action": "next_preset"}}))
     assert reactor.update(_features(beats=0)) == []
@@ -179,6 +201,9 @@ def test_mapped_values_are_always_valid_parameters():
         ({"lr": {"range": [0.01, 0.02], "speed": 2}}, "audio.lr.speed"),
         ({"pulse": {"field": "lr", "amount": float("nan")}}, "audio.pulse.amount"),
         ({"pulse": {"field": "colour"}}, "audio.pulse.field"),
+        ({"swell": {"amount": 5.0}}, "audio.swell.amount"),
+        ({"swell": {"on": "bar"}}, "audio.swell.on"),
+        ({"swell": {"field": "lr"}}, "audio.swell.field"),
         ({"every": {"beats": 2.5}}, "audio.every.beats"),
         ({"every": {"beats": 8, "action": "explode"}}, "audio.every.action"),
         ({"loudness": {"range": [0.01, 0.02]}}, "audio.loudness"),
@@ -205,7 +230,7 @@ def test_bundled_looks_have_a_default_mapping():
 
     for preset in load_folder(bundled_dir()):
         mapping = load_audio_mapping(preset.path)
-        assert mapping is not None and mapping.pulse is not None and mapping.maps, preset.name
+        assert mapping is not None and mapping.swell is not None and mapping.maps, preset.name
 
 
 # --- OSC --------------------------------------------------------------------------------------------
@@ -222,9 +247,12 @@ def test_osc_changes_the_mapping_live():
     )
     assert osc.translate("/dreamcam/audio/pulse", ["lr", 2.0, 0.1]).value[0] == "pulse"
     assert osc.translate("/dreamcam/audio/every", [0]).value == ("every", False)
+    swell = osc.translate("/dreamcam/audio/swell", [0.8, 0.1]).value
+    assert swell == ("swell", {"amount": 0.8, "decay": 0.1})
     for address, args in (
         ("/dreamcam/audio/lr", ["level", 0.02, 9.0]),
         ("/dreamcam/audio/pulse", ["lr", "loud"]),
+        ("/dreamcam/audio/swell", [9.0]),
         ("/dreamcam/audio/colour", ["level", 0, 1]),
     ):
         with pytest.raises(Rejected):
@@ -234,6 +262,8 @@ def test_osc_changes_the_mapping_live():
     assert show.reactor.mapping.pulse.field == "persistence" and show.reactor.mapping.pulse.on == "onset"
     show.change("pulse", False)
     assert show.reactor.mapping.pulse is None
+    show.change(*osc_entry("swell", [0.5, 0.2, "onset"]))
+    assert show.reactor.mapping.swell == Swell(0.5, 0.2, "onset")
 
 
 def test_the_mapping_follows_the_recalled_preset():
@@ -441,6 +471,53 @@ def test_the_running_show_dreams_with_the_sound(lite0):
     control.close()
 
 
+def test_the_live_show_swells_the_dream_on_the_beat_between_two_dreams():
+    """Live, the swell multiplies the composed dream each display frame: a beat shows on the next
+    frame shown even while a slow dream is still running, and eases back; the dream is untouched."""
+    from realtime.io.sources.synthetic import SyntheticSource
+    from realtime.loop.pipeline import Pipeline
+    from realtime.loop.showio import ShowIO
+    from realtime.show.plan import ShowControl
+    from tests.fakes import SlowDreamer
+
+    dreamer = SlowDreamer(seconds=0.05)  # each dream adds +40 everywhere
+    state = ShowState(dreamer.params, ("block5",))
+    live = _FakeInput()
+    mapping = AudioMapping.parse({"swell": {"amount": 1.0, "decay": 0.1}})
+    control = ShowControl(state, audio=AudioShow(live, start=mapping))
+    source = SyntheticSource((64, 36), paced=False)
+    pipeline = Pipeline(source, dreamer, state, ShowIO(show=control), threaded=True)
+
+    def shown() -> float:
+        """The dream's size on the frame shown now (the pixels where +80 does not clip)."""
+        frame = pipeline.last_frame.image.astype(int)
+        added = pipeline.last_output.astype(int) - frame
+        return float(added[frame < 255 - 80].mean())
+
+    with source:
+        pipeline.start_worker()
+        try:
+            live.latest = _features(t=1.0)
+            pipeline.tick()  # hands the worker its first frame
+            assert pipeline.worker.wait_for(count=1, timeout=5.0) is not None
+            pipeline.tick()
+            assert shown() == pytest.approx(40.0, abs=1.0)
+            dreamer.seconds = 0.5  # the next dream is slow: no new dream while the beat comes
+            live.latest = _features(t=1.5, beats=1, last_beat_t=1.5)
+            dreams = dreamer.calls
+            pipeline.tick()  # reads the beat (after showing its frame)...
+            pipeline.tick()  # ...and the next frame shows it
+            assert dreamer.calls <= dreams + 1 and shown() == pytest.approx(80.0, abs=1.0)
+            live.latest = _features(t=1.6, beats=1, last_beat_t=1.5)
+            pipeline.tick()
+            pipeline.tick()
+            assert shown() == pytest.approx(60.0, abs=1.0)  # half-way back after 0.1 s
+        finally:
+            dreamer.seconds = 0.0
+            pipeline.stop_worker()
+    control.close()
+
+
 # --- render -----------------------------------------------------------------------------------------
 
 
@@ -486,6 +563,31 @@ def test_render_dreams_harder_on_the_beat_of_its_own_sound(tmp_path, chelsea):
     assert depth[beats].mean() > 1.15 * depth[between].mean()
     with av.open(str(out)) as container:
         assert container.streams.audio and container.streams.audio[0].duration
+
+
+@pytest.mark.slow
+def test_the_beat_shows_on_a_glued_dream_under_a_slow_pan(tmp_path):
+    """Issue 24: `render --audio-react` of a slow pan with its own 120 BPM clicks, in the default
+    warm start (flow, momentum, depth gate): the frames a beat falls on show at least 1.3x as much
+    dream as the frames between beats (before the swell: 1.0x, the step's pulse absorbed)."""
+    from realtime.commands.cli import main
+    from tests.videofiles import write_clip_with_sound
+    from tools.make_clip import camera_frames
+
+    samples, _ = click_track(4.5)
+    images, _ = camera_frames("subpan", 45, (64, 36), 1.0, "astronaut")  # ~a tenth of the width a second
+    sound = _resampled_44k(samples)
+    clip = write_clip_with_sound(tmp_path / "pan.mkv", 45, (64, 36), fps=10, image=images, sound=sound)
+    out = tmp_path / "dreamt.mp4"
+    assert main(["render", clip, "-o", str(out), "--audio-react", "--dream-size", "64x36"]) == 0
+    depth, fps = _frame_depths(out, clip)
+    features = features_at_frames(read_audio(clip), fps, len(depth))
+    beats = [n for n in range(1, len(depth)) if features[n].beats > features[n - 1].beats]
+    between = [n for n in range(20, len(depth)) if n not in beats and n - 1 not in beats]
+    on_beats = [n for n in beats if n >= 20]
+    assert len(on_beats) >= 4
+    ratio = depth[on_beats].mean() / depth[between].mean()
+    assert ratio >= 1.3, f"beat frames show {ratio:.2f}x the dream between beats"
 
 
 @pytest.mark.slow

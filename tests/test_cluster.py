@@ -91,7 +91,7 @@ def _video_facts(path) -> tuple:
 def clip(tmp_path, chelsea) -> str:
     """40 frames of a pan over the cat, with a tone (lossless video, AAC sound)."""
     frames = [cv2.resize(chelsea[y : y + 240, y : y + 400], (160, 96)) for y in range(0, 80, 2)]
-    return write_clip_with_sound(tmp_path / "pan.mkv", len(frames), (160, 96), images=frames)
+    return write_clip_with_sound(tmp_path / "pan.mkv", len(frames), (160, 96), image=frames)
 
 
 # --- the plan, the seams and one chunk, in-process -----------------------------------------------

@@ -89,9 +89,9 @@ def test_no_device_call_on_the_display_thread_while_a_capture_runs():
     device_calls: list[tuple[str, float]] = []
     compose = pipeline.composer.compose
 
-    def recording_compose(frame, residual):
+    def recording_compose(frame, residual, gain=1.0):
         device_calls.append((threading.current_thread().name, time.perf_counter()))
-        return compose(frame, residual)
+        return compose(frame, residual, gain)
 
     pipeline.composer.compose = recording_compose
     with source:
@@ -420,7 +420,7 @@ def test_precision_auto_probes_once_per_look_not_at_every_layer_change(lite0, mo
 
     def fake_create_backend(request, network, objective, params, generator, size, progress, precision):
         asked.append((str(objective), precision))
-        return SimpleNamespace(name="cudagraph", precision="bf16")
+        return SimpleNamespace(name="cudagraph", precision="bf16", close=lambda: None)  # the Protocol's close
 
     monkeypatch.setattr(engine_module, "create_backend", fake_create_backend)
     recipe = EngineRecipe(torch.device("cpu"), backend="auto", precision="auto")

@@ -19,11 +19,12 @@ def read_video(path) -> tuple[list[np.ndarray], float]:
 
 
 def write_clip_with_sound(
-    path, frames: int, size: tuple[int, int], fps: int = 25, noise=False, image=None, sound=None, images=None
+    path, frames: int, size: tuple[int, int], fps: int = 25, noise=False, image=None, sound=None
 ) -> str:
     """A clip with a 440 Hz tone (or `sound`: mono float32 samples at 44.1 kHz): lossless FFV1 frames
     in Matroska (any size, odd ones too) and AAC. Frames are a moving bar, random noise (which no
-    codec can compress) with `noise`, `image` (RGB) every frame, or the RGB frames `images`."""
+    codec can compress) with `noise`, or `image` (RGB) every frame, or `image` a list: frame n is
+    its n-th."""
     import av
 
     width, height = size
@@ -34,8 +35,8 @@ def write_clip_with_sound(
         video.width, video.height, video.pix_fmt = width, height, "yuv444p"
         audio = container.add_stream("aac", rate=44100)
         for n in range(frames):
-            if images is not None:
-                image = images[n]
+            if isinstance(still, list):
+                image = still[n]
             elif still is not None:
                 image = still
             elif noise:

@@ -1,13 +1,22 @@
-"""The audio figures of docs/BENCHMARKS.md: beats and tempo on a click track, and how much harder
-`render --audio-react` dreams on beat frames than between beats.
+"""The audio figures of docs/BENCHMARKS.md: beats and tempo on a click track, and how much more
+dream `render --audio-react` shows on beat frames than between beats, before and after the swell.
 
-    python -m tools.audio_figures --seconds 8 --size 160x90 --fps 10
+    python -m tools.audio_figures --seconds 5 --size 160x90 --fps 15 --clips subpan,still \\
+        --looks default,eyes [--sheet docs/images/beat-sheet.jpg]
 
-Makes a clip of a still photo with a 120 BPM click track as its own sound, renders it with
-`--audio-react` in each warm-start mode (and with the bundled `eyes` look), and compares the mean
-|output − input| (grey levels 0-255) on the frames a beat falls on with the frames between beats
-(the frame right after a beat, still pulsing, and the tracker's first two seconds left out).
-Prints one JSON object.
+Each clip (tools/make_clip.py: `subpan`, a slow diagonal pan, 3.5 px a frame at 480x270 and 30 fps
+scaled to the size and rate asked for; `still`, a still photo) gets a 120 BPM click track as its
+sound and is dreamt in-process frame by frame exactly as `render --audio-react` writes it
+(realtime.commands.render.dreamt_frames: the look's `[audio]` table driving the dream, the swell
+on what is shown), before any encoder. Each look runs three times: `silent`, nothing mapped (the
+look's own dream, as without sound); `before`, its `[audio]` table as it was before issue 24 (no
+swell; the persistence brought down with the loudness and the step multiplied on each beat,
+BEFORE_PERSISTENCE and BEFORE_PULSE); `now`, its table as it is. Per run:
+- ratio: mean |output − input| (grey levels) on the frames a beat falls on, over the frames between
+  beats (the frame right after a beat, still swelling, and the tracker's first two seconds left out);
+- boil_between: the boil (realtime.commands.evaluate.boil, against the clip's true motion) over the
+  pairs of frames between beats; boil: over every pair from 2 s on, beats included.
+Prints one JSON object; `--sheet` writes a beat frame beside an off-beat frame, before and now.
 """
 
 from __future__ import annotations
@@ -16,16 +25,47 @@ import argparse
 import json
 import os
 import tempfile
+from dataclasses import replace
 
 import av
 import cv2
 import numpy as np
-import skimage.data
+import torch
 
-from realtime.audio.analysis import HOP, SAMPLE_RATE, FeatureAnalyzer, features_at_frames
+from realtime.audio.analysis import HOP, SAMPLE_RATE, FeatureAnalyzer, FrameFeatures
 from realtime.audio.filein import read_audio
-from realtime.commands.cli import main as dreamcam
+from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, FieldMap, Pulse
+from realtime.audio.offline import RenderAudio
+from realtime.commands.evaluate import Motion, boil, known_motion
+from realtime.commands.render import dreamt_frames
+from realtime.control.plane import ShowState
+from realtime.dream.dreamer import build_dreamer
 from realtime.params import parse_size
+from realtime.show.presets import load_audio_mapping, look_path
+from tools.boil_table import look_params
+from tools.make_clip import camera_frames, clip_frames
+
+SETTLE_S = 2.0  # the beat tracker needs about two seconds of music to find the period
+PAN_PX, PAN_WIDTH, PAN_FPS = 3.5, 480, 30  # issue 13's slow pan: 3.5 px a frame at 480 wide, 30 fps
+# the persistence each look's [audio] table brought down with the loudness before issue 24 (the
+# tables were otherwise as they are now, without a swell)
+BEFORE_PERSISTENCE = {
+    "default": (0.5, 0.75),
+    "subtle": (0.5, 0.7),
+    "eyes": (0.55, 0.8),
+    "fur": (0.6, 0.85),
+    "architecture": (0.5, 0.75),
+    "wild": (0.6, 0.85),
+}
+# and multiplied the step size on each beat (each onset for architecture): (amount, half-life s)
+BEFORE_PULSE = {
+    "default": Pulse("lr", 3.0, 0.15),
+    "subtle": Pulse("lr", 2.0, 0.15),
+    "eyes": Pulse("lr", 3.0, 0.15),
+    "fur": Pulse("lr", 3.0, 0.2),
+    "architecture": Pulse("lr", 3.0, 0.1, "onset"),
+    "wild": Pulse("lr", 4.0, 0.2),
+}
 
 
 def click_track(seconds: float, bpm: float = 120.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +80,14 @@ def click_track(seconds: float, bpm: float = 120.0, seed: int = 0) -> tuple[np.n
     return samples, clicks
 
 
-def write_clip(path: str, image: np.ndarray, frames: int, fps: int, sound: np.ndarray) -> None:
-    """`image` for every frame (lossless FFV1) with `sound` (48 kHz mono) as AAC, in Matroska."""
-    height, width = image.shape[:2]
+def write_clip(path: str, images: list[np.ndarray], fps: int, sound: np.ndarray) -> str:
+    """`images` (RGB, lossless FFV1) with `sound` (48 kHz mono) as AAC, in Matroska."""
+    height, width = images[0].shape[:2]
     with av.open(path, "w") as container:
         video = container.add_stream("ffv1", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv444p"
         audio = container.add_stream("aac", rate=SAMPLE_RATE)
-        for _ in range(frames):
+        for image in images:
             container.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         for start in range(0, len(sound), 1024):
             chunk = np.zeros(1024, np.float32)
@@ -58,25 +98,7 @@ def write_clip(path: str, image: np.ndarray, frames: int, fps: int, sound: np.nd
             container.mux(audio.encode(frame))
         container.mux(video.encode())
         container.mux(audio.encode())
-
-
-def read_frames(path: str) -> list[np.ndarray]:
-    with av.open(path) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-
-
-def beat_ratio(clip: str, out: str, fps: float) -> dict:
-    source, output = read_frames(clip), read_frames(out)
-    depth = np.array([np.abs(o.astype(np.float32) - s).mean() for o, s in zip(output, source, strict=True)])
-    features = features_at_frames(read_audio(clip), fps, len(depth))
-    beats = [n for n in range(1, len(depth)) if features[n].beats > features[n - 1].beats]
-    between = [n for n in range(int(2 * fps), len(depth)) if n not in beats and n - 1 not in beats]
-    return {
-        "beat_frames": len(beats),
-        "depth_on_beats": round(float(depth[beats].mean()), 2),
-        "depth_between": round(float(depth[between].mean()), 2),
-        "ratio": round(float(depth[beats].mean() / depth[between].mean()), 3),
-    }
+    return path
 
 
 def beat_accuracy(samples: np.ndarray, clicks: np.ndarray) -> dict:
@@ -87,36 +109,124 @@ def beat_accuracy(samples: np.ndarray, clicks: np.ndarray) -> dict:
         if f.beats > previous:
             beats.append(f.last_beat_t)
         previous = f.beats
-    settled = [c for c in clicks if c >= 2.0]
+    settled = [c for c in clicks if c >= SETTLE_S]
     errors = [1000 * min(abs(b - c) for b in beats) for c in settled]
     return {
         "clicks_after_2s": len(settled),
-        "beats_after_2s": sum(b >= 2.0 - 0.025 for b in beats),
+        "beats_after_2s": sum(b >= SETTLE_S - 0.025 for b in beats),
         "max_error_ms": round(max(errors), 1),
         "bpm": round(analyzer.features.bpm, 2),
     }
 
 
+def clip(kind: str, frames: int, size: tuple[int, int], fps: int) -> tuple[list[np.ndarray], list[Motion]]:
+    """A clip's frames and true motion (frame t-1 -> t, for t >= 1)."""
+    if kind == "subpan":
+        speed = PAN_PX * size[0] / PAN_WIDTH * PAN_FPS / fps
+        images, affines = camera_frames("subpan", frames, size, speed, "astronaut")
+    else:
+        images, affines = clip_frames("still", frames, size, photo="astronaut")
+    return images, [known_motion(a, *size) for a in affines[1:]]
+
+
+def mapping_of(look: str, when: str) -> AudioMapping:
+    """The look's [audio] mapping now, as it was before issue 24 (`when` = "before"), or nothing
+    mapped ("silent": the look's own dream, as without sound)."""
+    own = load_audio_mapping(look_path(look)) if look != "default" else None
+    mapping = own or DEFAULT_MAPPING
+    if when == "silent":
+        return AudioMapping()
+    if when == "now":
+        return mapping
+    low, high = BEFORE_PERSISTENCE[look]
+    before = (*mapping.maps, FieldMap("persistence", "level", low, high))
+    return replace(mapping, swell=None, maps=before, pulse=BEFORE_PULSE[look])
+
+
+def measure(
+    images: list[np.ndarray], motions: list[Motion], shown: list[np.ndarray], beats: list[int], fps: int
+) -> dict:
+    """The beat ratio and the boil (module docstring) of the frames `shown` for `images`."""
+    depth = np.array([np.abs(o.astype(np.float32) - s).mean() for o, s in zip(shown, images, strict=True)])
+    settle = int(SETTLE_S * fps)
+    on_beats = [n for n in beats if n >= settle]
+    after = {n + 1 for n in beats}
+    between = [n for n in range(settle, len(images)) if n not in beats and n not in after]
+    pairs = set(between) & {n + 1 for n in between}  # both frames of the pair between beats
+    # evaluate.boil skips a pair whose motion sees nothing: only the pairs between beats count
+    unseen = [Motion(m.backward, m.valid & (t + 1 in pairs)) for t, m in enumerate(motions)]
+    return {
+        "beat_frames": len(on_beats),
+        "depth_on_beats": round(float(depth[on_beats].mean()), 2),
+        "depth_between": round(float(depth[between].mean()), 2),
+        "ratio": round(float(depth[on_beats].mean() / depth[between].mean()), 3),
+        "boil_between": boil(images, shown, unseen, settle).get("boil"),
+        "boil": boil(images, shown, motions, settle).get("boil"),
+    }
+
+
+def dream(
+    images: list[np.ndarray], sound: np.ndarray, fps: int, look: str, mapping: AudioMapping, seed: int
+) -> tuple[list[np.ndarray], list[int]]:
+    """The frames `render --audio-react` writes for `images` with `sound` as their own (before the
+    encoder), and the frames a beat fell on."""
+    params = look_params(look)
+    size = (images[0].shape[1], images[0].shape[0])
+    dreamer = build_dreamer(params, size, torch.device("cpu"), seed=seed)
+    drive = RenderAudio(FrameFeatures(sound, fps), ShowState(params, dreamer.network.spec.layers), mapping)
+    shown = list(dreamt_frames(images, dreamer, drive))
+    return shown, sorted(set(drive.beat_frames))
+
+
+def sheet(path: str, images: list[np.ndarray], runs: dict, fps: int) -> None:
+    """A beat frame beside the frame half a beat (at 120 BPM) later, `before` above `now`, labelled."""
+    later = round(0.25 * fps)
+    beats = [n for n in runs["now"]["beats"] if n >= SETTLE_S * fps and n + later < len(images)]
+    beat = beats[len(beats) // 2]
+    off = beat + later
+    scale = max(1, round(480 / images[0].shape[1]))  # cells at least ~480 px wide: readable labels
+    rows = []
+    for when in ("before", "now"):
+        cells = []
+        for n, name in ((beat, "on the beat"), (off, "between beats")):
+            cell = cv2.resize(runs[when]["shown"][n], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+            label = f"{when}: {name} (frame {n})"
+            cv2.putText(cell, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(cell, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            cells.append(cell)
+        rows.append(np.concatenate(cells, 1))
+    cv2.imwrite(path, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--size", default="160x90")
-    parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--clips", default="subpan,still")
+    parser.add_argument("--looks", default="default,eyes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sheet", default=None, help="PNG: the first clip and look, beat vs off-beat")
     args = parser.parse_args()
-    width, height = parse_size(args.size)
+    size = parse_size(args.size)
     samples, clicks = click_track(args.seconds)
     result = {"click_track": beat_accuracy(samples, clicks), "renders": {}}
-    image = cv2.resize(skimage.data.chelsea(), (width, height), interpolation=cv2.INTER_AREA)
+    frames = int(args.seconds * args.fps)
     with tempfile.TemporaryDirectory() as folder:
-        clip = os.path.join(folder, "beat.mkv")
-        write_clip(clip, image, int(args.seconds * args.fps), args.fps, samples)
-        runs = {"flow": ["--warm-start", "flow"], "residual": ["--warm-start", "residual"]}
-        runs |= {"off": ["--warm-start", "off"], "eyes look": ["--preset", "eyes"]}
-        for name, options in runs.items():
-            out = os.path.join(folder, f"{name.replace(' ', '_')}.mp4")
-            size = ["--dream-size", args.size]
-            assert dreamcam(["render", clip, "-o", out, "--audio-react", *size, *options]) == 0
-            result["renders"][name] = beat_ratio(clip, out, args.fps)
+        for kind in args.clips.split(","):
+            images, motions = clip(kind, frames, size, args.fps)
+            # the clip's own sound, as render --audio-react reads it back (AAC through PyAV)
+            sound = read_audio(write_clip(os.path.join(folder, f"{kind}.mkv"), images, args.fps, samples))
+            for look in args.looks.split(","):
+                runs = {}
+                for when in ("silent", "before", "now"):
+                    shown, beats = dream(images, sound, args.fps, look, mapping_of(look, when), args.seed)
+                    runs[when] = {"shown": shown, "beats": beats}
+                    figures = measure(images, motions, shown, beats, args.fps)
+                    result["renders"][f"{kind} {look} {when}"] = figures
+                    print(json.dumps({f"{kind} {look} {when}": figures}), flush=True)
+                if args.sheet and kind == args.clips.split(",")[0] and look == args.looks.split(",")[0]:
+                    sheet(args.sheet, images, runs, args.fps)
     print(json.dumps(result))
 
 

@@ -3,11 +3,14 @@
     [audio]
     lr = { from = "level", range = [0.02, 0.05], curve = "exponential" }   # loudness -> step size
     pulse = { field = "lr", amount = 1.5, decay = 0.25, on = "beat" }      # x2.5 on each beat, eases back
+    swell = { amount = 1.0, decay = 0.06, on = "beat" }                    # the dream shown x2 on each beat
     every = { beats = 16, action = "next_layer" }                          # or "next_preset"
 
 `AudioMapping.parse` checks a table and names the bad key in one line; `AudioReactor` applies a
 mapping to the show's parameters once per frame, identically live and in an offline render. Every
 value it produces is clamped to the field's range and validated by `DreamParams` like any control's.
+The swell is not a parameter: `AudioReactor.shown_gain` multiplies the dream as it is shown (the
+composed residual), after the dream has run, so the depth gate and the momentum never see it.
 Schema and OSC addresses: docs/AUDIO.md.
 """
 
@@ -27,6 +30,7 @@ TRIGGERS = ("beat", "onset")
 EVERY_ACTIONS = {"next_layer": Action.NEXT_LAYER, "next_preset": Action.NEXT_PRESET}
 TEMPO_RANGE = (60.0, 180.0)
 MAX_EVERY = 1024
+MAX_SWELL = 3.0  # a dream shown 4x its size is already clipped to black and white nearly everywhere
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class FieldMap:
         return self.low + (self.high - self.low) * x
 
 
+def eased(amount: float, decay: float, since_s: float) -> float:
+    """1 + amount at a beat, easing back to 1 with a half-life of `decay` seconds (1: no beat yet)."""
+    if not math.isfinite(since_s):
+        return 1.0
+    return 1.0 + amount * 0.5 ** (max(0.0, since_s) / decay)
+
+
 @dataclass(frozen=True)
 class Pulse:
     """On each beat (or onset) `field` is multiplied by 1 + amount, easing back with a half-life of
@@ -57,9 +68,22 @@ class Pulse:
     on: str = "beat"
 
     def factor(self, since_s: float) -> float:
-        if not math.isfinite(since_s):  # no beat yet
-            return 1.0
-        return 1.0 + self.amount * 0.5 ** (max(0.0, since_s) / self.decay)
+        return eased(self.amount, self.decay, since_s)
+
+
+@dataclass(frozen=True)
+class Swell:
+    """On each beat (or onset) the dream as shown (the residual added to the camera) is multiplied
+    by 1 + amount, easing back with a half-life of `decay` seconds. A pulse on the step size cannot
+    do this on a glued dream: the momentum spreads a beat's step over ten frames and the depth gate
+    stops a formed dream from deepening (docs/AUDIO.md); the swell acts after both."""
+
+    amount: float = 1.0
+    decay: float = 0.06  # seconds: at 30 fps the beat frame and the next four or five stand out
+    on: str = "beat"
+
+    def factor(self, since_s: float) -> float:
+        return eased(self.amount, self.decay, since_s)
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,7 @@ class AudioMapping:
     maps: tuple[FieldMap, ...] = ()
     pulse: Pulse | None = None
     every: Every | None = None
+    swell: Swell | None = None
 
     @classmethod
     def parse(cls, table: object, origin: str = "[audio]") -> AudioMapping:
@@ -93,17 +118,21 @@ class AudioMapping:
                 return replace(self, pulse=None)
             if key == "every":
                 return replace(self, every=None)
+            if key == "swell":
+                return replace(self, swell=None)
             if key in RANGES:
                 return replace(self, maps=tuple(m for m in self.maps if m.field != key))
         if key == "pulse":
             return replace(self, pulse=_parse_pulse(value, where))
         if key == "every":
             return replace(self, every=_parse_every(value, where))
+        if key == "swell":
+            return replace(self, swell=_parse_swell(value, where))
         if key in RANGES:
             new = _parse_map(key, value, where)
             return replace(self, maps=tuple(m for m in self.maps if m.field != key) + (new,))
         raise ConfigError(
-            f"{where} is not a setting; use a parameter ({', '.join(RANGES)}), 'pulse' or 'every'"
+            f"{where} is not a setting; use a parameter ({', '.join(RANGES)}), 'pulse', 'swell' or 'every'"
         )
 
     def to_table(self) -> dict:
@@ -114,6 +143,9 @@ class AudioMapping:
         if self.pulse is not None:
             p = self.pulse
             table["pulse"] = {"field": p.field, "amount": p.amount, "decay": p.decay, "on": p.on}
+        if self.swell is not None:
+            w = self.swell
+            table["swell"] = {"amount": w.amount, "decay": w.decay, "on": w.on}
         if self.every is not None:
             table["every"] = {"beats": self.every.beats, "action": self.every.action}
         return table
@@ -122,20 +154,21 @@ class AudioMapping:
         parts = [f"{m.field}<-{m.feature}" for m in self.maps]
         if self.pulse is not None:
             parts.append(f"{self.pulse.field} pulse on {self.pulse.on}")
+        if self.swell is not None:
+            parts.append(f"x{1 + self.swell.amount:g} swell on {self.swell.on}")
         if self.every is not None:
             parts.append(f"{self.every.action} every {self.every.beats} beats")
         return ", ".join(parts) or "nothing mapped"
 
 
-# The mapping a look without an [audio] table gets: the step size swells with the loudness and
-# jumps x4 on the beat. The persistence comes down from the look's ~0.9: a warm-started dream that
-# carries 90 % of itself sits at the contrast cap the anchor allows, where a beat cannot deepen it
-# (measured: beat frames 1 % deeper than the others); carrying 50-75 % it fades between beats and
-# swells on each (39 % deeper at 0.5, 18 % at 0.7; docs/BENCHMARKS.md).
-DEFAULT_MAPPING = AudioMapping(
-    maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"), FieldMap("persistence", "level", 0.5, 0.75)),
-    pulse=Pulse("lr", 3.0, 0.15, "beat"),
-)
+# The mapping a look without an [audio] table gets: the step size follows the loudness and the
+# dream as shown swells x2 on each beat. Before issue 24 the step also jumped x4 on the beat and the
+# persistence came down to 0.5-0.75 with the loudness; on the glued dream (momentum 0.9, depth
+# gate, persistence 0.998) neither showed the beat (beat frames 0.97-1.0x as deep as the others:
+# the momentum spreads a beat's step over ten frames, a formed dream does not deepen), the low
+# persistence made the dream a quarter as deep and the step's pulse made it boil more. The swell
+# acts after the dream, on what is shown (docs/BENCHMARKS.md, "The beat shows again").
+DEFAULT_MAPPING = AudioMapping(maps=(FieldMap("lr", "level", 0.02, 0.05, "exponential"),), swell=Swell())
 
 
 def _table(value: object, where: str, keys: tuple[str, ...]) -> dict:
@@ -177,13 +210,22 @@ def _parse_map(name: str, value: object, where: str) -> FieldMap:
     return FieldMap(name, feature, a, b, curve)
 
 
+def _trigger(t: dict, where: str, default: Pulse | Swell, most: float = 10.0) -> tuple[float, float, str]:
+    """A pulse's or swell's (amount, decay, on), checked; missing keys take `default`'s."""
+    amount = _number(t.get("amount", default.amount), f"{where}.amount", 0.0, most)
+    decay = _number(t.get("decay", default.decay), f"{where}.decay", 0.01, 10.0)
+    return amount, decay, _choice(t.get("on", default.on), f"{where}.on", TRIGGERS)
+
+
 def _parse_pulse(value: object, where: str) -> Pulse:
     t = _table(value, where, ("field", "amount", "decay", "on"))
     name = _choice(t.get("field", "lr"), f"{where}.field", tuple(RANGES))
-    amount = _number(t.get("amount", 1.0), f"{where}.amount", 0.0, 10.0)
-    decay = _number(t.get("decay", 0.25), f"{where}.decay", 0.01, 10.0)
-    on = _choice(t.get("on", "beat"), f"{where}.on", TRIGGERS)
-    return Pulse(name, amount, decay, on)
+    return Pulse(name, *_trigger(t, where, Pulse()))
+
+
+def _parse_swell(value: object, where: str) -> Swell:
+    t = _table(value, where, ("amount", "decay", "on"))
+    return Swell(*_trigger(t, where, Swell(), MAX_SWELL))
 
 
 def _parse_every(value: object, where: str) -> Every:
@@ -199,12 +241,17 @@ class AudioReactor:
     """Turns the newest features into parameter changes, once per frame (`update`, then `modulate`).
 
     Beat counting works on the analyser's counters, so a beat is never lost between two frames,
-    and the pulse's decay runs on the sound's own clock, so an offline render is deterministic."""
+    and the pulse's and the swell's decays run on the sound's own clock, so an offline render is
+    deterministic."""
 
     mapping: AudioMapping = DEFAULT_MAPPING
     features: AudioFeatures | None = None
     beat: bool = False  # a beat since the previous frame (the HUD's flash)
     _beats_seen: int | None = None
+    _onsets_seen: int | None = None
+    # when (sound clock) a frame first saw the newest beat and onset: the swell starts there, so the
+    # first frame that shows a beat shows all of it, at any frame rate (`shown_gain`)
+    _first_seen: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TRIGGERS, -math.inf))
     _every_count: int = 0
     modulated: dict[str, float] = field(default_factory=dict)  # field -> value sent, for the HUD
     _held: dict[str, float] = field(default_factory=dict)  # shape fields' snapped values (`_snap`)
@@ -218,6 +265,11 @@ class AudioReactor:
         new_beats = 0 if self._beats_seen is None else max(0, features.beats - self._beats_seen)
         self._beats_seen = features.beats
         self.beat = new_beats > 0
+        if self.beat:
+            self._first_seen["beat"] = features.t
+        if self._onsets_seen is not None and features.onsets > self._onsets_seen:
+            self._first_seen["onset"] = features.t
+        self._onsets_seen = features.onsets
         every = self.mapping.every
         if every is None or not new_beats:
             return []
@@ -254,6 +306,16 @@ class AudioReactor:
         self.modulated = changes
         return params.replace(**changes) if changes else params
 
+    def shown_gain(self) -> float:
+        """What the dream as shown (the residual added to the camera) is multiplied by now: the
+        swell's factor since a frame first saw the newest beat (or onset), 1 with no swell or no
+        features. Counted from the frame, not from when the beat sounded: at 10 fps a beat may
+        sound up to 0.1 s before a frame sees it, and a 0.06 s swell would be a third gone."""
+        f, swell = self.features, self.mapping.swell
+        if f is None or swell is None:
+            return 1.0
+        return swell.factor(f.t - self._first_seen[swell.on])
+
     def _snap(self, name: str, value: float) -> float:
         """A shape field (steps, octaves, octave_scale) on its grid, with hysteresis: it moves only
         when the sound takes it 3/4 of a grid step past the held value, so a level hovering at a
@@ -276,13 +338,18 @@ def _feature(f: AudioFeatures, name: str) -> float:
 
 def osc_entry(key: str, args: list) -> tuple[str, object]:
     """An OSC message under /dreamcam/audio/KEY -> (KEY, the table value), checked like the TOML:
-    `lr level 0.02 0.05 exponential`, `pulse lr 1.5 0.25 beat`, `every 16 next_layer`, `KEY 0` (off)."""
+    `lr level 0.02 0.05 exponential`, `pulse lr 1.5 0.25 beat`, `swell 0.6 0.1 beat`, `every 16 next_layer`,
+    `KEY 0` (off)."""
     if len(args) == 1 and not isinstance(args[0], str) and not args[0]:
         value: object = False
     elif key == "pulse":
         value = dict(zip(("field", "amount", "decay", "on"), args, strict=False))
         if len(args) > 4:
             raise ConfigError("/dreamcam/audio/pulse takes field, amount, decay[, beat|onset]")
+    elif key == "swell":
+        value = dict(zip(("amount", "decay", "on"), args, strict=False))
+        if len(args) > 3:
+            raise ConfigError("/dreamcam/audio/swell takes amount, decay[, beat|onset]")
     elif key == "every":
         value = dict(zip(("beats", "action"), args, strict=False))
         if len(args) > 2:

@@ -47,6 +47,10 @@ class RenderAudio:
             self.beat_frames.append(frame)
         return self.reactor.modulate(self.state.params)
 
+    def shown_gain(self) -> float:
+        """What the frame last asked for (`params_for`) shows its dream multiplied by (the swell)."""
+        return self.reactor.shown_gain()
+
 
 @dataclass(frozen=True)
 class RenderAudioPlan:

@@ -45,6 +45,10 @@ class AudioShow:
     def dream_params(self, params: DreamParams) -> DreamParams:
         return self.reactor.modulate(params)
 
+    def shown_gain(self) -> float:
+        """The swell of the newest beat: what the composed dream is multiplied by (not the dream)."""
+        return self.reactor.shown_gain()
+
     def change(self, key: str, value: object) -> None:
         """One key of the [audio] table, set live (from OSC)."""
         try:

@@ -304,10 +304,13 @@ def _show_until(pipeline: Pipeline, dreams: int) -> int:
 
 def bench_backends(device: torch.device, precision: str = "auto") -> list[str]:
     """The backends `--backend all` compares on this device at this precision (the ONNX export
-    is fp32 only)."""
+    is fp32 only; OpenVINO runs it on the CPU, where its wheel installs)."""
+    from realtime.dream.backends.openvino import openvino_available
+
     usable = {
         "eager": True,
         "onnx": precision in ("auto", "fp32"),
+        "openvino": precision in ("auto", "fp32") and device.type == "cpu" and openvino_available(),
         "cudagraph": device.type == "cuda",
     }
     return [b for b in BACKENDS if usable.get(b, False)]
@@ -379,11 +382,18 @@ def kernel_timing(dreamer: FrameDreamer, images: Sequence[np.ndarray], runs: int
 
 
 def goal_ratios(rows: Sequence[dict]) -> dict:
-    """The goal's ratios between backends measured in one run: cudagraph / eager and
-    onnx / cudagraph, of the kernel rate and the dream rate (only pairs both measured)."""
+    """The goal's ratios between backends measured in one run: cudagraph / eager, onnx / cudagraph,
+    openvino / eager and onnx, of the kernel rate and the dream rate (only pairs both measured)."""
     by_backend = {row["backend"]: row for row in rows}
     ratios = {}
-    for faster, slower in (("cudagraph", "eager"), ("onnx", "cudagraph"), ("onnx", "eager")):
+    pairs = (
+        ("cudagraph", "eager"),
+        ("onnx", "cudagraph"),
+        ("onnx", "eager"),
+        ("openvino", "eager"),
+        ("openvino", "onnx"),
+    )
+    for faster, slower in pairs:
         if faster in by_backend and slower in by_backend:
             a, b = by_backend[faster], by_backend[slower]
             ratios[f"{faster}/{slower}"] = {

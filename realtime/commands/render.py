@@ -13,12 +13,12 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from realtime.audio.offline import RenderAudioPlan
+from realtime.audio.offline import RenderAudio, RenderAudioPlan
 from realtime.cluster import options as split_options
 from realtime.commands.options import add_live_dream_options, add_overwrite_option, finite, offline_dreamer
 from realtime.commands.render_io import (
@@ -41,13 +41,41 @@ from realtime.params import DreamParams
 log = logging.getLogger(__name__)
 
 
-def zoom_frames(image: np.ndarray, count: int, zoom: float, dreamer: FrameDreamer) -> Iterator[np.ndarray]:
-    """The classic zooming dream: each frame zooms into the last dream by `zoom` and dreams again."""
+def zoom_frames(
+    image: np.ndarray, count: int, zoom: float, dreamer: FrameDreamer, gain: Callable[[], float] = lambda: 1.0
+) -> Iterator[np.ndarray]:
+    """The classic zooming dream: each frame zooms into the last dream by `zoom` and dreams again.
+    Each frame is shown with its dream `gain()` times its size (the audio's swell); the frame fed
+    back is the dream itself, so a swell never compounds."""
     frame = image
     for _ in range(count):
         zoomed = zoom_in(frame, zoom)
-        frame = add_upscaled(zoomed, residual_array(dreamer.residual(zoomed)))
-        yield frame
+        residual = residual_array(dreamer.residual(zoomed))
+        frame, shown = add_upscaled(zoomed, residual), gain()
+        yield frame if shown == 1.0 else add_upscaled(zoomed, residual, shown)
+
+
+def dreamt_frames(
+    images: Iterable[np.ndarray],
+    dreamer: FrameDreamer,
+    drive: RenderAudio | None = None,
+    *,
+    composed: bool = False,
+) -> Iterator[np.ndarray]:
+    """What `render` writes, frame by frame: each image dreamt and composed (`composed`: a zoom's
+    frames, dreamt already, passed on). With `drive`, each frame's look comes from the sound up to
+    that frame's time, set before it is dreamt, and its dream is shown with that frame's swell
+    (docs/AUDIO.md). tools/audio_figures.py measures these frames, before any encoder."""
+    if drive is not None:
+        dreamer.set_params(drive.params_for(0))
+    for n, image in enumerate(images, start=1):
+        if composed:
+            yield image
+        else:
+            gain = drive.shown_gain() if drive is not None else 1.0
+            yield add_upscaled(image, residual_array(dreamer.residual(image)), gain)
+        if drive is not None:  # the next frame's look, from the sound up to its time
+            dreamer.set_params(drive.params_for(n))
 
 
 def render(
@@ -67,13 +95,15 @@ def render(
     with `overwrite`, and never when it is one of the inputs."""
     is_still = check_request(input_path, output_path, frames, zoom, codec, audio, overwrite)
     if is_still:
-        image = load_image(input_path, None)
-        source, fps, total = zoom_frames(image, frames, zoom or 1.02, dreamer), 30.0, frames
+        fps, total = 30.0, frames
     else:
         source, fps, total = video_frames(input_path)
         if frames:
             total = min(total, frames) if total else frames
     drive = audio.start(input_path, fps, dreamer.params) if audio is not None else None
+    if is_still:
+        gain = drive.shown_gain if drive is not None else lambda: 1.0
+        source = zoom_frames(load_image(input_path, None), frames, zoom or 1.02, dreamer, gain)
     sound = audio.sound_of(input_path) if audio is not None else None if is_still else input_path
     output = Path(output_path)
     partial = partial_path(output)
@@ -82,19 +112,13 @@ def render(
     writer = None
     try:
         writer = VideoFileWriter(str(partial), fps, codec, live=False, audio_from=sound)
-        if drive is not None:
-            dreamer.set_params(drive.params_for(0))
-        for image in source:
-            if frames and written >= frames:
-                break
-            if not is_still:
-                image = add_upscaled(image, residual_array(dreamer.residual(image)))
+        for image in dreamt_frames(source, dreamer, drive, composed=is_still):
             writer.write(image)
             written += 1
-            if drive is not None:  # the next frame's look, from the sound up to its time
-                dreamer.set_params(drive.params_for(written))
             if progress is not None:
                 progress(written, total, time.perf_counter() - started)
+            if frames and written >= frames:
+                break
         if written == 0:
             raise SourceError(f"'{input_path}' gave no frames to render")
         if not is_still and total and written < total:  # the file was cut short (or is damaged)

@@ -91,6 +91,7 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
         metavar="[HOST:]PORT",
         help="serve a control page for a phone (loopback unless HOST; docs/REMOTE.md)",
     )
+    _add_keepsake_options(run)
     run.add_argument(
         "--audio",
         nargs="?",
@@ -98,6 +99,20 @@ def _add_show_options(run: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DEVICE",
         help="react to an audio input (index or part of its name; default input if none); 'list' lists them",
+    )
+
+
+def _add_keepsake_options(run: argparse.ArgumentParser) -> None:
+    """The booth's keepsakes (with --web: realtime.show.plan.plan_keepsakes checks them)."""
+    run.add_argument(
+        "--keepsake-ttl", type=finite, default=30.0, metavar="MIN", help="minutes a keepsake lives (30)"
+    )
+    run.add_argument("--keepsake-dir", default=None, metavar="DIR", help="also keep every keepsake here")
+    run.add_argument(
+        "--keepsake-countdown", type=int, default=3, metavar="S", help="seconds of 3-2-1 before (0: none)"
+    )
+    run.add_argument(
+        "--keepsake-qr-s", type=finite, default=10.0, metavar="S", help="seconds its QR code shows (10)"
     )
 
 

@@ -40,6 +40,7 @@ class Action(enum.Enum):
     TOGGLE_RECORD = "toggle_record"  # Command value: None toggles, True/False starts/stops
     MIDI_LEARN = "midi_learn"
     AUDIO = "audio"  # Command value: (key, value) of the look's [audio] table, set live (docs/AUDIO.md)
+    KEEPSAKE = "keepsake"  # the booth's countdown, then the picture and its link (realtime.show.booth)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from realtime.errors import ConfigError, SourceError
 from realtime.io.videofile import VIDEO_EXTS
@@ -18,6 +19,14 @@ from realtime.io.videofile import VIDEO_EXTS
 def printable(path: str) -> str:
     """`path` as it can be printed: undecodable bytes shown as \\xNN escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def cache_dir() -> Path:
+    """dreamcam's own cache: $DREAMCAM_CACHE, else $XDG_CACHE_HOME/dreamcam, else ~/.cache/dreamcam."""
+    if os.environ.get("DREAMCAM_CACHE"):
+        return Path(os.environ["DREAMCAM_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dreamcam"
 
 
 def check_name_encoding(path: str, what: str = "file") -> None:

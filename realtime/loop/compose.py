@@ -17,10 +17,13 @@ import torch
 from realtime.dream import frames
 
 
-def add_upscaled(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
-    """frame: HxWx3 uint8; residual: hxwx3 float32 in pixel units. Returns HxWx3 uint8."""
+def add_upscaled(frame: np.ndarray, residual: np.ndarray | None, gain: float = 1.0) -> np.ndarray:
+    """frame: HxWx3 uint8; residual: hxwx3 float32 in pixel units, shown `gain` times its size
+    (the audio's swell). Returns HxWx3 uint8."""
     if residual is None:
         return frame
+    if gain != 1.0:  # at dream size: a fraction of the full frame's pixels
+        residual = residual * np.float32(gain)
     height, width = frame.shape[:2]
     if residual.shape[:2] != (height, width):
         residual = cv2.resize(residual, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -28,12 +31,12 @@ def add_upscaled(frame: np.ndarray, residual: np.ndarray | None) -> np.ndarray:
     return cv2.add(frame, residual, dtype=cv2.CV_8U)
 
 
-def add_upscaled_tensor(frame: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """`add_upscaled` in torch: HxWx3 uint8 frame + 1x3xhxw residual, upscaled -> HxWx3 uint8."""
+def add_upscaled_tensor(frame: torch.Tensor, residual: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """`add_upscaled` in torch: HxWx3 uint8 frame + gain x 1x3xhxw residual, upscaled -> HxWx3 uint8."""
     height, width = frame.shape[:2]
     image = frame.permute(2, 0, 1).unsqueeze(0).float()
     big = torch.nn.functional.interpolate(residual, size=(height, width), mode="bilinear")
-    return (image + big).round_().clamp_(0, 255).to(torch.uint8).squeeze(0).permute(1, 2, 0)
+    return image.add_(big, alpha=gain).round_().clamp_(0, 255).to(torch.uint8).squeeze(0).permute(1, 2, 0)
 
 
 class Composer:
@@ -82,16 +85,19 @@ class Composer:
             self._stream.wait_event(ready)
         residual.record_stream(self._stream)
 
-    def compose(self, frame: np.ndarray, residual: torch.Tensor | np.ndarray | None) -> np.ndarray:
+    def compose(
+        self, frame: np.ndarray, residual: torch.Tensor | np.ndarray | None, gain: float = 1.0
+    ) -> np.ndarray:
         """The camera frame (HxWx3 uint8) with the residual (1x3xhxw tensor or, on the CPU, the
-        tracker's hxwx3 array; pixel units) added."""
+        tracker's hxwx3 array; pixel units) added, `gain` times its size (the audio's swell: the
+        dream as shown, never the dream carried to the next frame)."""
         if residual is None:
             return frame
         if isinstance(residual, np.ndarray):
-            return add_upscaled(frame, residual)
+            return add_upscaled(frame, residual, gain)
         if self._stream is None:
-            return add_upscaled(frame, self._as_numpy(residual))
-        return self._compose_on_gpu(frame, residual)
+            return add_upscaled(frame, self._as_numpy(residual), gain)
+        return self._compose_on_gpu(frame, residual, gain)
 
     def _as_numpy(self, residual: torch.Tensor) -> np.ndarray:
         if residual is not self._residual_of:
@@ -105,7 +111,7 @@ class Composer:
             self._pinned[key] = torch.empty(shape, dtype=torch.uint8).pin_memory()
         return self._pinned[key]
 
-    def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor) -> np.ndarray:
+    def _compose_on_gpu(self, frame: np.ndarray, residual: torch.Tensor, gain: float) -> np.ndarray:
         """Call inside `turn` (the display's stream is current)."""
         upload = self._pinned_like("in", frame.shape)  # read by the copy below, synchronised before reuse
         # a new output each frame, from torch's caching host allocator (pinned blocks are reused
@@ -113,7 +119,7 @@ class Composer:
         # is overwritten under it, and no copy is made
         download = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
         upload.numpy()[...] = frame
-        out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual)
+        out = add_upscaled_tensor(upload.to(self.device, non_blocking=True), residual, gain)
         download.copy_(out, non_blocking=True)
         self._stream.synchronize()  # this stream only: the frame is needed on the host now
         return download.numpy()

@@ -163,7 +163,8 @@ class Pipeline:
                 self.stats.dream_latency_ms.add((self.clock() - result.frame.t_capture) * 1000.0)
             if self.dreamer.params.warm_start == "flow":  # ride the residual on the moving scene
                 self.residual = self.tracker.follow(frame.image, frame.index)
-            self.last_output = self._composed = self.composer.compose(frame.image, self.residual)
+            gain = self.io.shown_gain()  # per display frame: the beat shows even between dreams
+            self.last_output = self._composed = self.composer.compose(frame.image, self.residual, gain)
 
     def _while_building(self, frame: Frame) -> np.ndarray:
         """What to show while a build holds the GPU: the last composed picture for a short one
@@ -184,7 +185,8 @@ class Pipeline:
         self.stats.dream_ms.add((finished - started) * 1000.0)
         self.stats.dream_rate.tick(finished)
         self.stats.dreams += 1
-        self.last_output = self.composer.compose(frame.image, self.io.shown_residual(self.residual))
+        shown = self.io.shown_residual(self.residual)
+        self.last_output = self.composer.compose(frame.image, shown, self.io.shown_gain())
         if fresh:
             self.stats.dream_latency_ms.add((finished - frame.t_capture) * 1000.0)
 

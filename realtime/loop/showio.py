@@ -25,9 +25,11 @@ class ShowHooks(Protocol):
     def intents(self, from_window: list[Intent]) -> list[Intent]: ...
     def residual(self, residual: torch.Tensor) -> torch.Tensor: ...
     def output(self, image: np.ndarray) -> None: ...
+    def frame(self, image: np.ndarray) -> np.ndarray: ...
     def handle(self, intent: Intent) -> None: ...
     def hud_lines(self) -> list[str]: ...
     def dream_params(self, params: DreamParams) -> DreamParams: ...
+    def shown_gain(self) -> float: ...
 
 
 class Display(Protocol):
@@ -54,8 +56,15 @@ class ShowIO:
         """The look as the show wants it dreamed (audio, when on, modulates it every frame)."""
         return params if self.show is None else self.show.dream_params(params)
 
+    def shown_gain(self) -> float:
+        """What the dream is shown multiplied by this display frame (audio's swell on the beat)."""
+        return 1.0 if self.show is None else self.show.shown_gain()
+
     def deliver(self, image: np.ndarray, hud: bool, hud_lines: list[str]) -> None:
-        """One composed frame to the window, the recorder and the show's outputs."""
+        """One composed frame to the window, the recorder and the show's outputs (the show may put
+        another in its place: a keepsake's captured frame while it is held)."""
+        if self.show is not None:
+            image = self.show.frame(image)
         if self.window is not None:
             self.window.hud_visible = hud
             self.window.show(image, hud_lines)

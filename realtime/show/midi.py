@@ -41,6 +41,7 @@ BUTTONS = {
     "prev": Action.PREV_PRESET,
     "save_preset": Action.SAVE_PRESET,
     "hud": Action.TOGGLE_HUD,
+    "keepsake": Action.KEEPSAKE,
 }
 # learn mode: the key pressed after moving a control says what the control will drive
 LEARN_KEYS: dict[Action, str] = {

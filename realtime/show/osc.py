@@ -40,6 +40,7 @@ TRIGGERS = {
     "save_preset": Action.SAVE_PRESET,
     "next_layer": Action.NEXT_LAYER,
     "prev_layer": Action.PREV_LAYER,
+    "keepsake": Action.KEEPSAKE,
 }
 SWITCHES = {"freeze": Action.FREEZE, "record": Action.TOGGLE_RECORD, "hud": Action.TOGGLE_HUD}
 AUDIO_PREFIX = "audio/"  # /dreamcam/audio/KEY: one key of the look's [audio] mapping (docs/AUDIO.md)
