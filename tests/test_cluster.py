@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -156,6 +157,7 @@ def test_a_chunk_dreams_with_the_sound_s_looks_for_its_frames(tmp_path, chelsea)
     import soundfile
 
     from realtime.audio.analysis import SAMPLE_RATE
+    from realtime.audio.mapping import DEFAULT_MAPPING, Swell
     from realtime.audio.offline import RenderAudioPlan
     from realtime.cluster.scan import frame_looks, scan_video
     from realtime.io.videofile import VideoFileWriter
@@ -165,10 +167,13 @@ def test_a_chunk_dreams_with_the_sound_s_looks_for_its_frames(tmp_path, chelsea)
     soundfile.write(tmp_path / "clicks.wav", samples, SAMPLE_RATE)
     image = cv2.resize(chelsea, (96, 54))
     clip = write_clip_with_sound(tmp_path / "still.mkv", 40, (96, 54), image=image, sound=np.zeros(1))
-    plan = RenderAudioPlan(str(tmp_path / "clicks.wav"))
+    # the swell on onsets: a click track this short ends before the beat tracker locks on
+    swell_on_onsets = replace(DEFAULT_MAPPING, swell=Swell(on="onset"))
+    plan = RenderAudioPlan(str(tmp_path / "clicks.wav"), swell_on_onsets)
     facts = scan_video(clip, (96, 54))
     looks = frame_looks(plan, clip, facts, PARAMS)
-    assert len(looks) == 40 and len({p.lr for p in looks}) > 3  # the beats move the look
+    assert len(looks) == 40 and len({look.params.lr for look in looks}) > 3  # the beats move the look
+    assert max(look.gain for look in looks[:24]) > 1.5  # and swell the dream as shown
     threads = torch.get_num_threads()
     try:
         recipe = DreamRecipe(PARAMS, (96, 54), backend="eager", precision="fp32", seed=2)

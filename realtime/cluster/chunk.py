@@ -23,13 +23,13 @@ import torch
 from models.registry import Network
 from realtime.cluster.job import DreamRecipe
 from realtime.cluster.plan import Chunk, chunk_seed
+from realtime.cluster.scan import FrameLook
 from realtime.commands.render_io import zoom_in
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.dream.frames import residual_array
 from realtime.errors import SourceError
 from realtime.loop.compose import add_upscaled
-from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,13 @@ def run_chunk(
     chunk: Chunk,
     recipe: DreamRecipe,
     source: ChunkInput,
-    looks: list[DreamParams] | None = None,
+    looks: list[FrameLook] | None = None,
     report: Callable[[int, int], None] | None = None,
     device: str | None = None,
 ) -> ChunkResult:
     """Dream `chunk`: frames warm_from..dream_to, returning those from its start on. `looks`: each
-    dreamt frame's parameters (the sound's drive, worked out once on the driver), else the recipe's
-    throughout. `report(index, frames dreamt)` from time to time."""
+    dreamt frame's parameters and swell (the sound's drive, worked out once on the driver), else the
+    recipe's throughout, shown as dreamt. `report(index, frames dreamt)` from time to time."""
     started = time.perf_counter()
     torch.set_num_threads(max(1, recipe.threads))
     dreamer = _dreamer(chunk, recipe, device)
@@ -82,21 +82,23 @@ def run_chunk(
     logging.getLogger().addHandler(warnings)
     try:
         with _local_copy(source) as path:
-            frames = _zoom(path, chunk, recipe, dreamer) if source.still else _video(path, chunk)
+            gains = [look.gain for look in looks] if looks is not None else None
+            frames = _zoom(path, chunk, recipe, dreamer, gains) if source.still else _video(path, chunk)
             kept = []
             if looks is not None:
-                dreamer.set_params(looks[0])
+                dreamer.set_params(looks[0].params)
             fade_sources = []
             for n, image in enumerate(frames):
                 frame_index = chunk.warm_from + n
                 if not source.still:
                     if chunk.start <= frame_index < chunk.start + chunk.fade:
                         fade_sources.append(image)
-                    image = add_upscaled(image, residual_array(dreamer.residual(image)))
+                    gain = gains[n] if gains is not None else 1.0
+                    image = add_upscaled(image, residual_array(dreamer.residual(image)), gain)
                 if frame_index >= chunk.start:
                     kept.append(image)
                 if looks is not None and n + 1 < len(looks):  # the next frame's look (a zoom's too)
-                    dreamer.set_params(looks[n + 1])
+                    dreamer.set_params(looks[n + 1].params)
                 if report is not None and (n + 1) % REPORT_EVERY == 0:
                     report(chunk.index, n + 1)
     finally:
@@ -154,17 +156,22 @@ def _video(path: str, chunk: Chunk) -> Iterator[np.ndarray]:
         capture.release()
 
 
-def _zoom(path: str, chunk: Chunk, recipe: DreamRecipe, dreamer: FrameDreamer) -> Iterator[np.ndarray]:
+def _zoom(
+    path: str, chunk: Chunk, recipe: DreamRecipe, dreamer: FrameDreamer, gains: list[float] | None
+) -> Iterator[np.ndarray]:
     """A still's zoom video from frame warm_from on: the still zoomed in as far as the unsplit
-    render has zoomed by then stands in for the dream before it (the warm-up grows one on it)."""
+    render has zoomed by then stands in for the dream before it (the warm-up grows one on it).
+    As render.zoom_frames: the swell (`gains`, from warm_from on) is in the frame shown, never in
+    the frame carried on."""
     zoom = recipe.zoom or 1.02
     frame = load_image(path, None)
     if chunk.warm_from:
         frame = zoom_in(frame, zoom**chunk.warm_from)
-    for _ in range(chunk.warm_from, chunk.dream_to):
+    for n in range(chunk.dream_to - chunk.warm_from):
         zoomed = zoom_in(frame, zoom)
-        frame = add_upscaled(zoomed, residual_array(dreamer.residual(zoomed)))
-        yield frame
+        residual = residual_array(dreamer.residual(zoomed))
+        frame, shown = add_upscaled(zoomed, residual), gains[n] if gains is not None else 1.0
+        yield frame if shown == 1.0 else add_upscaled(zoomed, residual, shown)
 
 
 class _local_copy:  # noqa: N801  (a context manager used like a function)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,10 +69,23 @@ def scan_video(path: str, dream_size: tuple[int, int], limit: int | None = None)
     return ClipFacts(seen, fps, tuple(cuts), frame_bytes, motion)
 
 
+class FrameLook(NamedTuple):
+    """One frame's look as the sound drives it: the parameters it is dreamt with, and the swell its
+    dream is shown with (the composed residual's gain; docs/AUDIO.md)."""
+
+    params: DreamParams
+    gain: float
+
+
 def frame_looks(
     audio: RenderAudioPlan, input_path: str, facts: ClipFacts, params: DreamParams
-) -> list[DreamParams]:
-    """Every frame's parameters as the sound drives them, in order (the drive has state: beats
-    counted, presets stepped), so each chunk gets exactly the looks the unsplit render would use."""
+) -> list[FrameLook]:
+    """Every frame's look as the sound drives it, in order (the drive has state: beats counted,
+    presets stepped, the swell easing back), so each chunk gets exactly what the unsplit render
+    uses (render.dreamt_frames: a frame's params set, then its swell read)."""
     drive = audio.start(input_path, facts.fps, params)
-    return [drive.params_for(n) for n in range(facts.frames)]
+    looks = []
+    for n in range(facts.frames):
+        frame_params = drive.params_for(n)
+        looks.append(FrameLook(frame_params, drive.shown_gain()))
+    return looks
