@@ -62,3 +62,57 @@ class PythonOscLogFilter(logging.Filter):
         )
         record.args = ()
         return True
+
+
+class QuietLibraryLog(logging.Filter):
+    """On a library's logger (aiohttp's server, which logs every malformed request with a traceback
+    before any middleware sees it): at most one line a second, one line each, no traceback, the
+    control characters of what a client sent escaped. `attach()` / `detach()` around a server's life."""
+
+    MAX_CHARS = 160
+
+    def __init__(self, logger_name: str, label: str, limit: WarnLimit | None = None):
+        super().__init__()
+        self.logger_name, self.label = logger_name, label
+        self.limit = limit or WarnLimit()
+
+    def attach(self) -> None:
+        logging.getLogger(self.logger_name).addFilter(self)
+
+    def detach(self) -> None:
+        logging.getLogger(self.logger_name).removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.limit.allow():
+            return False
+        held, self.limit.held = self.limit.held, 0
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        text = printable(" ".join(text.split()))
+        if len(text) > self.MAX_CHARS:
+            text = text[: self.MAX_CHARS] + "..."
+        suffix = f" (and {held} more like it in the last seconds)" if held else ""
+        record.msg, record.args = f"{self.label}: {text}{suffix}", ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def printable(text: str) -> str:
+    """`text` from outside (an OSC string, a request line, a file name) safe for a terminal: control
+    characters (an escape that clears the screen or sets the title, a bell) and lone surrogates
+    (a file name that is not UTF-8) are written as escapes, the rest as it is."""
+    if text.isprintable() and text.isascii():
+        return text
+    return "".join(c if c.isprintable() and not _is_surrogate(c) else _escape(c) for c in text)
+
+
+def _is_surrogate(c: str) -> bool:
+    return 0xD800 <= ord(c) <= 0xDFFF
+
+
+def _escape(c: str) -> str:
+    if 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape: \xNN
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return c.encode("unicode_escape").decode("ascii")
