@@ -6,13 +6,15 @@ import asyncio
 import json
 import logging
 import os
+import threading
 
 import aiohttp
 import numpy as np
 import pytest
 
+from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.show.control import Preset
+from realtime.show.control import Action, Command, Preset, ShowState, apply_action
 from realtime.show.osc import OscRules
 from realtime.show.web import WebRemote
 from tests.test_web import FakeClock, check_layer, control, request
@@ -230,3 +232,130 @@ def test_an_asyncio_fault_on_the_web_thread_is_one_line_a_second(remote, caplog)
             )
     lines = [r for r in caplog.records if "out of system resource" in r.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is None
+
+
+# --- severe 2: saving presets never re-reads the folder; a save a second, never the same look twice --
+
+
+def _saving_show(folder, count=0):
+    from realtime.show.plan import ShowControl
+    from realtime.show.presets import dumps, load_folder
+
+    for n in range(count):
+        (folder / f"look-{n:04d}.toml").write_text(dumps(DreamParams(lr=0.001 * (n + 1))))
+    state = ShowState(DreamParams(), ("block5",), presets=load_folder(str(folder)))
+    return ShowControl(state, preset_save_dir=str(folder), preset_dir=str(folder))
+
+
+def test_a_saved_preset_is_recallable_without_reading_the_folder_again(tmp_path, monkeypatch):
+    import realtime.show.presets as presets
+
+    show = _saving_show(tmp_path, count=100)
+    reads = []
+    real = presets.read_toml
+    monkeypatch.setattr(presets, "read_toml", lambda *a: reads.append(a) or real(*a))
+    clock = FakeClock()
+    show.save_limit.clock = clock
+    for n in range(10):
+        clock.now += 1.0
+        show.state.params = show.state.params.replace(lr=0.5 + 0.01 * n)
+        show.handle(Action.SAVE_PRESET)
+    assert reads == []  # on main: the whole folder (100, 101, ... files) read again per save
+    assert len(show.state.presets) == 110 == len(list(tmp_path.glob("*.toml")))
+    paths = [p.path for p in show.state.presets]
+    assert paths == sorted(paths)
+    saved = sorted(p.params.lr for p in show.state.presets[100:])  # "look-*" sort first
+    assert saved == pytest.approx([0.5 + 0.01 * n for n in range(10)])
+    apply_action(show.state, Command(Action.PRESET, show.state.presets[-1].name))
+
+
+def test_a_save_flood_makes_one_file_a_second_and_none_for_the_same_look(tmp_path, caplog):
+    show = _saving_show(tmp_path)
+    clock = FakeClock()
+    show.save_limit.clock = clock
+    with caplog.at_level(logging.INFO):
+        for n in range(40):  # 20 a second for 2 s, each a new look
+            clock.now += 0.05
+            show.state.params = show.state.params.replace(lr=0.1 + 0.001 * n)
+            show.handle(Action.SAVE_PRESET)
+        for _ in range(5):  # the same look again, seconds apart
+            clock.now += 2.0
+            show.handle(Action.SAVE_PRESET)
+    assert 2 <= len(list(tmp_path.glob("*.toml"))) <= 4  # on main: 45
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 1 <= len(warnings) <= 3
+
+
+# --- severe 7: a preset file whose name is not UTF-8 --------------------------------------------------
+
+
+def test_a_preset_name_that_is_not_utf8_is_drawn_and_sent(tmp_path):
+    from realtime.show.osc import OscFeedback
+    from realtime.show.presets import dumps, load_folder
+
+    name = os.fsdecode(b"caf\xe9-\x1b[2J.toml")
+    (tmp_path / name).write_text(dumps(DreamParams(lr=0.2)))
+    (preset,) = load_folder(str(tmp_path))
+    assert preset.name == "caf\\xe9-\\x1b[2J"
+    preset.name.encode("utf-8")  # the HUD's font and OSC both need text that encodes
+    feedback = OscFeedback("127.0.0.1", 9)
+    try:
+        feedback.update({"preset": os.fsdecode(b"caf\xe9")})  # python-osc: BuildError on main
+        assert feedback.failed == 1
+    finally:
+        feedback.close()
+
+
+def test_the_window_draws_a_recalled_preset_with_a_non_utf8_name(tmp_path):
+    from realtime.io.display import Window
+    from realtime.show.plan import ShowControl
+    from realtime.show.presets import dumps, load_folder
+
+    (tmp_path / os.fsdecode(b"1-caf\xe9.toml")).write_text(dumps(DreamParams(lr=0.2)))
+    state = ShowState(DreamParams(), ("block5",), presets=load_folder(str(tmp_path)))
+    show = ShowControl(state)
+    apply_action(state, Command(Action.PRESET, 1))
+    with Window(fullscreen=False, size=(160, 90)) as window:
+        window.show(np.zeros((90, 160, 3), np.uint8), show.hud_lines())  # UnicodeEncodeError on main
+
+
+# --- severe 8: config readers open only regular files, without blocking -----------------------------
+
+
+def _reads_without_hanging(call) -> BaseException | None:
+    """Runs `call` on a thread; fails the test if it hangs (on main, open() of a FIFO blocks)."""
+    outcome: list = []
+
+    def run():
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    return outcome[0] if outcome else TimeoutError("hung")
+
+
+@pytest.mark.parametrize("reader", ["preset", "playlist", "folder", "midi"])
+def test_a_fifo_given_as_a_config_file_is_one_line_not_a_hang(tmp_path, reader):
+    from realtime.show.midi import load_mapping
+    from realtime.show.playlist import load_playlist
+    from realtime.show.presets import load_folder, load_preset
+
+    fifo = tmp_path / "x.toml"
+    os.mkfifo(fifo)
+    try:
+        call = {
+            "preset": lambda: load_preset(str(fifo)),
+            "playlist": lambda: load_playlist(str(fifo), []),
+            "folder": lambda: load_folder(str(tmp_path)),
+            "midi": lambda: load_mapping(str(fifo)),
+        }[reader]
+        outcome = _reads_without_hanging(call)
+        assert isinstance(outcome, ConfigError) and "not a regular file" in str(outcome)
+    finally:
+        with open(os.open(fifo, os.O_RDWR | os.O_NONBLOCK), "wb"):  # frees a reader hung on main
+            pass

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 
 from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import BuildError
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
 from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
+from realtime.io.untrusted import printable
 from realtime.params import RANGES, clamp, plain_digits
 from realtime.show.control import Action, Command, Intent
 from realtime.show.ratelimit import PythonOscLogFilter, WarnLimit
@@ -142,6 +144,7 @@ class OscControl:
     def _ignore(self, why: str, warn: bool = False) -> None:
         with self._lock:
             self.counts.ignored += 1
+            why = printable(why)  # an OSC string may carry terminal escapes
             if warn:
                 self._warn.warn(log, "osc ignored %s", why)
             else:
@@ -299,7 +302,8 @@ class OscFeedback:
         try:
             self._client.send_message(address, value)
             self.sent += 1
-        except OSError as exc:  # ECONNREFUSED from an earlier datagram, EAGAIN, no route...
+        # ECONNREFUSED from an earlier datagram, EAGAIN, no route; BuildError: a value OSC cannot carry
+        except (OSError, BuildError) as exc:
             if not self.failed:
                 log.warning("OSC feedback to %s:%d failed (%s); still trying", self.host, self.port, exc)
             self.failed += 1

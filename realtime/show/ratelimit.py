@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from realtime.io.untrusted import printable
+
 WARN_EVERY_S = 1.0
 
 
@@ -97,22 +99,3 @@ class QuietLibraryLog(logging.Filter):
         record.exc_info = record.exc_text = record.stack_info = None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
-
-
-def printable(text: str) -> str:
-    """`text` from outside (an OSC string, a request line, a file name) safe for a terminal: control
-    characters (an escape that clears the screen or sets the title, a bell) and lone surrogates
-    (a file name that is not UTF-8) are written as escapes, the rest as it is."""
-    if text.isprintable() and text.isascii():
-        return text
-    return "".join(c if c.isprintable() and not _is_surrogate(c) else _escape(c) for c in text)
-
-
-def _is_surrogate(c: str) -> bool:
-    return 0xD800 <= ord(c) <= 0xDFFF
-
-
-def _escape(c: str) -> str:
-    if 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape: \xNN
-        return f"\\x{ord(c) - 0xDC00:02x}"
-    return c.encode("unicode_escape").decode("ascii")

@@ -34,10 +34,11 @@ from aiohttp import WSMsgType, web
 
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
+from realtime.io.untrusted import printable
 from realtime.params import RANGES, DreamParams
 from realtime.show.control import MAX_LIVE_STEPS, Action, Command, Intent, Preset, action_of, find_preset
 from realtime.show.osc import ALIASES, OscRules, Rejected
-from realtime.show.ratelimit import QuietLibraryLog, WarnLimit, printable
+from realtime.show.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.show.webguard import (
     MAX_BODY,
     TOKEN_PARAM,
