@@ -359,3 +359,76 @@ def test_a_fifo_given_as_a_config_file_is_one_line_not_a_hang(tmp_path, reader):
     finally:
         with open(os.open(fifo, os.O_RDWR | os.O_NONBLOCK), "wb"):  # frees a reader hung on main
             pass
+
+
+# --- severe 3: snapshots are written off the show's thread, capped, and never take the last space ----
+
+
+def test_a_snapshot_flood_writes_a_few_files_and_the_show_never_waits(tmp_path):
+    from realtime.loop.showio import ShowIO
+
+    io = ShowIO(snapshot_dir=str(tmp_path))
+    state = ShowState(DreamParams(), ("block5",))
+    image = np.zeros((54, 96, 3), np.uint8)
+    for _ in range(100):  # as fast as the loop can: keys, OSC, MIDI all reach it
+        apply_action(state, Action.SNAPSHOT)
+        io.handle_events(state, image)
+    writer = getattr(io, "snapshots", None)  # main wrote each on the show's thread
+    if writer is not None:
+        writer.flush()
+    assert 1 <= len(list(tmp_path.glob("*.png"))) <= 3  # on main: 100
+
+
+def test_the_show_hands_a_snapshot_over_and_goes_on_while_the_disk_is_slow(tmp_path):
+    from realtime.io.snapshots import WAITING, SnapshotWriter
+
+    release, started = threading.Event(), threading.Event()
+
+    def slow_save(image, folder):
+        started.set()
+        release.wait(10)
+        return str(tmp_path / "x.png")
+
+    clock = FakeClock()
+    writer = SnapshotWriter(str(tmp_path), clock=clock, save=slow_save)
+    taken = []
+    for _ in range(WAITING + 3):
+        clock.now += 1.0
+        taken.append(writer.take(np.zeros((8, 8, 3), np.uint8)))  # returns at once: never waits
+        started.wait(5)
+    assert taken.count(True) == WAITING + 1 and writer.refused == 2  # one writing, WAITING queued
+    release.set()
+    writer.close()
+    assert len(writer.saved) == WAITING + 1
+
+
+def test_a_snapshot_never_takes_the_disk_a_recording_needs(tmp_path, caplog):
+    from realtime.io.snapshots import KEEP_FREE_BYTES, SnapshotWriter
+
+    clock = FakeClock()
+    writer = SnapshotWriter(str(tmp_path), clock=clock, free=lambda folder: KEEP_FREE_BYTES // 2)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(50):
+            clock.now += 1.0
+            writer.take(np.zeros((8, 8, 3), np.uint8))
+        writer.close()
+    assert list(tmp_path.glob("*.png")) == [] and "nearly full" in writer.failure
+    assert len([r for r in caplog.records if "nearly full" in r.getMessage()]) <= 2  # one a second
+
+
+def test_a_failed_snapshot_stays_on_the_hud_until_one_is_saved(tmp_path):
+    from realtime.loop.showio import ShowIO
+
+    blocker = tmp_path / "snapshots"
+    blocker.write_text("a file where the folder should be")
+    io = ShowIO(snapshot_dir=str(blocker))
+    clock = FakeClock()
+    io.snapshots.clock = clock
+    io.snapshots.take(np.zeros((8, 8, 3), np.uint8))
+    io.snapshots.flush()
+    assert any("snapshot not saved" in line for line in io.hud_lines())
+    blocker.unlink()
+    clock.now += 1.0
+    io.snapshots.take(np.zeros((8, 8, 3), np.uint8))
+    io.close()
+    assert io.hud_lines() == [] and len(io.snapshots.saved) == 1
