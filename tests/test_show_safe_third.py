@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 
 import aiohttp
 import numpy as np
@@ -432,3 +433,87 @@ def test_a_failed_snapshot_stays_on_the_hud_until_one_is_saved(tmp_path):
     io.snapshots.take(np.zeros((8, 8, 3), np.uint8))
     io.close()
     assert io.hud_lines() == [] and len(io.snapshots.saved) == 1
+
+
+# --- severe 4 and 6: record toggles keep nothing for good; a headless show with a remote goes on -----
+
+
+class _FakeRecorder:
+    def __init__(self, path, fps, fail=None):
+        self.path, self.frames_dropped, self.failure = path, 1, fail
+
+    def write(self, image):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_record_toggles_let_every_closed_take_go(tmp_path):
+    from realtime.io.recording import RecordingSwitch
+
+    made = []
+
+    def factory(path, fps):
+        made.append(_FakeRecorder(path, fps, fail="disk full" if len(made) % 10 == 0 else None))
+        return made[-1]
+
+    switch = RecordingSwitch(str(tmp_path), 30.0, recorder_factory=factory)
+    for _ in range(200):  # 100 takes, as fast as a flood of OSC or web toggles
+        switch.toggle()
+        switch.write(np.zeros((8, 8, 3), np.uint8))
+    switch.close()
+    alive = [weakref.ref(r) for r in made]
+    failed = sum(r.failure is not None for r in made)
+    made.clear()
+    assert sum(ref() is not None for ref in alive) == 0  # on main: every one of them kept
+    assert switch.frames_dropped == len(alive) and switch.failures >= failed  # their figures are kept
+
+
+def test_takes_still_closing_cap_new_ones(tmp_path, caplog):
+    from realtime.io.recording import MAX_CLOSING, RecordingSwitch
+
+    release = threading.Event()
+
+    class SlowClose(_FakeRecorder):
+        def close(self):
+            release.wait(10)
+
+    switch = RecordingSwitch(str(tmp_path), 30.0, recorder_factory=SlowClose)
+    for _ in range(2 * (MAX_CLOSING + 5)):
+        switch.toggle()
+    assert threading.active_count() < 40 and len(switch.paths) == MAX_CLOSING
+    assert "still being finished" in switch.failure
+    release.set()
+    switch.close()
+
+
+class _Remote:
+    """Any remote (OSC, MIDI, the web): something that can start another take."""
+
+    def drain(self):
+        return []
+
+    def hud_line(self):
+        return "remote"
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("remote_kind", ["osc", None])
+def test_a_take_that_cannot_start_ends_a_headless_show_only_without_a_remote(tmp_path, remote_kind):
+    from realtime.io.recording import RecordingSwitch
+    from realtime.show.plan import ShowControl
+
+    blocker = tmp_path / "recs"
+    blocker.write_text("a file where the folder should be")
+    state = ShowState(DreamParams(), ("block5",))
+    show = ShowControl(state, recording=RecordingSwitch(str(blocker), 30.0))
+    if remote_kind:
+        show.osc = _Remote()
+    show.quit_on_record_failure = True  # headless
+    show.handle(Command(Action.TOGGLE_RECORD, True, "osc"))  # record tapped: cannot make the folder
+    assert show.recording.failure
+    quits = [i for _ in range(3) for i in show.intents([]) if i is Action.QUIT]
+    assert bool(quits) == (remote_kind is None)  # on main: QUIT with a remote too

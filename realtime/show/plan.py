@@ -86,7 +86,8 @@ class ShowControl:
         self.figures: Callable[[], collections.abc.Mapping[str, object]] = dict
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
-        self.quit_on_record_failure = False  # headless: a recording the disk refused ends the run
+        # headless: a recording the disk refused ends the run, unless a remote can start another take
+        self.quit_on_record_failure = False
         self._notice = ""  # a one-off red HUD line (L with no controller)
         # a save a second at most, and never the same look twice in a row: a controller repeating
         # its save button would otherwise fill the operator's folder (and the page) with files
@@ -107,7 +108,12 @@ class ShowControl:
         if self.web is not None:
             intents.extend(self.web.drain())
         if self.quit_on_record_failure and self.recording is not None and self.recording.failure:
-            intents.append(Action.QUIT)
+            self.quit_on_record_failure = False  # decided once
+            if self._remote_controlled:  # a remote can start another take: the show goes on, as logged
+                log.warning("the show goes on: start another take from the remote once the disk is fixed")
+            else:
+                log.info("nothing can start another take (no OSC, MIDI or web remote): the show ends")
+                intents.append(Action.QUIT)
         if self.playlist is not None:
             params = self.playlist.update()
             if params is not self._playlist_params:
@@ -117,6 +123,11 @@ class ShowControl:
         if self.audio is not None:
             intents.extend(self.audio.intents(self.state))  # "every N beats": next layer or preset
         return intents
+
+    @property
+    def _remote_controlled(self) -> bool:
+        """Whether an operator can reach the show (and start a take) without a window."""
+        return any(part is not None for part in (self.osc, self.midi, self.web))
 
     def dream_params(self, params: DreamParams) -> DreamParams:
         """What the dream runs with: the look, modulated by the sound when audio is on."""
