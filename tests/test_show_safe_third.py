@@ -517,3 +517,65 @@ def test_a_take_that_cannot_start_ends_a_headless_show_only_without_a_remote(tmp
     assert show.recording.failure
     quits = [i for _ in range(3) for i in show.intents([]) if i is Action.QUIT]
     assert bool(quits) == (remote_kind is None)  # on main: QUIT with a remote too
+
+
+# --- severe 9: dream checks an image's size in its header before decoding it -------------------------
+
+
+def _png_header_only(path, width, height):
+    """A PNG that says width x height and holds no pixels: what its header claims is all we read."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)
+
+
+def test_a_huge_png_is_refused_from_its_header_before_decoding(tmp_path, capsys):
+    from realtime.commands.cli import main
+
+    image = tmp_path / "huge.png"
+    _png_header_only(image, 20000, 20000)
+    assert main(["dream", str(image), "-o", str(tmp_path / "out.png")]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "20000x20000" in line and "megapixels" in line  # on main: "cannot decode"
+
+
+def test_sizes_are_read_from_png_jpeg_and_bmp_headers(tmp_path):
+    import cv2
+
+    from realtime.io.imagesize import image_size
+
+    image = np.zeros((123, 457, 3), np.uint8)
+    for ext in (".png", ".jpg", ".bmp"):
+        cv2.imwrite(str(tmp_path / f"a{ext}"), image)
+        assert image_size(str(tmp_path / f"a{ext}")) == (457, 123)
+    (tmp_path / "text.png").write_text("not an image")
+    assert image_size(str(tmp_path / "text.png")) is None
+    (tmp_path / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe1\x10\x00")  # a segment cut short
+    assert image_size(str(tmp_path / "cut.jpg")) is None
+
+
+def test_an_image_larger_than_a_4k_frame_is_reduced_with_one_line(tmp_path, caplog, monkeypatch):
+    import cv2
+
+    import realtime.commands.still as still
+
+    monkeypatch.setattr(still, "MAX_DREAM_PIXELS", 100 * 100)
+    cv2.imwrite(str(tmp_path / "big.jpg"), np.zeros((300, 400, 3), np.uint8))
+    with caplog.at_level(logging.WARNING):
+        image = still.load_image(str(tmp_path / "big.jpg"), None)
+    assert image.shape[0] * image.shape[1] <= 100 * 100 and image.shape[1] > image.shape[0]
+    assert len(caplog.records) == 1 and "dreamt at" in caplog.records[0].getMessage()
+
+
+def test_a_huge_jpeg_is_decoded_reduced(tmp_path, monkeypatch):
+    import cv2
+
+    import realtime.commands.still as still
+
+    monkeypatch.setattr(still, "MAX_DECODE_PIXELS", 100 * 100)
+    monkeypatch.setattr(still, "MAX_DREAM_PIXELS", 10**9)
+    cv2.imwrite(str(tmp_path / "big.jpg"), np.zeros((240, 320, 3), np.uint8))
+    assert still.load_image(str(tmp_path / "big.jpg"), None).shape == (60, 80, 3)  # decoded at 1/4
