@@ -579,3 +579,21 @@ def test_a_huge_jpeg_is_decoded_reduced(tmp_path, monkeypatch):
     monkeypatch.setattr(still, "MAX_DREAM_PIXELS", 10**9)
     cv2.imwrite(str(tmp_path / "big.jpg"), np.zeros((240, 320, 3), np.uint8))
     assert still.load_image(str(tmp_path / "big.jpg"), None).shape == (60, 80, 3)  # decoded at 1/4
+
+
+# --- minor: one live range for every controller ------------------------------------------------------
+
+
+def test_every_controller_stops_steps_where_the_page_and_the_keys_do(remote):
+    from realtime.params import LIVE_RANGES, MAX_LIVE_STEPS
+    from realtime.show.midi import Mapping, MidiMapper
+
+    assert control(remote, "/dreamcam/steps", 100)[0] == 200
+    (web,) = remote.drain()
+    osc = OscRules().translate("/dreamcam/steps", [100])
+    cc = type("CC", (), {"type": "control_change", "control": 7, "value": 127})()
+    midi = MidiMapper({7: Mapping("steps", 1, 100)}, ("block5",)).translate(cc)
+    assert web.value == osc.value == midi.value == {"steps": MAX_LIVE_STEPS}  # on main: 100 from OSC/web
+    state = ShowState(DreamParams(steps=MAX_LIVE_STEPS), ("block5",))
+    apply_action(state, Action.MORE_STEPS)
+    assert state.params.steps == MAX_LIVE_STEPS == LIVE_RANGES["steps"][1]

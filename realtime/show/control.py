@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.errors import DreamcamError
-from realtime.params import DreamParams
+from realtime.params import MAX_LIVE_STEPS, DreamParams
 from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ class Preset:
 
 
 STRENGTH_FACTOR = 1.25  # one ↑ press multiplies the step size by this
-MAX_LIVE_STEPS = 8
 
 
 @dataclass

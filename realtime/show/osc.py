@@ -26,7 +26,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from realtime.audio.mapping import osc_entry
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.untrusted import printable
-from realtime.params import RANGES, clamp, plain_digits
+from realtime.params import LIVE_RANGES, RANGES, clamp, plain_digits
 from realtime.show.control import Action, Command, Intent
 from realtime.show.ratelimit import PythonOscLogFilter, WarnLimit
 
@@ -170,7 +170,7 @@ class OscRules:
         if field_name in NUMERIC:
             value = _one_number(args)
             clamped = clamp(field_name, value)
-            low, high, _ = RANGES[field_name]
+            low, high, _ = LIVE_RANGES[field_name]
             if not low <= value <= high:
                 log.info("osc: %s %s is out of range %s..%s; clamped to %s", name, value, low, high, clamped)
             return Command(Action.SET, {field_name: clamped}, "osc")

@@ -35,8 +35,8 @@ from aiohttp import WSMsgType, web
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
 from realtime.io.untrusted import printable
-from realtime.params import RANGES, DreamParams
-from realtime.show.control import MAX_LIVE_STEPS, Action, Command, Intent, Preset, action_of, find_preset
+from realtime.params import LIVE_RANGES, DreamParams
+from realtime.show.control import Action, Command, Intent, Preset, action_of, find_preset
 from realtime.show.osc import ALIASES, OscRules, Rejected
 from realtime.show.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.show.webguard import (
@@ -551,8 +551,7 @@ def web_state(
     looks to choose from and each slider's value and range, under its OSC name."""
     controls = {}
     for name in LIVE_CONTROLS:
-        low, high, kind = RANGES[name]
-        high = min(high, MAX_LIVE_STEPS) if name == "steps" else high
+        low, high, kind = LIVE_RANGES[name]  # the one range every controller is held to
         osc_name = OSC_NAMES.get(name, name)
         controls[osc_name] = {"value": getattr(params, name), "min": low, "max": high, "int": kind is int}
     return {
