@@ -83,6 +83,8 @@ async def _thumbnails_after_a_reset(remote: WebRemote, clock: FakeClock) -> tupl
                     if message.type == aiohttp.WSMsgType.BINARY:
                         binaries += 1
                         break
+                    if message.type != aiohttp.WSMsgType.TEXT:  # closed: nothing more will come
+                        return texts, binaries
                     texts += 1
             except TimeoutError:
                 pass
@@ -95,17 +97,15 @@ def test_a_socket_reset_during_a_push_leaves_the_other_phones_served(remote, clo
 
 
 def test_a_fault_in_the_pusher_is_logged_and_it_starts_again(remote, clock, monkeypatch, caplog):
-    import realtime.show.web as web
+    real, faults = WebRemote._send_to, []
 
-    real, faults = web._state_message, []
-
-    def fails_once(state):
+    async def fails_once(self, sock, text, jpeg):
         if not faults:
             faults.append(1)
-            raise ValueError("a state that cannot be sent")
-        return real(state)
+            raise ValueError("a fault no one foresaw")
+        await real(self, sock, text, jpeg)
 
-    monkeypatch.setattr(web, "_state_message", fails_once)
+    monkeypatch.setattr(WebRemote, "_send_to", fails_once)
     with caplog.at_level(logging.WARNING):
         texts, binaries = asyncio.run(_thumbnails_after_a_reset(remote, clock))
     assert remote.pusher_restarts == 1 and binaries >= 2
@@ -597,3 +597,104 @@ def test_every_controller_stops_steps_where_the_page_and_the_keys_do(remote):
     state = ShowState(DreamParams(steps=MAX_LIVE_STEPS), ("block5",))
     apply_action(state, Action.MORE_STEPS)
     assert state.params.steps == MAX_LIVE_STEPS == LIVE_RANGES["steps"][1]
+
+
+# --- minor: files and commands -------------------------------------------------------------------------
+
+
+def test_a_second_sigterm_right_after_the_first_exits_143(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal, time\n"
+        "from realtime.commands.signals import Interrupted, stop_on_signals\n"
+        "try:\n"
+        "    with stop_on_signals():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(5)\n"
+        "except Interrupted:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # the second, while the command cleans up\n"
+        "    time.sleep(5)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 143 and "exiting at once" in done.stderr  # on main: -15, nothing said
+
+
+def test_a_take_whose_file_was_deleted_says_it_was_lost(tmp_path, caplog):
+    import shutil
+
+    from realtime.io.sinks import VideoRecorder
+
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    recorder = VideoRecorder(str(folder / "take.mp4"), 30.0)
+    for _ in range(3):
+        recorder.write(np.zeros((32, 32, 3), np.uint8))
+    recorder.wait_until_written()
+    shutil.rmtree(folder)  # rm -rf mid-take
+    with caplog.at_level(logging.INFO):
+        recorder.close()
+    assert "was lost" in (recorder.failure or "")  # on main: "recorded 3 frames to ...take.mp4"
+    assert not any("recorded 3 frames" in r.getMessage() for r in caplog.records)
+
+
+def test_a_record_output_that_is_a_link_is_replaced_not_written_through(tmp_path):
+    from realtime.io.sinks import VideoRecorder
+
+    target = tmp_path / "precious.mp4"
+    target.write_bytes(b"footage")
+    link = tmp_path / "x.mp4"
+    os.symlink(target, link)
+    recorder = VideoRecorder(str(link), 30.0)  # --record x.mp4 --overwrite
+    recorder.write(np.zeros((32, 32, 3), np.uint8))
+    recorder.close()
+    assert target.read_bytes() == b"footage" and not link.is_symlink() and link.stat().st_size > 0
+
+
+def test_render_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    from realtime.commands.cli import main
+
+    assert main(["render", str(tmp_path), "-o", str(tmp_path / "out.mp4")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_eval_of_a_1x1_clip_is_one_line(tmp_path, capsys):
+    from realtime.commands.cli import main
+    from realtime.io.videofile import VideoFileWriter
+
+    clip = tmp_path / "dot.mp4"
+    writer = VideoFileWriter(str(clip), 30.0, live=False)
+    for _ in range(3):
+        writer.write(np.zeros((1, 1, 3), np.uint8))
+    writer.close()
+    assert main(["eval", str(clip)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "at least 16x16" in err
+
+
+def test_doctor_says_a_cache_that_is_a_file_is_not_ok(tmp_path, monkeypatch):
+    from realtime.commands.doctor import OK, check_cache
+
+    cache = tmp_path / "cache"
+    cache.write_text("a file")
+    monkeypatch.setenv("DREAMCAM_CACHE", str(cache))
+    (finding,) = check_cache()
+    assert finding.status != OK and "is a file" in finding.what
+
+
+def test_bench_refuses_a_budget_below_zero():
+    from realtime.commands.bench import compare_backends
+
+    with pytest.raises(ConfigError, match="--budget-s"):
+        compare_backends(["eager"], lambda backend: {}, 2, -1.0)
+
+
+def test_the_qr_code_is_made_once(remote, monkeypatch):
+    import realtime.show.web as web
+
+    calls = []
+    monkeypatch.setattr(web, "qr_modules", lambda url: calls.append(url))
+    for _ in range(100):
+        remote.hud_lines()
+    assert calls == []  # made at start-up; on main: once a frame for 30 s

@@ -52,6 +52,7 @@ from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
+from realtime.errors import ConfigError
 from realtime.io.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
@@ -222,6 +223,8 @@ def compare_backends(
     """Every backend measured `repeats` times in alternating order; one row each, the medians of
     its repeats. A backend that raises becomes {"backend", "ok": false, "error"} and is not tried
     again; the others go on. No new round starts once `budget_s` is spent."""
+    if budget_s is not None and budget_s <= 0:
+        raise ConfigError(f"--budget-s must be a number of seconds above 0, got {budget_s:g}")
     started = clock()
     runs: dict[str, list[dict]] = {b: [] for b in backends}
     errors: dict[str, str] = {}

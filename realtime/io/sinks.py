@@ -84,6 +84,8 @@ class VideoRecorder:
         try:
             while (image := self._queue.get()) is not None:
                 if self._file is None:
+                    if os.path.islink(self.path):  # one rule with render: the link is replaced,
+                        os.unlink(self.path)  # its target never written through (docs/SAFETY.md)
                     self._file = VideoFileWriter(self.path, self.fps, self.codec, live=True)
                 self._file.write(image)
                 if self._file.frames_written == 1 and self._file.note:

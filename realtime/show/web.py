@@ -210,6 +210,7 @@ class WebRemote:
         self.encoder = ThumbnailEncoder(self._thumbnail_ready)
         self.started_at = clock()
         self.url = page_url(self.host, self.port, self.token)
+        self._qr = qr_modules(self.url)  # once: 2.9 ms a call, and the HUD asks every frame for 30 s
 
     # --- the loop's side (between frames, on the show's thread) ----------------------------------
 
@@ -250,7 +251,7 @@ class WebRemote:
             line += f"  {self.guard.counts.total} turned away"
         lines = [line]
         if self.clock() - self.started_at < QR_ON_HUD_S:
-            lines.append(QrLine(f"scan to control: {self.url}", qr_modules(self.url)))
+            lines.append(QrLine(f"scan to control: {self.url}", self._qr))
         return lines
 
     def print_invitation(self, out) -> None:
