@@ -16,9 +16,9 @@ from realtime.audio.filein import read_audio
 from realtime.audio.live import AudioUnavailable, LiveAudio, describe_inputs, open_live_audio
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor, osc_entry
 from realtime.audio.show import AudioShow
+from realtime.control.plane import Action, Command, Preset, ShowState
 from realtime.errors import ConfigError, SourceError
 from realtime.params import RANGES, DreamParams
-from realtime.show.control import Action, Command, Preset, ShowState
 from tools.audio_figures import click_track  # 120 BPM: decaying noise bursts every beat from 0.5 s
 
 SR = SAMPLE_RATE
@@ -403,9 +403,9 @@ def test_the_running_show_dreams_with_the_sound(lite0):
     pulses it, every 2nd beat moves to the next layer, and the HUD shows the meter."""
     import torch
 
-    from realtime.audio.hud import MeterLine
     from realtime.dream.dreamer import build_dreamer
-    from realtime.io.sources import open_source
+    from realtime.io.hud import MeterLine
+    from realtime.io.sources.opener import open_source
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
     from realtime.show.plan import ShowControl

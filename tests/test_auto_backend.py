@@ -56,7 +56,7 @@ class FakeBackend:
 def _auto(tmp_path, costs: dict, ready=(), cache=None, clock=None):
     clock = clock or FakeClock()
     backends = {
-        c: FakeBackend(c.backend, c.precision, cost, clock, ready=c.backend != "onnx" or c in ready)
+        c: FakeBackend(c.backend, c.precision, cost, clock, ready=not auto.exported(c) or c in ready)
         for c, cost in costs.items()
     }
     network = SimpleNamespace(spec=SimpleNamespace(name="net"), weights_origin="bundled")
@@ -151,6 +151,25 @@ def test_the_onnx_export_waits_for_the_ready_ones_and_never_blocks_a_frame(tmp_p
     _frames(backend, 2 * (1 + auto.TRIALS))  # now both, side by side
     assert backend.settled() and backend.name == "onnx"
     assert json.loads((tmp_path / "choices.json").read_text())  # kept for the next start
+
+
+def test_onnx_and_openvino_share_one_export_and_both_join(tmp_path, monkeypatch):
+    """Both run the same exported file: one export, then each opens its own session; the faster
+    of the three is chosen by measurement."""
+    exported, step = [], tmp_path / "step.onnx"
+
+    def export(self, height, width):
+        exported.append((height, width))
+        step.touch()
+
+    monkeypatch.setattr(AutoBackend, "_export_process", export)
+    monkeypatch.setattr(auto, "cached_path", lambda *args, **kwargs: step)
+    openvino = Candidate("openvino", "fp32")
+    backend, fakes = _auto(tmp_path, {REFERENCE: 0.030, ONNX: 0.025, openvino: 0.014})
+    _frames(backend, 2 + auto.TRIALS)
+    assert fakes[ONNX].ready and fakes[openvino].ready and exported == [(18, 32)]  # one export
+    _frames(backend, 3 * (1 + auto.TRIALS))
+    assert backend.settled() and backend.name == "openvino" and "2.14x eager fp32" in backend.reason
 
 
 def test_an_unreadable_cache_is_measured_over(tmp_path):

@@ -1,5 +1,5 @@
 """The backend contract (realtime.dream.backends.base.Backend), checked on every backend this
-machine has: eager and onnx here, cudagraph on a CUDA GPU."""
+machine has: eager, onnx and openvino here, cudagraph on a CUDA GPU."""
 
 import cv2
 import pytest
@@ -7,6 +7,7 @@ import torch
 
 from realtime.dream.backends import BACKENDS, Backend, create_backend
 from realtime.dream.backends.base import PRECISIONS
+from realtime.dream.backends.openvino import openvino_available
 from realtime.dream.objectives import parse_objective
 from realtime.params import DreamParams
 
@@ -14,9 +15,11 @@ SIZE = (96, 64)  # (width, height): small, so the onnx export stays quick
 OTHER = (64, 48, 2)  # (height, width, steps) the backend was not built for
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+needs_openvino = pytest.mark.skipif(not openvino_available(), reason="needs openvino (no wheel here)")
 EVERY_BACKEND = [
     "eager",
     pytest.param("onnx", marks=pytest.mark.slow),  # exports a gradient step (seconds)
+    pytest.param("openvino", marks=[pytest.mark.slow, needs_openvino]),  # the same export, compiled
     pytest.param("cudagraph", marks=[pytest.mark.gpu, needs_cuda]),
 ]
 

@@ -84,10 +84,18 @@ def test_goal_ratios_compare_backends_of_one_run():
     assert ratios["cudagraph/eager"] == {"kernel_fps": 4.0, "dream_fps": 3.125}
     assert ratios["onnx/cudagraph"] == {"kernel_fps": 0.75, "dream_fps": 0.8}
     assert bench.goal_ratios(rows[:1]) == {}  # nothing to compare
+    openvino = {"backend": "openvino", "kernel_fps": 25.0, "dream_fps": 16.0}
+    ratios = bench.goal_ratios([*rows[:2], openvino])
+    assert ratios["openvino/eager"] == {"kernel_fps": 2.5, "dream_fps": 2.0}
+    assert ratios["openvino/onnx"] == {"kernel_fps": 0.833, "dream_fps": 0.8}
 
 
 def test_all_means_the_backends_this_device_and_precision_can_run():
-    assert bench.bench_backends(torch.device("cpu")) == ["eager", "onnx"]
+    from realtime.dream.backends.openvino import openvino_available
+
+    on_cpu = ["eager", "onnx", "openvino"] if openvino_available() else ["eager", "onnx"]
+    assert bench.bench_backends(torch.device("cpu")) == on_cpu
+    assert bench.bench_backends(torch.device("cpu"), "bf16") == ["eager"]
     assert bench.bench_backends(torch.device("cuda"), "fp32") == ["eager", "onnx", "cudagraph"]
     assert bench.bench_backends(torch.device("cuda"), "bf16") == ["eager", "cudagraph"]
 

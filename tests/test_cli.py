@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from realtime.commands.cli import main
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from tests.videofiles import read_video
 
 ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}

@@ -8,10 +8,10 @@ import numpy as np
 import pygame
 import pytest
 
+from realtime.control.plane import Action, Command
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.display import Window
 from realtime.io.hud import alert
-from realtime.show.control import Action, Command
 
 SIZE = (320, 180)  # 16:9
 

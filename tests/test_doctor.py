@@ -16,7 +16,7 @@ def test_doctor_json_is_pure_json_and_covers_the_machine(capfd):
     result = json.loads(capfd.readouterr().out)  # anything else on stdout fails here
     findings = result["findings"]
     areas = {f["area"] for f in findings}
-    assert {"torch", "gpu", "onnxruntime", "camera", "display", "module", "cache"} <= areas
+    assert {"torch", "gpu", "onnxruntime", "openvino", "camera", "display", "module", "cache"} <= areas
     lines = {f["what"] for f in findings if f["status"] == "ok"}
     assert "CPUExecutionProvider loads" in lines  # a real one-node session ran
     assert any(line.startswith("cv2 ") for line in lines)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import FrameDreamer
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 gpu = pytest.mark.gpu
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -360,7 +360,7 @@ def test_a_whole_dream_never_waits_for_the_device(lite0, monkeypatch, warm_start
     fault check reads its figures back a frame later from pinned memory)."""
     from realtime.dream.dreamer import build_dreamer
     from realtime.dream.health import FaultCheck
-    from realtime.io.synthetic import SyntheticSource
+    from realtime.io.sources.synthetic import SyntheticSource
 
     params = DreamParams(layer="block3", warm_start=warm_start)
     # pinned fp32: with precision auto a CPU measures its candidates first (auto.py), which is not

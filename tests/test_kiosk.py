@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pygame
 
+from realtime.control.plane import Action, ShowState
 from realtime.io.display import Window
-from realtime.io.sources import Frame, Source
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.base import Frame, Source
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import AttractLoop, Pipeline
 from realtime.show.attract import AttractMode, MotionDetector
-from realtime.show.control import Action, ShowState
 from tests.fakes import SlowDreamer
 
 STILL = np.full((36, 64, 3), 90, np.uint8)
@@ -92,11 +92,15 @@ def _key(key: int, mod: int = 0) -> None:
 
 
 def test_kiosk_window_ignores_keys_and_closing_but_quits_on_the_chord():
+    """A visitor's key does nothing but take a keepsake (an arcade button types some key: any one
+    works, with no setup); held modifiers and the window's close do nothing; the chord quits."""
     with Window(fullscreen=False, size=(64, 36), kiosk=True) as window:
         window.poll()
-        for key in (pygame.K_q, pygame.K_ESCAPE, pygame.K_SPACE, pygame.K_RIGHT):
+        for key in (pygame.K_q, pygame.K_ESCAPE, pygame.K_SPACE, pygame.K_RIGHT, pygame.K_RETURN):
+            _key(key)
+        for key in (pygame.K_LCTRL, pygame.K_RSHIFT):
             _key(key)
         pygame.event.post(pygame.event.Event(pygame.QUIT))
-        assert window.poll() == []
+        assert window.poll() == [Action.KEEPSAKE] * 5
         _key(pygame.K_q, pygame.KMOD_LCTRL | pygame.KMOD_LSHIFT)
         assert window.poll() == [Action.QUIT]

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from realtime.control.plane import Action, ShowState, apply_action
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.worker import DreamWorker
 from realtime.params import DreamParams
-from realtime.show.control import Action, ShowState, apply_action
 from tests.fakes import SlowDreamer
 
 

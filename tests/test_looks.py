@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.commands.cli import _params, build_parser, main
+from realtime.commands.cli import build_parser, main
+from realtime.commands.options import dream_params as _params
 from realtime.errors import ConfigError
 from realtime.show.presets import bundled_dir, bundled_looks, load_preset, look_path, save_preset
 from tests.videofiles import read_video

@@ -6,10 +6,10 @@ import pytest
 
 mido = pytest.importorskip("mido")
 
+from realtime.control.plane import Action, Command, ShowState, apply_action  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 from realtime.io.hud import is_alert  # noqa: E402
 from realtime.params import DreamParams  # noqa: E402
-from realtime.show.control import Action, Command, ShowState, apply_action  # noqa: E402
 from realtime.show.midi import MidiMapper, dumps_mapping, load_mapping, make_mapping, open_port  # noqa: E402
 from realtime.show.plan import ShowControl  # noqa: E402
 

@@ -16,7 +16,8 @@ import pytest
 
 from realtime.errors import SourceError
 from realtime.io.links import LinkError
-from realtime.io.ndi import NdiSender, NdiSource, rgb_to_uyvy
+from realtime.io.ndi import NdiSender, rgb_to_uyvy
+from realtime.io.sources.ndi import NdiSource
 
 WAIT_S = 10.0  # every wait on the network is bounded
 

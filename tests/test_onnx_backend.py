@@ -249,7 +249,7 @@ def test_two_exports_of_one_look_never_share_a_partial_file(onnx_cache, lite0, m
 
 def test_unknown_backend_names_the_alternatives(lite0):
     objective = parse_objective("block3", lite0.spec)
-    with pytest.raises(BackendError, match="auto, eager, onnx, cudagraph"):
+    with pytest.raises(BackendError, match="auto, eager, onnx, openvino, cudagraph"):
         create_backend("tensorflow", lite0, objective, DreamParams(), torch.Generator(), SIZE)
 
 

@@ -8,14 +8,14 @@ import pytest
 import torch
 from pythonosc.udp_client import SimpleUDPClient
 
+from realtime.control.plane import Action, Command, ShowState
 from realtime.dream.dreamer import build_dreamer
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, ShowState
 from realtime.show.osc import OscControl
 from realtime.show.plan import ShowControl
 from realtime.show.presets import bundled_dir, load_folder

@@ -8,9 +8,9 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from realtime.control.plane import Action, Command, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, ShowState, apply_action
 from realtime.show.osc import OscControl, OscFeedback, parse_host_port
 from realtime.show.plan import ShowControl
 from realtime.show.presets import bundled_dir, load_folder, load_look

@@ -7,15 +7,16 @@ import pygame
 import pytest
 import torch
 
+from realtime.control.plane import Action, ShowState, apply_action
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.dream.frames import residual_array
 from realtime.io.display import Window
-from realtime.io.sources import CameraSource, open_source
+from realtime.io.sources.camera import CameraSource
+from realtime.io.sources.opener import open_source
 from realtime.loop.compose import add_upscaled
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams
-from realtime.show.control import Action, ShowState, apply_action
 
 CPU = torch.device("cpu")
 DREAM_SIZE = (160, 90)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from realtime.control.plane import Preset, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.show.control import Preset, ShowState, apply_action
 from realtime.show.plan import ShowControl
 from realtime.show.playlist import Item, PlaylistPlayer, ResidualFade, blend_params, ease, load_playlist
 

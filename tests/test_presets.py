@@ -4,9 +4,9 @@ import os
 
 import pytest
 
+from realtime.control.plane import Action, Command, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, ShowState, apply_action
 from realtime.show.plan import ShowControl
 from realtime.show.presets import bundled_dir, dumps, load_folder, load_preset, save_preset
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from realtime.commands.cli import main
+from realtime.control.plane import Action, Command, ShowState
 from realtime.io.hud import is_alert
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder, unique_path
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, ShowState
 from realtime.show.plan import ShowControl
 from tests.videofiles import read_video
 
@@ -95,7 +95,7 @@ def test_r_key_in_the_live_window_records_the_composed_output(lite0, tmp_path):
 
     from realtime.dream.dreamer import build_dreamer
     from realtime.io.display import Window
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
     from realtime.loop.pipeline import Pipeline
     from realtime.loop.showio import ShowIO
 

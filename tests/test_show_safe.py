@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from models.registry import get_spec
+from realtime.control.plane import Action, ShowState, apply_action
 from realtime.dream.dreamer import build_dreamer
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError
 from realtime.io.paths import check_output_path
 from realtime.loop.showio import ShowIO
 from realtime.params import DreamParams
-from realtime.show.control import Action, ShowState, apply_action
 from realtime.show.osc import BadValue, OscControl, Rejected
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
 from realtime.show.presets import bundled_dir, load_folder, load_preset
@@ -151,7 +151,7 @@ BAD_NAME = os.fsdecode(b"bad\xff\xfe.mp4")
 
 def test_a_non_utf8_source_name_is_one_line(tmp_path, capsys):
     from realtime.errors import SourceError
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
 
     path = tmp_path / BAD_NAME
     path.write_bytes(b"\0" * 64)
@@ -266,7 +266,7 @@ def test_python_osc_warnings_go_through_the_one_per_second_limit(caplog):
 
 
 def test_a_repeated_bad_preset_recall_warns_once_a_second(caplog):
-    from realtime.show.control import Command
+    from realtime.control.plane import Command
 
     state = ShowState(DreamParams(), LITE0.layers, presets=load_folder(bundled_dir()))
     with caplog.at_level(logging.WARNING):
@@ -326,7 +326,7 @@ def test_unknown_fields_are_one_line_everywhere():
     with pytest.raises(ConfigError, match="unknown parameter 'bogus'"):
         DreamParams().replace(bogus=1)
     state = ShowState(DreamParams(), LITE0.layers)
-    from realtime.show.control import Command
+    from realtime.control.plane import Command
 
     apply_action(state, Command(Action.SET, {"bogus": 1}, "osc"))  # logged and ignored, not raised
     assert state.params == DreamParams()
@@ -431,7 +431,7 @@ def test_a_playlist_duration_of_a_lifetime_is_refused(tmp_path):
 
 def test_a_pipe_as_source_is_refused_without_waiting(tmp_path):
     from realtime.errors import SourceError
-    from realtime.io.sources import open_source
+    from realtime.io.sources.opener import open_source
 
     fifo = tmp_path / "cam.mp4"
     os.mkfifo(fifo)

@@ -13,9 +13,9 @@ import aiohttp
 import numpy as np
 import pytest
 
+from realtime.control.plane import Action, Command, Preset, ShowState, apply_action
 from realtime.errors import ConfigError
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, Preset, ShowState, apply_action
 from realtime.show.osc import OscRules
 from realtime.show.web import WebRemote
 from tests.test_web import FakeClock, check_layer, control, request
@@ -698,3 +698,68 @@ def test_the_qr_code_is_made_once(remote, monkeypatch):
     for _ in range(100):
         remote.hud_lines()
     assert calls == []  # made at start-up; on main: once a frame for 30 s
+
+
+def test_the_terminal_log_escapes_what_a_client_sent():
+    from realtime.io.untrusted import TerminalFormatter
+
+    record = logging.LogRecord(
+        "x", logging.WARNING, "f", 1, "osc ignored %s", ("\x1b]0;owned\x07\x1b[2J",), None
+    )
+    line = TerminalFormatter("dreamcam: %(message)s").format(record)
+    assert (
+        "\x1b" not in line and "\x07" not in line and line.startswith("dreamcam: osc ignored \\x1b]0;owned")
+    )
+
+
+# --- round 3 hostile pass: the keepsake link through this pass's door ----------------------------------
+
+
+@pytest.fixture
+def booth(tmp_path):
+    from realtime.show.keepsake import KeepsakeStore
+
+    clock = FakeClock()
+    store = KeepsakeStore(str(tmp_path / "cache"), clock=clock)
+    remote = WebRemote("127.0.0.1", 0, OscRules(), require_token=True, clock=clock, keepsakes=store)
+    image = np.random.default_rng(0).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    keepsake = store.take(image)
+    assert keepsake.ready.wait(20)
+    yield remote, keepsake
+    remote.close()
+    store.close()
+
+
+@pytest.mark.parametrize("host", ["localhost:evil.example", "[::1]evil.example:{port}", "127.0.0.1:1"])
+def test_a_keepsake_link_answers_only_under_its_own_host(booth, host):
+    remote, keepsake = booth
+    headers = {"Host": host.format(port=remote.port)}
+    status, data, _ = request(remote, "GET", f"/k/{keepsake.id}.png", headers=headers)
+    assert status in (400, 403) and not data.startswith(b"\x89PNG")
+
+
+def test_a_keepsake_link_with_a_0xff_cookie_or_a_forged_token_cookie_is_still_served(booth):
+    remote, keepsake = booth
+    for cookie in (f"{remote.guard.cookie}=\xff", f"{remote.guard.cookie}=wrong"):
+        status, data, response = request(remote, "GET", f"/k/{keepsake.id}.png", headers={"Cookie": cookie})
+        assert status == 200 and data.startswith(b"\x89PNG") and "Set-Cookie" not in response.headers
+
+
+def test_keepsake_links_from_many_addresses_share_the_one_bound(booth, monkeypatch):
+    from realtime.show.webguard import TOTAL_BURST
+
+    remote, keepsake = booth
+    monkeypatch.setattr("realtime.show.webguard.TARPIT_S", 0.0)
+    remote.guard.rate.rate = remote.guard.rate.burst = 1e6  # as if each came from its own address
+    statuses = [request(remote, "GET", f"/k/{keepsake.id}")[0] for _ in range(int(TOTAL_BURST) + 20)]
+    assert statuses.count(429) >= 20 and statuses.count(200) <= int(TOTAL_BURST)
+
+
+def test_a_keepsake_link_without_a_host_is_400_without_a_lookup(booth, monkeypatch):
+    import socket
+
+    remote, keepsake = booth
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: pytest.fail("getfqdn() blocks the web thread"))
+    with socket.create_connection(("127.0.0.1", remote.port), timeout=5) as raw:
+        raw.sendall(f"GET /k/{keepsake.id}.png HTTP/1.0\r\n\r\n".encode())
+        assert raw.recv(64).split(b" ")[1] == b"400"

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from realtime.commands.cli import main
+from realtime.control.plane import ShowState
 from realtime.dream.budget import check_dream_size, check_virtual_cam_size, largest_size
 from realtime.dream.dreamer import build_dreamer, fresh_dreamer
 from realtime.errors import ConfigError
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 GiB = 2**30
 
@@ -117,7 +117,7 @@ def test_a_live_dream_on_the_cpu_leaves_one_core_to_the_display_and_the_flow(mon
     import argparse
     import os
 
-    from realtime.commands.cli import _set_threads
+    from realtime.commands.options import set_threads as _set_threads
     from realtime.dream.budget import live_dream_threads
 
     assert [live_dream_threads(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]

@@ -13,15 +13,12 @@ import numpy as np
 import pytest
 
 from realtime.errors import ConfigError, SourceError
-from realtime.io.sources import (
-    CameraSource,
-    Frame,
-    ImageSource,
-    Source,
-    VideoSource,
-    open_source,
-)
-from realtime.io.synthetic import MOVE_S, STILL_S, SyntheticSource, is_still, scene_clock
+from realtime.io.sources.base import Frame, Source
+from realtime.io.sources.camera import CameraSource
+from realtime.io.sources.image import ImageSource
+from realtime.io.sources.opener import open_source
+from realtime.io.sources.synthetic import MOVE_S, STILL_S, SyntheticSource, is_still, scene_clock
+from realtime.io.sources.video import VideoSource
 
 RED_BGR = (0, 0, 255)
 VIDEO_FRAMES = 20

@@ -158,7 +158,7 @@ def test_a_dream_on_a_devices_path_dispatches_few_ops_outside_the_step(lite0):
     """P3: per warm dream outside the step, a device used to launch ~80 small ops (two flow
     uploads with the pixel grid, the tail op by op); with the tail captured per size (here a
     fake capture) and the warp's buffers cached it is under 40 % of that."""
-    from realtime.io.synthetic import SyntheticSource
+    from realtime.io.sources.synthetic import SyntheticSource
 
     dreamer = _meta_dreamer(lite0, DreamParams(layer="block3"))
     record = FakeRecord()

@@ -13,10 +13,10 @@ import aiohttp
 import numpy as np
 import pytest
 
+from realtime.control.plane import Action, Command, Preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
 from realtime.params import DreamParams
-from realtime.show.control import Action, Command, Preset
 from realtime.show.osc import OscRules
 from realtime.show.web import MAX_SOCKETS, QR_ON_HUD_S, WebRemote, parse_web_address, web_state
 from realtime.show.webguard import MAX_BODY, RATE_BURST
@@ -404,7 +404,7 @@ def test_the_window_draws_the_qr_code_with_the_hud_hidden():
 
 
 def test_show_control_joins_the_web_remote(remote, clock):
-    from realtime.show.control import ShowState, apply_action
+    from realtime.control.plane import ShowState, apply_action
     from realtime.show.plan import ShowControl
 
     state = ShowState(DreamParams(layer="block5"), ("block5", "block8"), presets=PRESETS)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from realtime.show import web
 from tests.test_web_show import start_show, state, wait_for_frames
 
 pytestmark = pytest.mark.slow
@@ -149,3 +150,110 @@ def decoded_frames(path: str) -> int:
             return sum(1 for _ in container.decode(video=0))
     except (av.error.FFmpegError, OSError):
         return 0
+
+
+# --- a visitor takes their dream home (issue 29) -------------------------------------------------
+
+PHONE_EMULATION = {
+    "deviceMetrics": {
+        "width": PHONE[0],
+        "height": PHONE[1],
+        "pixelRatio": 3.0,
+        "touch": True,
+        "mobile": True,
+    },
+    "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Mobile Safari/537.36",
+}
+
+
+@pytest.fixture
+def booth(tmp_path):
+    """A show listening beyond loopback, as at a booth: every operator request needs the token."""
+    show, url = start_show(tmp_path, "--web", "0.0.0.0:0")
+    base, _, token = url.partition("/?token=")
+    operator = lambda path: f"{base}/{path}?token={token}"  # noqa: E731
+    until(lambda: fetch_json(operator("api/state")).get("frames", 0) >= 10, "the show's frames")
+    yield base, operator
+    show.send_signal(signal.SIGTERM)
+    show.communicate(timeout=30)
+
+
+def fetch_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+def phone_browser(downloads: str):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.add_experimental_option("mobileEmulation", PHONE_EMULATION)
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": downloads, "download.prompt_for_download": False}
+    )
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def test_a_visitor_takes_their_dream_home(booth, browser, tmp_path):
+    """The operator's big button takes a keepsake; the link is read from what the screen shows (the
+    card's data in the state the overlay is drawn from: nothing is scanned); a fresh phone browser,
+    without the operator's cookie, opens it, downloads the PNG, and the PNG is the frame the screen
+    held: the camera's 640x360, not the dream's 64x36."""
+    from selenium.webdriver.common.by import By
+
+    base, operator = booth
+    browser.get(operator(""))
+    button = until(lambda: browser.find_element(By.ID, "keepsake"), "the keepsake button")
+    until(lambda: button.is_displayed(), "the keepsake button to show")
+    button.click()
+    held = until(lambda: fetch_json(operator("api/state"))["keepsake"]["held"], "the captured frame held")
+    assert held
+    time.sleep(0.8)  # a thumbnail of the held frame (4 a second) has been made
+    thumb = fetch(operator("api/thumb.jpg"))
+    assert fetch_json(operator("api/state"))["keepsake"]["held"], "the hold ended before the thumbnail"
+    link = until(lambda: fetch_json(operator("api/state"))["keepsake"]["showing"], "the link on screen")
+    until(lambda: "Keepsakes today: 1" in browser.find_element(By.ID, "keepsakes").text, "the day's count")
+    assert link.startswith(base + "/k/") and "token" not in link
+
+    downloads = tmp_path / "phone"
+    downloads.mkdir()
+    phone = phone_browser(str(downloads))
+    try:
+        phone.get(link)
+        picture = phone.find_element(By.ID, "keepsake")
+        until(lambda: phone.execute_script("return arguments[0].naturalWidth", picture) > 0, "the picture")
+        assert phone.execute_script("return arguments[0].naturalWidth", picture) == 640
+        assert phone.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]  # fits
+        assert phone.execute_script("return window.innerWidth") == PHONE[0]
+        if path := os.environ.get("DREAMCAM_KEEPSAKE_SCREENSHOT"):  # docs/images' phone page
+            phone.save_screenshot(path)
+        phone.get(base + "/")  # the same phone, the operator's page: no way in without the token
+        assert "token" in phone.page_source and "Take a keepsake" not in phone.page_source
+        phone.get(link)
+        phone.find_element(By.ID, "download").click()
+        png = until(lambda: [p for p in downloads.glob("*.png")], "the download")[0]
+        until(lambda: png.stat().st_size > 0 and not list(downloads.glob("*.crdownload")), "the whole file")
+    finally:
+        phone.quit()
+
+    kept = cv2.imread(str(png), cv2.IMREAD_COLOR)  # BGR, as the thumbnail's encoder is handed it
+    assert kept.shape == (360, 640, 3)
+    # the screen's frame, as the show made its thumbnail: the same resize and JPEG of the kept PNG
+    size = (web.THUMB_WIDTH, round(kept.shape[0] * web.THUMB_WIDTH / kept.shape[1]))
+    small = cv2.resize(kept, size, interpolation=cv2.INTER_AREA)
+    _, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, web.JPEG_QUALITY])
+    shown, ours = (
+        cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR).astype(float) for b in (thumb, jpeg)
+    )
+    difference = np.abs(ours - shown).mean()
+    assert difference < 0.5, difference  # the frame held on the screen (another frame differs by 5-20)

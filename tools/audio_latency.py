@@ -26,8 +26,8 @@ from realtime.audio.analysis import HOP, SAMPLE_RATE
 from realtime.audio.live import LiveAudio
 from realtime.audio.mapping import AudioMapping
 from realtime.audio.show import AudioShow
+from realtime.control.plane import ShowState
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 
 class RealTimeCard:

@@ -10,7 +10,10 @@ Interleaving rounds keeps the comparison fair on a machine whose load drifts.
         "eager bf16: eager bf16" "onnx fp32: onnx fp32" "auto: auto auto"
 
 A variant is `LABEL[@CHECKOUT]: BACKEND PRECISION`; `--threads 1` compares the backends' work
-per core, which a busy shared machine disturbs far less than a team of threads. The ONNX exports
+per core, which a busy shared machine disturbs far less than a team of threads. Each step is timed
+twice: by the wall clock, and by the CPU time its process spent (every thread's, so a team that
+spins pays for it): on a machine loaded by others a step waits for a core for longer than it
+computes, and only the CPU time still says what it costs. The ONNX exports
 live in the dreamcam cache ($DREAMCAM_CACHE); no export is timed (the backend is built before the
 timing), but a first export takes a while: run `dreamcam export` ahead. `auto` reads its cached
 choice, or measures first (its first 40 steps are untimed).
@@ -45,13 +48,14 @@ x = torch.rand(1, 3, height // 8, width // 8)
 x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear")
 for _ in range(2 if backend != "auto" else 40):  # auto: its trials (or cached choice) first
     x = dream.run(x, 1)
-times = []
+times, cpu = [], []
 for _ in range(steps):
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     x = dream.run(x, 1)
     times.append(time.perf_counter() - started)
+    cpu.append(time.process_time() - started_cpu)
 ran = f"{dream.name} {dream.precision}"
-print(json.dumps({"times": times, "ran": ran, "threads": torch.get_num_threads()}))
+print(json.dumps({"times": times, "cpu": cpu, "ran": ran, "threads": torch.get_num_threads()}))
 """
 
 
@@ -92,17 +96,19 @@ def main() -> None:
     size = tuple(int(v) for v in args.size.lower().split("x"))
     variants = [parse_variant(v) for v in args.variants]
     times: dict[str, list[float]] = {v[0]: [] for v in variants}
+    cpu: dict[str, list[float]] = {v[0]: [] for v in variants}
     ran: dict[str, str] = {}
     for round_ in range(args.rounds):
         for label, checkout, backend, precision in variants:
             result = run_once(checkout, backend, precision, size, args)
             times[label] += result["times"]
+            cpu[label] += result["cpu"]
             ran[label] = result["ran"]
             print(
                 f"round {round_ + 1}: {label}: {len(result['times']) / sum(result['times']):.1f} steps/s",
                 file=sys.stderr,
             )
-    first = statistics.median(times[variants[0][0]])
+    first, first_cpu = statistics.median(times[variants[0][0]]), statistics.median(cpu[variants[0][0]])
     rows = [
         {
             "variant": label,
@@ -110,16 +116,20 @@ def main() -> None:
             "steps_per_s": round(1.0 / statistics.median(times[label]), 2),
             "ms_p50": round(1000 * statistics.median(times[label]), 1),
             "ratio": round(first / statistics.median(times[label]), 2),
+            "cpu_ms_p50": round(1000 * statistics.median(cpu[label]), 1),
+            "cpu_ratio": round(first_cpu / statistics.median(cpu[label]), 2),
         }
         for label, *_ in variants
     ]
     if args.json:
         print(json.dumps({"size": args.size, "layer": args.layer, "rounds": args.rounds, "rows": rows}))
         return
-    print(f"| variant ({args.size}, {args.layer}) | ran | steps/s | ms p50 | x first |")
-    print("| --- | --- | --- | --- | --- |")
+    head = f"| variant ({args.size}, {args.layer}) | ran | steps/s | ms p50 | x first"
+    print(f"{head} | CPU ms p50 | x first (CPU) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['variant']} | {r['ran']} | {r['steps_per_s']} | {r['ms_p50']} | {r['ratio']} |")
+        wall = f"{r['steps_per_s']} | {r['ms_p50']} | {r['ratio']}"
+        print(f"| {r['variant']} | {r['ran']} | {wall} | {r['cpu_ms_p50']} | {r['cpu_ratio']} |")
 
 
 if __name__ == "__main__":

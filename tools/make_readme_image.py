@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import build_dreamer
-from realtime.io.sources import open_source
+from realtime.io.sources.opener import open_source
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import ShowState
 
 
 def main() -> None:

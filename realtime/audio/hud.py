@@ -5,22 +5,9 @@ from __future__ import annotations
 import math
 
 from realtime.audio.analysis import AudioFeatures
+from realtime.io.hud import MeterLine
 
 FLASH_HALF_LIFE_S = 0.08  # the beat lamp fades within a few frames: visible at 30 fps, gone by the next beat
-
-
-class MeterLine(str):
-    """A HUD line ("audio 120 BPM -12 dB") that the window draws with a level bar and a beat lamp.
-    It is a plain string to everything else (logs, tests, a window that knows no meters)."""
-
-    level: float  # 0-1
-    flash: float  # 0-1: 1 on a beat, fading
-
-    def __new__(cls, text: str, level: float = 0.0, flash: float = 0.0) -> MeterLine:
-        line = super().__new__(cls, text)
-        line.level = min(1.0, max(0.0, level))
-        line.flash = min(1.0, max(0.0, flash))
-        return line
 
 
 def meter_line(features: AudioFeatures | None, status: str = "") -> MeterLine:

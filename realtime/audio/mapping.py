@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass, field, replace
 
 from realtime.audio.analysis import AudioFeatures
+from realtime.control.plane import Action, Intent
 from realtime.errors import ConfigError
 from realtime.params import RANGES, SHAPE_QUANTA, DreamParams, clamp
-from realtime.show.control import Action, Intent
 
 FEATURES = ("level", "tempo")  # level: loudness 0-1; tempo: 60-180 BPM as 0-1
 CURVES = ("linear", "exponential")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from realtime.audio.analysis import SAMPLE_RATE, FrameFeatures
 from realtime.audio.filein import read_audio
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor
+from realtime.control.plane import Preset, ShowState, apply_action
 from realtime.params import DreamParams
-from realtime.show.control import Preset, ShowState, apply_action
 
 log = logging.getLogger(__name__)
 

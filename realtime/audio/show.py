@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from realtime.audio.hud import MeterLine, meter_line
+from realtime.audio.hud import meter_line
 from realtime.audio.live import LiveAudio
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping, AudioReactor
+from realtime.control.plane import Intent, ShowState
 from realtime.errors import DreamcamError
+from realtime.io.hud import MeterLine
 from realtime.params import DreamParams
-from realtime.show.control import Intent, ShowState
 
 log = logging.getLogger(__name__)
 

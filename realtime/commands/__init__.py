@@ -1,1 +1,3 @@
-"""The command line and its sub-commands: run, dream, render, eval, bench, soak, export."""
+"""The command line: one module per command, each owning its options (`add_arguments`) and its entry
+(`run`); `cli.py` assembles them, `options.py` holds the option groups several share, and
+`live_show.py` puts the live show together for `run`."""

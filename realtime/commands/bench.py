@@ -35,10 +35,13 @@ stage's GPU time, read after one synchronisation at the end) beside the host's p
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import statistics
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -48,17 +51,28 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from models.registry import load_network
+from realtime.commands.options import (
+    add_backend_options,
+    add_dream_options,
+    add_preset_option,
+    add_threads_option,
+    device_and_size,
+    dream_params,
+    finite,
+    set_threads,
+)
+from realtime.control.plane import ShowState
 from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
-from realtime.errors import ConfigError
-from realtime.io.synthetic import SyntheticSource
+from realtime.errors import ConfigError, DreamcamError
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
 from realtime.loop.stats import PipelineStats, Rolling
-from realtime.params import DreamParams
-from realtime.show.control import ShowState
+from realtime.params import WARM_START_MODES, DreamParams, parse_size
 
 T = TypeVar("T")
 
@@ -223,8 +237,7 @@ def compare_backends(
     """Every backend measured `repeats` times in alternating order; one row each, the medians of
     its repeats. A backend that raises becomes {"backend", "ok": false, "error"} and is not tried
     again; the others go on. No new round starts once `budget_s` is spent."""
-    if budget_s is not None and budget_s <= 0:
-        raise ConfigError(f"--budget-s must be a number of seconds above 0, got {budget_s:g}")
+    check_budget(budget_s)
     started = clock()
     runs: dict[str, list[dict]] = {b: [] for b in backends}
     errors: dict[str, str] = {}
@@ -292,10 +305,13 @@ def _show_until(pipeline: Pipeline, dreams: int) -> int:
 
 def bench_backends(device: torch.device, precision: str = "auto") -> list[str]:
     """The backends `--backend all` compares on this device at this precision (the ONNX export
-    is fp32 only)."""
+    is fp32 only; OpenVINO runs it on the CPU, where its wheel installs)."""
+    from realtime.dream.backends.openvino import openvino_available
+
     usable = {
         "eager": True,
         "onnx": precision in ("auto", "fp32"),
+        "openvino": precision in ("auto", "fp32") and device.type == "cpu" and openvino_available(),
         "cudagraph": device.type == "cuda",
     }
     return [b for b in BACKENDS if usable.get(b, False)]
@@ -367,11 +383,18 @@ def kernel_timing(dreamer: FrameDreamer, images: Sequence[np.ndarray], runs: int
 
 
 def goal_ratios(rows: Sequence[dict]) -> dict:
-    """The goal's ratios between backends measured in one run: cudagraph / eager and
-    onnx / cudagraph, of the kernel rate and the dream rate (only pairs both measured)."""
+    """The goal's ratios between backends measured in one run: cudagraph / eager, onnx / cudagraph,
+    openvino / eager and onnx, of the kernel rate and the dream rate (only pairs both measured)."""
     by_backend = {row["backend"]: row for row in rows}
     ratios = {}
-    for faster, slower in (("cudagraph", "eager"), ("onnx", "cudagraph"), ("onnx", "eager")):
+    pairs = (
+        ("cudagraph", "eager"),
+        ("onnx", "cudagraph"),
+        ("onnx", "eager"),
+        ("openvino", "eager"),
+        ("openvino", "onnx"),
+    )
+    for faster, slower in pairs:
         if faster in by_backend and slower in by_backend:
             a, b = by_backend[faster], by_backend[slower]
             ratios[f"{faster}/{slower}"] = {
@@ -557,3 +580,98 @@ def _profile_frame(dreamer: FrameDreamer, composer, image: np.ndarray, timer: St
         composer.compose(image, residual)
     with timer.stage("download"):
         frames.residual_array(residual)
+
+
+def add_arguments(bench: argparse.ArgumentParser) -> None:
+    add_dream_options(bench, steps=DreamParams.steps, octaves=DreamParams.octaves, lr=DreamParams.lr)
+    add_preset_option(bench)
+    bench.add_argument("--dream-size", default=None)
+    bench.add_argument("--warm-start", default=DreamParams.warm_start, choices=WARM_START_MODES)
+    bench.add_argument("--persistence", type=finite, default=DreamParams.persistence)
+    bench.add_argument("--stillness-boost", type=finite, default=DreamParams.stillness_boost)
+    bench.add_argument(
+        "--window",
+        default="1920x1080",
+        metavar="WxH|none",
+        help="the show window's size (off-screen without a display; default 1920x1080); none: no window",
+    )
+    add_threads_option(bench)
+    add_backend_options(bench, (*BACKENDS, "all"))
+    bench.add_argument("--frames", type=int, default=60, help="dreams to time (default 60)")
+    bench.add_argument(
+        "--camera-fps", type=finite, default=None, help="synthetic camera rate (default 30 CPU, 240 GPU)"
+    )
+    bench.add_argument("--compare-cold", action="store_true", help="also time the classic cold-start loop")
+    bench.add_argument(
+        "--repeats", type=int, default=1, help="runs per backend, in alternating order; rows are medians"
+    )
+    bench.add_argument(
+        "--budget-s", type=finite, default=None, help="start no new round of repeats after this many seconds"
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="time one frame's stages apart (upload, flow, warm start, step, anchor, compose, download)",
+    )
+    bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
+
+
+def check_budget(budget_s: float | None) -> None:
+    if budget_s is not None and budget_s <= 0:  # -1 was accepted, and meant "no round after the first"
+        raise ConfigError(f"--budget-s must be a number of seconds above 0, got {budget_s:g}")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_budget(args.budget_s)
+    if args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.repeats < 1:
+        raise DreamcamError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.camera_fps is not None and not 1.0 <= args.camera_fps <= 1000.0:
+        raise DreamcamError(f"--camera-fps must be 1..1000 frames a second, got {args.camera_fps:g}")
+    params = dream_params(
+        args, warm_start=args.warm_start, persistence=args.persistence, stillness_boost=args.stillness_boost
+    )
+    device, dream_size = device_and_size(args)
+    window = None if args.window.lower() == "none" else parse_size(args.window)
+    set_threads(args, device)
+    if args.profile:
+        if args.backend == "all":
+            raise DreamcamError("--profile times one backend; choose it with --backend")
+        profile = profile_stages(
+            params, dream_size, device, args.backend, args.frames, args.weights, args.seed, args.precision
+        )
+        print(json.dumps(profile))
+        return 0
+    backends = bench_backends(device, args.precision) if args.backend == "all" else [args.backend]
+    network = load_network(params.model, args.weights, device)  # once, for every backend and repeat
+
+    def measure(backend: str) -> dict:
+        return run_bench(
+            params,
+            dream_size,
+            device,
+            backend,
+            args.frames,
+            args.compare_cold,
+            weights=args.weights,
+            seed=args.seed,
+            camera_fps=args.camera_fps,
+            precision=args.precision,
+            window_size=window,
+            network=network,
+        )
+
+    if args.backend != "all" and args.repeats == 1:
+        print(json.dumps(measure(args.backend)))  # one backend: its error is the command's
+        return 0
+    rows = compare_backends(backends, measure, args.repeats, args.budget_s)
+    failed = [row for row in rows if not row["ok"]]
+    for row in failed:
+        print(f"dreamcam bench: backend {row['backend']} failed: {row['error']}", file=sys.stderr)
+    if args.backend == "all":
+        measured = [row for row in rows if "kernel_fps" in row]
+        print(json.dumps({"backends": rows, "ratios": goal_ratios(measured), "ok": not failed}))
+    else:
+        print(json.dumps(rows[0]))
+    return 1 if failed else 0

@@ -7,6 +7,7 @@ probe never hides the others. `--json` prints only JSON.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import os
@@ -24,7 +25,7 @@ CAMERA_TIMEOUT_S = 3.0  # a camera that has not opened and delivered a frame by 
 
 @dataclass(frozen=True)
 class Finding:
-    area: str  # "torch", "gpu", "onnxruntime", "camera", "display", "module", "cache", ...
+    area: str  # "torch", "gpu", "onnxruntime", "openvino", "camera", "display", "module", "cache", ...
     status: str  # OK, WARN (works, but not at its best) or MISSING (something to install or plug in)
     what: str
     fix: str = ""
@@ -176,6 +177,53 @@ def check_onnxruntime() -> list[Finding]:
     return findings
 
 
+def check_openvino() -> list[Finding]:
+    """OpenVINO Runtime (--backend openvino, and one of auto's candidates on a CPU): its version and
+    every device it sees, each tried for real on a one-node graph."""
+    from realtime.dream.backends import openvino as ov_backend
+
+    problem = ov_backend.why_unavailable()
+    if problem:
+        # without a wheel for this platform auto simply goes without it: nothing to fix
+        status = MISSING if ov_backend.has_wheel() else OK
+        fix = ov_backend.INSTALL if ov_backend.has_wheel() else ""
+        return [Finding("openvino", status, f"{problem} (auto runs without it)", fix)]
+    import tempfile
+
+    import openvino as ov
+
+    core = ov.Core()
+    findings = [Finding("openvino", OK, f"OpenVINO {ov_backend.openvino_version()}")]
+    wanted = ov_backend.requested_device()
+    devices = ov_backend.available_devices(core)
+    with tempfile.TemporaryDirectory() as folder:
+        model = os.path.join(folder, "one-node.onnx")
+        with open(model, "wb") as f:
+            f.write(_one_node_model())
+        for device, full_name in devices.items():
+            measured = "measured" if device in ov_backend.MEASURED_DEVICES else "unmeasured here"
+            use = "" if device == "CPU" else f"; {ov_backend.DEVICE_VARIABLE}={device} uses it"
+            try:
+                core.compile_model(model, device)
+            except Exception as exc:  # noqa: BLE001 - a device that cannot compile is the finding
+                first = (str(exc).strip().splitlines() or [""])[0][:160]
+                findings.append(
+                    Finding("openvino", WARN, f"{device}: {full_name} does not compile ({first})")
+                )
+                continue
+            findings.append(Finding("openvino", OK, f"{device}: {full_name} ({measured}{use})"))
+    if wanted not in devices:
+        findings.append(
+            Finding(
+                "openvino",
+                MISSING,
+                f"{ov_backend.DEVICE_VARIABLE}={wanted} is not one of OpenVINO's devices here",
+                f"set it to one of {', '.join(devices) or 'none'}, or unset it for the CPU",
+            )
+        )
+    return findings
+
+
 def check_cameras(indices=CAMERA_INDICES, timeout_s: float = CAMERA_TIMEOUT_S) -> list[Finding]:
     """The camera indices that open and deliver a frame, probed side by side, each with a timeout."""
     results: dict[int, str | None] = {}
@@ -319,6 +367,7 @@ CHECKS: list[Check] = [
     check_torch,
     check_gpu,
     check_onnxruntime,
+    check_openvino,
     check_cameras,
     check_displays,
     check_modules,
@@ -375,3 +424,11 @@ def main(as_json: bool = False) -> int:
         findings = run_checks()
     print(report(findings, as_json), flush=True)
     return 0
+
+
+def add_arguments(doctor: argparse.ArgumentParser) -> None:
+    doctor.add_argument("--json", action="store_true", help="print one JSON object only")
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(as_json=args.json)

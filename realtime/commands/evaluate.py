@@ -33,6 +33,7 @@ and measured:
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -44,12 +45,13 @@ import numpy as np
 import torch
 
 from realtime.commands.judge import Judge
+from realtime.commands.options import add_live_dream_options, offline_dreamer
 from realtime.commands.render import video_frames
 from realtime.dream import kernel
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import inside_frame, pixel_grid, warp_array
 from realtime.dream.frames import image_tensor, residual_array, resized
-from realtime.errors import SourceError
+from realtime.errors import DreamcamError, SourceError
 from realtime.loop.compose import add_upscaled
 from realtime.params import DreamParams
 
@@ -386,3 +388,30 @@ def _held_still(
         f"cold_gain_{COLD_STEPS}_steps": round(cold_gain, 3),
         "final_vs_cold": round(gains[-1] / cold_gain, 3),
     }
+
+
+def add_arguments(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument("input", metavar="IN.mp4")
+    add_live_dream_options(evaluate)
+    evaluate.add_argument("--frames", type=int, default=None, help="use the first N frames")
+    evaluate.add_argument(
+        "--modes",
+        default="flow,residual,off",
+        help="warm-start modes to measure, comma-separated (default flow,residual,off)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="one JSON object (the only output format)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.params import WARM_START_MODES
+
+    if args.frames is not None and args.frames < 2:
+        raise DreamcamError(f"--frames must be at least 2 to measure the warping error, got {args.frames}")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in WARM_START_MODES]
+    if bad or not modes:
+        choices = ", ".join(WARM_START_MODES)
+        raise DreamcamError(f"--modes '{args.modes}': choose from {choices}, comma-separated")
+    params, size, make = offline_dreamer(args)
+    print(json.dumps(evaluate(args.input, make, params, size, args.frames, modes)))
+    return 0

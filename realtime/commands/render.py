@@ -9,8 +9,10 @@ SIGTERM) removes the temporary file. The input's sound is copied through PyAV to
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,14 +21,16 @@ import cv2
 import numpy as np
 
 from realtime.audio.offline import RenderAudioPlan
+from realtime.commands.options import add_live_dream_options, add_overwrite_option, finite, offline_dreamer
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.frames import residual_array
-from realtime.errors import SourceError
+from realtime.errors import DreamcamError, SourceError
 from realtime.io.paths import check_name_encoding, check_output_path
 from realtime.io.sinks import IMAGE_EXTS
-from realtime.io.videofile import VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
+from realtime.io.videofile import CODECS, VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
 from realtime.loop.compose import add_upscaled
+from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +181,76 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not remove the temporary file %s (%s); delete it by hand", path, exc.strerror)
+
+
+def add_arguments(render: argparse.ArgumentParser) -> None:
+    render.add_argument("input", metavar="IN", help="video file, or an image with --frames/--zoom")
+    render.add_argument("-o", "--output", required=True, metavar="OUT.mp4")
+    add_overwrite_option(render)
+    add_live_dream_options(render)
+    render.add_argument("--frames", type=int, default=None, help="stop after N frames (a still: N frames)")
+    render.add_argument("--zoom", type=finite, default=None, help="a still's zoom per frame, e.g. 1.02")
+    render.add_argument("--codec", default="h264", choices=tuple(CODECS), help="h264 (default), prores")
+    sound = render.add_mutually_exclusive_group()
+    sound.add_argument("--audio-react", action="store_true", help="the dream follows the input's own sound")
+    sound.add_argument("--audio", default=None, metavar="FILE", help="a sound track drives the dream (kept)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.commands.progress import ProgressLine
+    from realtime.commands.signals import stop_on_signals
+
+    if args.frames is not None and args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    if args.zoom is not None and not 1.0 < args.zoom <= 2.0:
+        raise DreamcamError(f"--zoom must be above 1 and at most 2 (e.g. 1.02), got {args.zoom}")
+    params, _, make = offline_dreamer(args)
+    audio = _render_audio(args, params) if args.audio_react or args.audio else None
+    if args.zoom is not None:
+        params = params.replace(warm_start="off")  # the zoom feeds the last dream back itself
+
+    # SIGTERM/SIGHUP abort the render (Interrupted): render's cleanup removes its temporary file
+    with stop_on_signals(), ProgressLine() as bar:
+
+        def progress(done: int, total: int, elapsed: float) -> None:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            if total:
+                eta = (total - done) / rate if rate else 0.0
+                filled = "#" * (24 * done // total)
+                bar.update(f"rendering {filled:<24} {done}/{total} frames  {rate:4.1f} fps  ETA {eta:4.0f} s")
+            else:
+                bar.update(f"rendering {done} frames  {rate:4.1f} fps")
+
+        written = render(
+            args.input,
+            args.output,
+            make(params),
+            args.frames,
+            args.zoom,
+            progress,
+            args.codec,
+            audio,
+            overwrite=args.overwrite,
+        )
+    print(f"dreamcam: wrote {written} frames to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _render_audio(args: argparse.Namespace, params: DreamParams) -> RenderAudioPlan:
+    """The sound that drives a render: checked (aubio there, the file there) before any dreaming."""
+    from models.registry import get_spec
+    from realtime.audio.analysis import FeatureAnalyzer
+    from realtime.audio.filein import check_sound_file
+    from realtime.audio.mapping import DEFAULT_MAPPING
+    from realtime.show.presets import bundled_dir, load_audio_mapping, load_folder, look_path
+
+    FeatureAnalyzer()  # no aubio: one line saying what to install, before the network loads
+    if args.audio:
+        check_sound_file(args.audio)
+    mapping = (load_audio_mapping(look_path(args.preset)) if args.preset else None) or DEFAULT_MAPPING
+    return RenderAudioPlan(
+        args.audio,
+        mapping,
+        get_spec(params.model).layers,
+        tuple(load_folder(bundled_dir())) if mapping.every else (),
+    )

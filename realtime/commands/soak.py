@@ -7,6 +7,8 @@ playlist would. Memory is read from the OS before and after: a leak shows as RSS
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import random
 import resource
@@ -15,12 +17,13 @@ import time
 
 import torch
 
+from realtime.commands.options import add_dream_options, dream_params
+from realtime.control.plane import Action, ShowState, apply_action
 from realtime.dream.dreamer import build_dreamer
 from realtime.errors import DreamcamError
-from realtime.io.synthetic import SyntheticSource
+from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.params import DreamParams
-from realtime.show.control import Action, ShowState, apply_action
 
 SOAK_ACTIONS = (
     Action.NEXT_LAYER,
@@ -96,3 +99,34 @@ def run_soak(
         "rss_end_mb": round(rss_end, 1),
         "dream_size": f"{dream_size[0]}x{dream_size[1]}",
     }
+
+
+def add_arguments(soak: argparse.ArgumentParser) -> None:
+    add_dream_options(soak, steps=1, octaves=1, lr=DreamParams.lr)
+    soak.add_argument("--dream-size", default="96x54", help="small by default: many frames, quickly")
+    soak.add_argument("--frames", type=int, default=10_000)
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.dream.backends import resolve_device
+    from realtime.dream.budget import check_dream_size
+    from realtime.params import parse_size
+
+    if args.frames < 1:
+        raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
+    device, size = resolve_device(args.device), parse_size(args.dream_size)
+    check_dream_size(size, args.model, device)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsoak {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    result = run_soak(
+        dream_params(args),
+        size,
+        device,
+        args.frames,
+        args.seed or 0,
+        progress,
+    )
+    print(json.dumps(result))
+    return 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
+import sys
 from collections.abc import Callable
 
 import cv2
@@ -12,6 +14,7 @@ import numpy as np
 import torch
 
 from models.registry import load_network
+from realtime.commands.options import add_dream_options, add_overwrite_option, dream_params
 from realtime.dream import kernel
 from realtime.dream.backends import EagerBackend
 from realtime.dream.objectives import parse_objective
@@ -127,3 +130,29 @@ def write_image(path: str, image: np.ndarray) -> None:
     check_output_path(path, IMAGE_EXTS, overwrite=True)
     if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise SourceError(f"could not write '{path}'; check the folder is writable")
+
+
+def add_arguments(dream: argparse.ArgumentParser) -> None:
+    dream.add_argument("input", metavar="IN", help="image file, or 'noise'")
+    dream.add_argument("-o", "--output", required=True, metavar="OUT")
+    add_overwrite_option(dream)
+    add_dream_options(dream, steps=10, octaves=4, lr=0.02)
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.dream.backends import resolve_device
+
+    params = dream_params(args)
+    check_output_path(args.output, IMAGE_EXTS, inputs=[args.input], overwrite=args.overwrite)
+    image = load_image(args.input, args.seed)
+
+    def progress(done: int, total: int) -> None:
+        bar = "#" * (20 * done // total)
+        print(
+            f"\rdreaming {bar:<20} octave {done}/{total}", end="\n" if done == total else "", file=sys.stderr
+        )
+
+    dreamt = dream_still(image, params, resolve_device(args.device), args.weights, args.seed, progress)
+    write_image(args.output, dreamt)
+    print(f"dreamcam: wrote {args.output}", file=sys.stderr)
+    return 0

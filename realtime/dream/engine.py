@@ -79,7 +79,9 @@ class DreamEngine:
         """Be ready for `params`' model and layer; True when something was rebuilt.
 
         The objective is parsed and the backend built before either replaces the current one,
-        so a failed build leaves the engine as it was.
+        so a failed build leaves the engine as it was. The replaced backend is closed: its
+        sessions freed, its background export stopped (a layer change a second must not leave a
+        trail of exports running).
         """
         network = self.network
         if params.model != network.spec.name:
@@ -88,8 +90,14 @@ class DreamEngine:
         if network is self.network and str(objective) == str(self.objective):
             return False
         backend = self._build(params, network, objective)
-        self.network, self.objective, self.backend = network, objective, backend
+        replaced, self.backend = self.backend, backend
+        self.network, self.objective = network, objective
+        replaced.close()  # on the caller's thread (the dream worker's): nothing runs it any more
         return True
+
+    def close(self) -> None:
+        """Free the backend (its graphs, sessions, background export); the engine is not used after."""
+        self.backend.close()
 
     def fresh(self, params: DreamParams, size: tuple[int, int]) -> DreamEngine:
         """A new engine on the same loaded network with a new seed and backend: nothing shared

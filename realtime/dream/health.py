@@ -11,13 +11,15 @@ from collections.abc import Callable
 
 import torch
 
+from realtime.dream.tensor_ops import spread
+
 COLLAPSE_RATIO = 0.05  # a dream with under this share of the source's contrast has lost the picture
 MIN_SOURCE_STD = 0.02  # a camera frame flatter than this (lens cap, black screen) may dream flat
 
 
 def fault_figures(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """The three numbers the verdict needs, on the dream's device: sum, std of dream and source."""
-    return torch.stack([dream.sum(), dream.std(), source.std()])
+    return torch.stack([dream.sum(), spread(dream), spread(source)])
 
 
 class FaultCheck:

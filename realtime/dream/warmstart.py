@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from realtime.dream import frames
 from realtime.dream.flow import (
@@ -31,6 +30,7 @@ from realtime.dream.flow import (
     warp_array,
     warp_residual,
 )
+from realtime.dream.tensor_ops import box_mean, channel_stats
 from realtime.params import DreamParams
 
 MAX_CONTRAST = 1.25  # a dream's per-channel spread may reach this multiple of the camera's
@@ -52,9 +52,8 @@ YOUNG_BOOST, YOUNG_FRAMES = 2.0, 30
 
 def anchor(dream: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Give `dream` the source's per-channel mean and at most MAX_CONTRAST times its spread."""
-    dims = (2, 3)
-    source_mean, source_std = source.mean(dims, keepdim=True), source.std(dims, keepdim=True)
-    dream_mean, dream_std = dream.mean(dims, keepdim=True), dream.std(dims, keepdim=True)
+    source_mean, source_std = channel_stats(source)  # tensor_ops: 10x faster than std on a CPU
+    dream_mean, dream_std = channel_stats(dream)
     scale = (MAX_CONTRAST * source_std / (dream_std + 1e-6)).clamp(max=1.0)
     return ((dream - dream_mean) * scale + source_mean).clamp_(0.0, 1.0)
 
@@ -71,7 +70,7 @@ def depth_gate(residual: torch.Tensor, depth: float) -> torch.Tensor:
     """1x1xHxW in [0, 1]: how much of a new step a pixel takes, falling from 1 where the carried
     residual is flat to 0 where its mean absolute size over channels (and neighbours) is `depth`."""
     size = residual.abs().mean(1, keepdim=True)
-    size = F.avg_pool2d(size, GATE_BLUR_PX, stride=1, padding=GATE_BLUR_PX // 2, count_include_pad=False)
+    size = box_mean(size, GATE_BLUR_PX)  # avg_pool2d without the padding counted, fast on a CPU
     return (1.0 - size / depth).clamp_(0.0, 1.0)
 
 

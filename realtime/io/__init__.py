@@ -1,1 +1,2 @@
-"""Frames in and out: sources (camera, video, image, stream, synthetic), window, recorders, virtual cam."""
+"""Frames in and out: sources (one module per kind in `sources/`), the window and its keys, recorders,
+the virtual camera and the NDI/Spout/Syphon links."""

@@ -1,7 +1,7 @@
 """The show window: puts a dream frame on screen (scaled to fit, with a HUD) and turns keys into Actions.
 
 `Window` only displays and listens. What an Action means (including TOGGLE_HUD and
-TOGGLE_FULLSCREEN) is decided in `realtime.show.control`; the pipeline then calls back into the window
+TOGGLE_FULLSCREEN) is decided in `realtime.control.plane`; the pipeline then calls back into the window
 (`hud_visible`, `toggle_fullscreen()`).
 """
 
@@ -27,12 +27,16 @@ if not os.path.exists("/proc/driver/nvidia/version"):
     os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 import pygame  # noqa: E402  (must follow the environment tweak above)
 
-from realtime.audio.hud import MeterLine  # noqa: E402
+from realtime.control.plane import Action, Command, Intent  # noqa: E402
 from realtime.errors import ConfigError, DreamcamError  # noqa: E402
 from realtime.io.cstderr import quiet_c_stderr  # noqa: E402
-from realtime.io.hud import ALERT_MARK, is_alert  # noqa: E402
+from realtime.io.hud import (  # noqa: E402
+    ALERT_MARK,
+    MeterLine,  # noqa: E402
+    is_alert,
+)
+from realtime.io.overlay import Banner, Countdown, KeepsakeCard, Overlay  # noqa: E402
 from realtime.io.qrline import QrLine  # noqa: E402
-from realtime.show.control import Action, Command, Intent  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,16 @@ KEY_ACTIONS: dict[int, Intent] = {
     pygame.K_PERIOD: Action.NEXT_PRESET,
     pygame.K_r: Action.TOGGLE_RECORD,
     pygame.K_l: Action.MIDI_LEARN,
+    pygame.K_k: Action.KEEPSAKE,
     # 1-9 recall the presets of the preset folder, in file-name order
     **{pygame.K_1 + n - 1: Command(Action.PRESET, n) for n in range(1, 10)},
 }
+
+# held for the quit chord (Ctrl+Shift+Q), never a keepsake in kiosk mode
+MODIFIER_KEYS = frozenset(
+    (pygame.K_LCTRL, pygame.K_RCTRL, pygame.K_LSHIFT, pygame.K_RSHIFT, pygame.K_LALT, pygame.K_RALT)
+    + (pygame.K_LGUI, pygame.K_RGUI, pygame.K_CAPSLOCK, pygame.K_NUMLOCK, pygame.K_MODE)
+)
 
 HUD_MARGIN = 8  # px between the HUD box and the window's corner, and between box edge and text
 HUD_ALPHA = 160  # of 255: dark enough to read white text over a bright dream, light enough to see through
@@ -68,6 +79,13 @@ METER_FILL = (90, 220, 120)
 METER_EMPTY = (60, 60, 60)
 BEAT_LAMP = (255, 200, 40)
 QR_QUIET = 4  # modules of white around a QR code: what a phone's reader needs to find it
+CARD_QR_SHARE = 0.42  # a keepsake's QR code is this share of the screen's height: a phone reads it from 2 m
+CARD_WIDTH = 1.35  # the card is this much wider than its QR code: room for the address, large enough to type
+CARD_WHITE = (255, 255, 255)
+CARD_INK = (20, 20, 20)
+COUNTDOWN_SHARE = 0.3  # the countdown's disc: a third of the screen's height, at the left, off the faces
+COUNTDOWN_DISC = (0, 0, 0, 140)
+BANNER_RED = (170, 20, 20)
 
 
 # pygame's built-in font (FreeSans) has no arrows: the HUD's "NDI → stage", "lr 0.04→0.02" would draw
@@ -116,6 +134,8 @@ class Window:
         self._font_px = 0
         self._hud_box: pygame.Surface | None = None
         self._qr: tuple[tuple[str, int], pygame.Surface] | None = None  # the drawn QR code, kept
+        self._overlays: dict[tuple, pygame.Surface] = {}  # drawn countdown numerals, cards, banners
+        self._fonts: dict[int, pygame.font.Font] = {}
         try:
             with quiet_c_stderr():
                 pygame.display.init()
@@ -238,11 +258,14 @@ class Window:
             frame = np.ascontiguousarray(image) if (w, h) == (iw, ih) else self._resize(image, w, h)
             # frombuffer wraps the array without copying; the blit is the only copy to the screen.
             screen.blit(pygame.image.frombuffer(frame, (w, h), "RGB"), (x, y))
-        if self.hud_visible and hud_lines:
-            self._draw_hud(screen, hud_lines)
-        for line in hud_lines:
-            if isinstance(line, QrLine):  # the web remote's address: shown with the HUD hidden too
+        text_lines = [line for line in hud_lines if not isinstance(line, Overlay)]
+        if self.hud_visible and text_lines:
+            self._draw_hud(screen, text_lines)
+        for line in hud_lines:  # for the visitor (and the remote's address): shown with the HUD hidden too
+            if isinstance(line, QrLine):
                 self._draw_qr(screen, line)
+            elif isinstance(line, Overlay):
+                self._draw_overlay(screen, line)
         pygame.display.flip()
 
     def _draw_into(self, screen: pygame.Surface, image: np.ndarray, x: int, y: int, w: int, h: int) -> bool:
@@ -312,6 +335,96 @@ class Window:
         surface = self._qr[1]
         screen.blit(surface, (sw - surface.get_width() - HUD_MARGIN, sh - surface.get_height() - HUD_MARGIN))
 
+    def _draw_overlay(self, screen: pygame.Surface, line: Overlay) -> None:
+        """A keepsake's countdown (left: the visitor poses in the middle), card (right) or
+        banner (bottom), each drawn once and kept."""
+        sw, sh = screen.get_size()
+        key = (type(line).__name__, str(line), sh)
+        surface = self._overlays.get(key)
+        if surface is None:
+            if len(self._overlays) > 16:  # a show makes a few a minute: keep the newest only
+                self._overlays.clear()
+            surface = self._overlays[key] = self._make_overlay(line, sh)
+        if surface is None:
+            return
+        w, h = surface.get_size()
+        if isinstance(line, Countdown):
+            where = (4 * HUD_MARGIN, (sh - h) // 2)
+        elif isinstance(line, KeepsakeCard):
+            where = (sw - w - 2 * HUD_MARGIN, (sh - h) // 2)
+        else:
+            where = ((sw - w) // 2, sh - h - 2 * HUD_MARGIN)
+        screen.blit(surface, where)
+
+    def _make_overlay(self, line: Overlay, sh: int) -> pygame.Surface | None:
+        if isinstance(line, Countdown):
+            return self._countdown_surface(line.number, sh)
+        if isinstance(line, KeepsakeCard):
+            return self._card_surface(line, sh)
+        if isinstance(line, Banner):
+            return self._boxed_text(str(line), max(14, sh // 30), BANNER_RED, HUD_TEXT)
+        return None
+
+    def _font_of(self, px: int) -> pygame.font.Font | None:
+        if self._font_px < 0:  # no SDL_ttf: no text
+            return None
+        if px not in self._fonts:
+            self._fonts[px] = pygame.font.Font(None, px)
+        return self._fonts[px]
+
+    def _countdown_surface(self, number: int, sh: int) -> pygame.Surface:
+        size = max(32, round(sh * COUNTDOWN_SHARE))
+        surface = pygame.Surface((size, size), pygame.SRCALPHA)
+        pygame.draw.circle(surface, COUNTDOWN_DISC, (size // 2, size // 2), size // 2)
+        font = self._font_of(round(size * 1.1))
+        if font is not None:
+            text = font.render(str(number), True, HUD_TEXT)
+            surface.blit(text, ((size - text.get_width()) // 2, (size - text.get_height()) // 2 + size // 20))
+        return surface
+
+    def _card_surface(self, card: KeepsakeCard, sh: int) -> pygame.Surface:
+        """A white card: a title, the QR code, the address to type, the caption."""
+        n = len(card.modules) + 2 * QR_QUIET
+        cell = max(2, round(sh * CARD_QR_SHARE) // n)
+        dark = np.pad(np.array(card.modules, np.uint8), QR_QUIET)
+        pixels = np.repeat(np.repeat(np.where(dark > 0, 0, 255).astype(np.uint8), cell, 0), cell, 1)
+        qr = pygame.surfarray.make_surface(np.stack([pixels.T] * 3, axis=-1))
+        width = round(qr.get_width() * CARD_WIDTH)
+        title = self._fitted(card.title, sh // 20, width, bold=True)
+        below = [self._fitted(card.short, sh // 30, width), self._fitted(card.caption, sh // 40, width)]
+        parts = [t for t in (title, qr, *below) if t is not None]
+        surface = pygame.Surface((width, sum(p.get_height() for p in parts) + 2 * HUD_MARGIN))
+        surface.fill(CARD_WHITE)
+        y = HUD_MARGIN
+        for part in parts:
+            surface.blit(part, ((width - part.get_width()) // 2, y))
+            y += part.get_height()
+        return surface
+
+    def _fitted(self, text: str, px: int, width: int, bold: bool = False) -> pygame.Surface | None:
+        """`text` in ink, in the largest size up to `px` that fits `width` (less a margin)."""
+        px, room = max(12, px), width - 2 * HUD_MARGIN
+        while (font := self._font_of(px)) is not None and font.size(text)[0] > room and px > 12:
+            px -= 1
+        if font is None:
+            return None
+        font.set_bold(bold)
+        rendered = font.render(text, True, CARD_INK)
+        font.set_bold(False)
+        return rendered
+
+    def _boxed_text(self, text: str, px: int, box: tuple, ink: tuple) -> pygame.Surface | None:
+        font = self._font_of(px)
+        if font is None:
+            return None
+        rendered = font.render(_drawable(text), True, ink)
+        surface = pygame.Surface(
+            (rendered.get_width() + 4 * HUD_MARGIN, rendered.get_height() + 2 * HUD_MARGIN)
+        )
+        surface.fill(box)
+        surface.blit(rendered, (2 * HUD_MARGIN, HUD_MARGIN))
+        return surface
+
     @staticmethod
     def _draw_meter(screen: pygame.Surface, line: MeterLine, x: int, y: int, line_h: int) -> None:
         """The beat lamp (lit on a beat, fading) and the loudness bar of an audio HUD line."""
@@ -345,9 +458,12 @@ class Window:
             if event.type == pygame.QUIT and not self.kiosk:
                 actions.append(Action.QUIT)
             elif event.type == pygame.KEYDOWN and self.kiosk:
-                # an unattended booth: visitors' key presses do nothing, only the chord quits
+                # an unattended booth: only the chord quits; any other key (a USB arcade button types
+                # one, which one depends on the button) takes a keepsake, where the show has them
                 if event.key == pygame.K_q and event.mod & pygame.KMOD_CTRL and event.mod & pygame.KMOD_SHIFT:
                     actions.append(Action.QUIT)
+                elif event.key not in MODIFIER_KEYS:
+                    actions.append(Action.KEEPSAKE)
             elif event.type == pygame.KEYDOWN:
                 action = KEY_ACTIONS.get(event.key)
                 if action is not None:

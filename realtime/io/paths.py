@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from realtime.errors import ConfigError, SourceError
 from realtime.io.untrusted import printable
 from realtime.io.videofile import VIDEO_EXTS
+
+
+def cache_dir() -> Path:
+    """dreamcam's own cache: $DREAMCAM_CACHE, else $XDG_CACHE_HOME/dreamcam, else ~/.cache/dreamcam."""
+    if os.environ.get("DREAMCAM_CACHE"):
+        return Path(os.environ["DREAMCAM_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dreamcam"
 
 
 def check_name_encoding(path: str, what: str = "file") -> None:

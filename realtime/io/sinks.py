@@ -134,17 +134,38 @@ class SnapshotError(DreamcamError):
 
 def save_snapshot(image: np.ndarray, folder: str = "snapshots") -> str:
     """Save an RGB frame as a new PNG file and return its path; SnapshotError says why not."""
-    created = False
     try:
-        path = unique_path(folder, "dreamcam", ".png")
-        _, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        with open(path, "xb") as f:  # "x": a snapshot never replaces a file
-            created = True
-            f.write(data.tobytes())
+        path = write_new_file(folder, "dreamcam", ".png", encode_png(image))
     except OSError as exc:
-        if created:  # a full disk: no broken half-PNG left behind
-            with contextlib.suppress(OSError):
-                os.remove(path)
         raise SnapshotError(f"snapshot not saved in '{folder}': {write_error_cause(exc)}") from None
     log.info("snapshot saved: %s", path)
+    return path
+
+
+def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
+    """An RGB frame as PNG bytes (OpenCV lets go of the GIL while it encodes). Level 1 is the fast
+    one: a 1080p frame in ~0.1 s against ~0.3 s at level 9, for a file about a quarter larger."""
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    )
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} frame as PNG")
+    return data.tobytes()
+
+
+def write_new_file(folder: str, stem: str, ext: str, data: bytes) -> str:
+    """Write `data` into a new file stem-TIME[-N].ext in `folder` (never replacing one) and return
+    its path; on an OSError (a full disk...) no half-written file is left behind."""
+    created = False
+    path = ""
+    try:
+        path = unique_path(folder, stem, ext)
+        with open(path, "xb") as f:  # "x": never replaces a file
+            created = True
+            f.write(data)
+    except OSError:
+        if created:  # a full disk: no broken half file left behind
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        raise
     return path

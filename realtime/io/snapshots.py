@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from realtime.control.ratelimit import WarnLimit
 from realtime.io.sinks import SnapshotError, save_snapshot
-from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from realtime.control.plane import ShowState
 from realtime.dream.dreamer import FrameDreamer
 from realtime.dream.flow import ResidualTracker
 from realtime.errors import DreamcamError
-from realtime.io.sources import Frame, Source
+from realtime.io.sources.base import Frame, Source
 from realtime.loop import hud
 from realtime.loop.compose import Composer
 from realtime.loop.governor import QualityGovernor
@@ -30,7 +31,6 @@ from realtime.loop.stats import PipelineStats
 from realtime.loop.worker import WATCHDOG_S, DreamResult, DreamSupervisor, DreamWorker
 from realtime.params import DreamParams
 from realtime.show.attract import AttractMode
-from realtime.show.control import ShowState
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from realtime.control.plane import Action, Intent, ShowState, action_of, apply_action
 from realtime.io.hud import alert
 from realtime.io.sinks import VideoRecorder
 from realtime.io.snapshots import SnapshotWriter
 from realtime.params import DreamParams
-from realtime.show.control import Action, Intent, ShowState, action_of, apply_action
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class ShowHooks(Protocol):
     def intents(self, from_window: list[Intent]) -> list[Intent]: ...
     def residual(self, residual: torch.Tensor) -> torch.Tensor: ...
     def output(self, image: np.ndarray) -> None: ...
+    def frame(self, image: np.ndarray) -> np.ndarray: ...
     def handle(self, intent: Intent) -> None: ...
     def hud_lines(self) -> list[str]: ...
     def dream_params(self, params: DreamParams) -> DreamParams: ...
@@ -60,7 +61,10 @@ class ShowIO:
         return params if self.show is None else self.show.dream_params(params)
 
     def deliver(self, image: np.ndarray, hud: bool, hud_lines: list[str]) -> None:
-        """One composed frame to the window, the recorder and the show's outputs."""
+        """One composed frame to the window, the recorder and the show's outputs (the show may put
+        another in its place: a keepsake's captured frame while it is held)."""
+        if self.show is not None:
+            image = self.show.frame(image)
         if self.window is not None:
             self.window.hud_visible = hud
             self.window.show(image, hud_lines)

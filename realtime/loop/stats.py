@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from realtime.control.rates import RateMeter
+
 
 class Rolling:
     """The last `window` samples of a quantity (milliseconds, say), with percentiles; every
@@ -29,22 +31,6 @@ class Rolling:
     @property
     def p99(self) -> float:
         return self.percentile(99)
-
-
-class RateMeter:
-    """Events per second over the last `window` events (frames shown, dreams finished...)."""
-
-    def __init__(self, window: int = 60):
-        self.times: deque[float] = deque(maxlen=window)
-
-    def tick(self, now: float) -> None:
-        self.times.append(now)
-
-    @property
-    def rate(self) -> float:
-        if len(self.times) < 2 or self.times[-1] <= self.times[0]:
-            return 0.0
-        return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
 
 @dataclass

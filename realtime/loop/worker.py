@@ -30,11 +30,11 @@ from dataclasses import dataclass
 
 import torch
 
+from realtime.control.ratelimit import WarnLimit
 from realtime.dream.dreamer import FrameDreamer, Shape, fresh_dreamer
-from realtime.io.sources import Frame
+from realtime.io.sources.base import Frame
 from realtime.loop.governor import QualityGovernor
 from realtime.params import DreamParams
-from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ import math
 import queue
 from dataclasses import dataclass
 
+from realtime.control.plane import Action, Command, Intent, action_of
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.cstderr import quiet_c_stderr
 from realtime.io.sinks import unique_path
 from realtime.params import LIVE_RANGES, plain_digits
-from realtime.show.control import Action, Command, Intent, action_of
 from realtime.show.presets import read_toml
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ BUTTONS = {
     "prev": Action.PREV_PRESET,
     "save_preset": Action.SAVE_PRESET,
     "hud": Action.TOGGLE_HUD,
+    "keepsake": Action.KEEPSAKE,
 }
 # learn mode: the key pressed after moving a control says what the control will drive
 LEARN_KEYS: dict[Action, str] = {

@@ -24,11 +24,11 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
 from realtime.audio.mapping import osc_entry
+from realtime.control.plane import Action, Command, Intent
+from realtime.control.ratelimit import PythonOscLogFilter, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.untrusted import printable
 from realtime.params import LIVE_RANGES, RANGES, clamp, plain_digits
-from realtime.show.control import Action, Command, Intent
-from realtime.show.ratelimit import PythonOscLogFilter, WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ TRIGGERS = {
     "save_preset": Action.SAVE_PRESET,
     "next_layer": Action.NEXT_LAYER,
     "prev_layer": Action.PREV_LAYER,
+    "keepsake": Action.KEEPSAKE,
 }
 SWITCHES = {"freeze": Action.FREEZE, "record": Action.TOGGLE_RECORD, "hud": Action.TOGGLE_HUD}
 AUDIO_PREFIX = "audio/"  # /dreamcam/audio/KEY: one key of the look's [audio] mapping (docs/AUDIO.md)

@@ -24,16 +24,18 @@ import numpy as np
 from models.registry import ModelSpec
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
 from realtime.audio.show import AudioShow
+from realtime.control.plane import Action, Command, Intent, Preset, ShowState, action_of
+from realtime.control.ratelimit import WarnLimit
+from realtime.control.rates import RateMeter
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.hud import alert
 from realtime.io.links import Link, check_link_name, require_platform
+from realtime.io.qrline import QrLine
 from realtime.io.recording import RecordingSwitch
 from realtime.io.sinks import VideoRecorder
 from realtime.io.virtualcam import VirtualCamera
-from realtime.loop.stats import RateMeter
 from realtime.params import DreamParams, parse_size
-from realtime.show.control import Action, Command, Intent, Preset, ShowState, action_of
 from realtime.show.midi import Mapping, MidiInput, MidiMapper, load_mapping
 from realtime.show.osc import OscControl, OscFeedback, OscRules, parse_host_port
 from realtime.show.playlist import Item, PlaylistPlayer, load_playlist
@@ -47,9 +49,9 @@ from realtime.show.presets import (
     save_preset,
     with_preset,
 )
-from realtime.show.ratelimit import WarnLimit
 
 if TYPE_CHECKING:
+    from realtime.show.booth import KeepsakeBooth
     from realtime.show.web import WebRemote
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class ShowControl:
         default_layer: str = "",
         audio: AudioShow | None = None,
         web: WebRemote | None = None,
+        booth: KeepsakeBooth | None = None,
     ):
         self.state = state
         self.preset_save_dir, self.preset_dir = preset_save_dir, preset_dir
@@ -82,6 +85,7 @@ class ShowControl:
         self.links: list[Link] = links or []  # virtual camera, NDI, Spout, Syphon: each on its own thread
         self.feedback, self.default_layer = feedback, default_layer
         self.audio, self.web = audio, web
+        self.booth = booth  # keepsakes: only with the web remote, which delivers them
         # the loop's own figures for the web remote (fps, dreams/s, backend): set once the pipeline is
         self.figures: Callable[[], collections.abc.Mapping[str, object]] = dict
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
@@ -136,6 +140,10 @@ class ShowControl:
     def residual(self, residual: np.ndarray) -> np.ndarray:
         return residual if self.playlist is None else self.playlist.residual(residual)
 
+    def frame(self, image: np.ndarray) -> np.ndarray:
+        """The picture to show for the composed one (a keepsake's capture, while it is held)."""
+        return image if self.booth is None else self.booth.frame(image)
+
     def output(self, image: np.ndarray) -> None:
         self.output_rate.tick(time.perf_counter())
         if self.recording is not None:
@@ -167,12 +175,13 @@ class ShowControl:
         from realtime.show.web import web_state
 
         self.web.presets = self.state.presets  # a saved preset is recallable from the page too
+        keepsake = {"keepsake": self.booth.state()} if self.booth is not None else {}
         return web_state(
             self.live_state(),
             self.state.params,
             frozen=self.state.frozen,
             looks=[preset.name for preset in self.state.presets],
-            figures=self.figures(),
+            figures={**self.figures(), **keepsake},
         )
 
     def handle(self, intent: Intent) -> None:
@@ -192,6 +201,11 @@ class ShowControl:
             else:
                 self._notice = ""
                 self.midi_mapper.start_learn()
+        elif action is Action.KEEPSAKE:
+            if self.booth is None:  # (in kiosk every key asks: at most one line a second)
+                self.state.warnings.warn(log, "no keepsakes: they need the web remote (--web HOST:PORT)")
+            else:
+                self.booth.press()
         elif action is Action.AUDIO:
             if self.audio is None:
                 log.warning("audio mapping change ignored: start with --audio to listen")
@@ -216,9 +230,12 @@ class ShowControl:
             lines.append(self.feedback.hud_line())
         if self.audio is not None:
             lines.extend(self.audio.hud_lines())
+        overlay = self.booth.overlay() if self.booth is not None else []
         if self.web is not None:
-            lines.extend(self.web.hud_lines())
-        return lines
+            # one QR code on the screen at a time: while a keepsake's is up, the remote's (the
+            # operator's, with its token) is not, so a visitor cannot scan the wrong one
+            lines.extend(line for line in self.web.hud_lines() if not (overlay and isinstance(line, QrLine)))
+        return lines + overlay  # (a keepsake the disk refused: one line, the booth's banner)
 
     # --- side effects -------------------------------------------------------------------------
 
@@ -250,6 +267,8 @@ class ShowControl:
         for part in (self.osc, self.midi, self.feedback, *self.links, self.audio, self.web):
             if part is not None:
                 part.close()
+        if self.booth is not None:  # after the web: no link is served while its file goes
+            self.booth.store.close()
         if self.recording is not None:
             self.recording.close()
         if self.midi_mapper is not None and (path := self.midi_mapper.save_learned()):
@@ -285,6 +304,7 @@ class ShowPlan:
     audio_start: AudioMapping = DEFAULT_MAPPING  # the starting look's [audio] table
     web: tuple[str, int] | None = None  # --web [HOST:]PORT
     snapshot_dir: str = "snapshots"
+    keepsakes: KeepsakePlan | None = None  # with --web: the booth's keepsakes
 
     def start(self, state: ShowState, spec: ModelSpec, fps: float, record_codec: str = "h264") -> ShowControl:
         """Open the listeners and outputs; whatever opened is closed again if a later one fails."""
@@ -307,9 +327,21 @@ class ShowPlan:
                 host, port = self.osc
                 show.osc = OscControl(port, host, check_layer=check_layer)
             if self.web is not None:  # the same rules as OSC's: one validation for every remote
-                show.web = web_module().WebRemote(
-                    *self.web, OscRules(check_layer), presets=self.presets, snapshot_dir=self.snapshot_dir
-                )
+                store = self.keepsakes.open_store() if self.keepsakes is not None else None
+                try:
+                    show.web = web_module().WebRemote(
+                        *self.web,
+                        OscRules(check_layer),
+                        presets=self.presets,
+                        snapshot_dir=self.snapshot_dir,
+                        keepsakes=store,
+                    )
+                except BaseException:
+                    if store is not None:
+                        store.close()
+                    raise
+                if store is not None:
+                    show.booth = self.keepsakes.open_booth(store, show.web)
             if self.virtual_cam_size is not None:
                 show.links.append(VirtualCamera(*self.virtual_cam_size, fps))
             for flag, name in self.links:
@@ -332,6 +364,55 @@ class ShowPlan:
             show.close()
             raise
         return show
+
+
+@dataclass(frozen=True)
+class KeepsakePlan:
+    """The booth's keepsakes (issue 29): how long a link lives, where copies are archived, the
+    countdown and how long the link stays on the screen."""
+
+    ttl_s: float = 30 * 60.0
+    archive: str | None = None
+    countdown: int = 3
+    card_s: float = 10.0
+
+    def open_store(self):
+        from realtime.show.keepsake import KeepsakeStore
+
+        return KeepsakeStore(ttl_s=self.ttl_s, archive=self.archive)
+
+    def open_booth(self, store, web: WebRemote):
+        from realtime.show.booth import BoothTimes, KeepsakeBooth
+        from realtime.show.webguard import is_loopback
+
+        if is_loopback(web.host):
+            log.warning(
+                "keepsake links open on this machine only: --web listens on %s; for visitors' phones "
+                "start with --web 0.0.0.0:%d on the booth's network (docs/REMOTE.md)",
+                web.host,
+                web.port,
+            )
+        log.info(
+            "keepsakes kept %g min in %s%s",
+            self.ttl_s / 60,
+            store.folder,
+            f", archived in {self.archive}" if self.archive else "",
+        )
+        return KeepsakeBooth(store, web.keepsake_url, BoothTimes(self.countdown, card_s=self.card_s))
+
+
+def plan_keepsakes(args: argparse.Namespace) -> KeepsakePlan:
+    """--keepsake-ttl MIN, --keepsake-dir DIR, --keepsake-countdown S, --keepsake-qr-s S, checked."""
+    from realtime.show.keepsake import ttl_seconds
+
+    ttl_s = ttl_seconds(getattr(args, "keepsake_ttl", 30.0))
+    countdown = getattr(args, "keepsake_countdown", 3)
+    card_s = getattr(args, "keepsake_qr_s", 10.0)
+    if not 0 <= countdown <= 10:
+        raise ConfigError(f"--keepsake-countdown must be 0-10 seconds (0: none), got {countdown}")
+    if not 1 <= card_s <= 600:
+        raise ConfigError(f"--keepsake-qr-s must be 1-600 seconds, got {card_s:g}")
+    return KeepsakePlan(ttl_s, getattr(args, "keepsake_dir", None), countdown, card_s)
 
 
 def _virtual_cam_size(text: str) -> tuple[int, int]:
@@ -390,6 +471,7 @@ def plan_show(args: argparse.Namespace, params: DreamParams) -> ShowPlan:
         audio_mappings=audio_mappings,
         audio_start=audio_start,
         web=web_module().parse_web_address(args.web) if getattr(args, "web", None) else None,
+        keepsakes=plan_keepsakes(args) if getattr(args, "web", None) else None,
     )
 
 

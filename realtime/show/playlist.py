@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from realtime.control.plane import Preset, find_preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.params import RANGES, SHAPE_FIELDS, DreamParams
-from realtime.show.control import Preset, find_preset
 from realtime.show.presets import load_preset, preset_name, read_toml
 
 log = logging.getLogger(__name__)

@@ -16,14 +16,12 @@ import re
 import tomllib
 from importlib import resources
 
-from models.registry import get_spec
 from realtime.audio.mapping import AudioMapping
-from realtime.dream.objectives import parse_objective
+from realtime.control.plane import Preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
 from realtime.io.untrusted import open_regular, printable
 from realtime.params import DreamParams
-from realtime.show.control import Preset
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +70,11 @@ def read_toml(path: str, what: str) -> dict:
         ) from None
 
 
-def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -> DreamParams:
-    """Validated DreamParams from a preset table; missing fields keep `base` (default: the defaults)."""
+def params_from_dict(
+    data: dict, origin: str, base: DreamParams | None = None, check_network: bool = True
+) -> DreamParams:
+    """Validated DreamParams from a preset table; missing fields keep `base` (default: the defaults).
+    `check_network=False` skips the model and layer check, the one part that needs torch."""
     unknown = [key for key in data if key not in FIELDS and key not in META_KEYS]
     if unknown:
         raise ConfigError(
@@ -89,6 +90,11 @@ def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -
         key = next((k for k in values if str(exc).startswith(k) or f"'{values[k]}'" in str(exc)), None)
         fix = f"; fix '{key}'" if key else ""
         raise ConfigError(f"{origin}: {exc}{fix}") from None
+    if not check_network:
+        return params
+    from models.registry import get_spec  # torch: imported where a look is checked, not to list one
+    from realtime.dream.objectives import parse_objective
+
     try:  # the model and layer exist (checked without loading any weights)
         spec = get_spec(params.model)
     except DreamcamError as exc:
@@ -100,12 +106,13 @@ def params_from_dict(data: dict, origin: str, base: DreamParams | None = None) -
     return params
 
 
-def load_preset(path: str) -> DreamParams:
-    """The look stored in a preset file (its [audio] table is checked too: see `load_audio_mapping`)."""
+def load_preset(path: str, check_network: bool = True) -> DreamParams:
+    """The look stored in a preset file (its [audio] table is checked too: see `load_audio_mapping`).
+    `check_network=False`: its model and layer go unchecked (`dreamcam looks` lists without torch)."""
     data = read_toml(path, "preset")
     if "audio" in data:
         AudioMapping.parse(data["audio"], f"preset '{path}'")
-    return params_from_dict(data, f"preset '{path}'")
+    return params_from_dict(data, f"preset '{path}'", check_network=check_network)
 
 
 def load_audio_mapping(path: str) -> AudioMapping | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import html
 import json
 import logging
 import os
@@ -32,13 +33,15 @@ import cv2
 import numpy as np
 from aiohttp import WSMsgType, web
 
+from realtime.control.plane import Action, Command, Intent, Preset, action_of, find_preset
+from realtime.control.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
 from realtime.io.untrusted import printable
 from realtime.params import LIVE_RANGES, DreamParams
-from realtime.show.control import Action, Command, Intent, Preset, action_of, find_preset
+from realtime.show.keepsake import KeepsakeStore
+from realtime.show.keepsake import Status as Kept
 from realtime.show.osc import ALIASES, OscRules, Rejected
-from realtime.show.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.show.webguard import (
     MAX_BODY,
     TOKEN_PARAM,
@@ -66,6 +69,12 @@ QR_ON_HUD_S = 30.0
 MAX_LISTED = 50  # snapshots listed on the page, newest first
 SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.png")  # no separators, no leading dot
 PAGE_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+KEEPSAKE_PREFIX = "/k/"  # a keepsake's page and picture: no token, their own id is their key
+KEEPSAKE_FILES = ("keepsake.html", "gone.html", "keepsake.css")
+KEEPSAKE_ROUTES = ("keepsake-page", "keepsake-png", "keepsake-css")
+KEEPSAKE_WAIT_S = 10.0  # a link opened while its picture is still being written waits this long
+# a visitor's picture: never cached on the way, never indexed, never named to another site
+KEEPSAKE_HEADERS = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 LIVE_CONTROLS = ("lr", "steps", "persistence", "depth", "stillness_boost")  # the page's sliders
 # what the remote may not do, though OSC may: the HUD is the operator's screen, and a saved preset is a
 # file in the operator's folder (a phone sending 20 a second left 950 files and 952 buttons)
@@ -168,13 +177,15 @@ class WebRemote:
         snapshot_dir: str = "snapshots",
         require_token: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        keepsakes: KeepsakeStore | None = None,
     ):
         self.rules, self.snapshot_dir, self.clock = rules, snapshot_dir, clock
+        self.keepsakes = keepsakes  # the booth's pictures (--web): their links open them and nothing else
         self.presets: list[Preset] = list(presets or [])
         need_token = not is_loopback(host) if require_token is None else require_token
         self.token = new_token() if need_token else None
         total = RateLimiter(TOTAL_RATE_PER_S, TOTAL_BURST, clock)
-        self.guard = Guard(host, self.token, RateLimiter(clock=clock), total)
+        self.guard = Guard(host, self.token, RateLimiter(clock=clock), total, public=_keepsake_route)
         self.refused = 0  # control messages the rules refused
         self.accepted = 0
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -192,6 +203,7 @@ class WebRemote:
         self._server_log = QuietLibraryLog("aiohttp.server", "web remote")
         self._server_log.attach()
         self._loop_warnings = WarnLimit()
+        self._keepsake_page = {name: _page_file(name) for name in KEEPSAKE_FILES}
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(self._loop_fault)
         self._news: asyncio.Event | None = None  # made on the web thread's loop
@@ -254,6 +266,10 @@ class WebRemote:
             lines.append(QrLine(f"scan to control: {self.url}", self._qr))
         return lines
 
+    def keepsake_url(self, keepsake_id: str) -> str:
+        """A keepsake's link: the address a phone on the booth's network opens, without the token."""
+        return page_url(self.host, self.port, None) + KEEPSAKE_PREFIX.lstrip("/") + keepsake_id
+
     def print_invitation(self, out) -> None:
         """The page's address (with its token) and its QR code, for the terminal."""
         import segno  # only the terminal and the HUD need it
@@ -298,6 +314,9 @@ class WebRemote:
         app.router.add_post("/api/control", self._api_control)
         app.router.add_get("/snapshots/{name}", self._snapshot)
         app.router.add_get("/ws", self._socket)
+        app.router.add_get("/k/page.css", self._keepsake_css, name="keepsake-css")
+        app.router.add_get("/k/{id:[A-Za-z0-9_-]+}.png", self._keepsake_png, name="keepsake-png")
+        app.router.add_get("/k/{id:[A-Za-z0-9_-]+}", self._keepsake_html, name="keepsake-page")
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_S
         )
@@ -463,6 +482,66 @@ class WebRemote:
             self._sockets.discard(sock)
         return ws
 
+    # --- keepsakes: a visitor's own picture, and nothing else ---------------------------------
+
+    async def _keepsake_html(self, request: web.Request) -> web.StreamResponse:
+        keepsake, refusal = await self._keepsake(request)
+        if refusal is not None:
+            return refusal
+        left_s = max(0.0, keepsake.expires_at - self.clock())
+        fields = {
+            "id": keepsake.id,
+            "name": keepsake.name,
+            "width": keepsake.width,
+            "height": keepsake.height,
+            "until": time.strftime("%H:%M", time.localtime(time.time() + left_s)),
+        }
+        return self._keepsake_text("keepsake.html", fields, 200)
+
+    async def _keepsake_png(self, request: web.Request) -> web.StreamResponse:
+        keepsake, refusal = await self._keepsake(request)
+        if refusal is not None:
+            return refusal
+        how = "attachment" if request.query.get("download") else "inline"
+        headers = {**KEEPSAKE_HEADERS, "Content-Disposition": f'{how}; filename="{keepsake.name}"'}
+        return web.FileResponse(keepsake.path, headers=headers)
+
+    async def _keepsake_css(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=self._keepsake_page["keepsake.css"], content_type="text/css", charset="utf-8"
+        )
+
+    async def _keepsake(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        """The keepsake a link names, once its picture is written; or the answer to give instead:
+        404 for an id this show never made (or whose picture the disk refused), 410 for an expired one."""
+        status, keepsake = (
+            self.keepsakes.find(request.match_info["id"])
+            if self.keepsakes is not None
+            else (Kept.UNKNOWN, None)
+        )
+        if status is Kept.EXPIRED:
+            text = "Pictures are kept for a short while only, then deleted. Ask at the booth for a new one."
+            return None, self._keepsake_text(
+                "gone.html", {"title": "This picture has expired", "text": text}, 410
+            )
+        if keepsake is not None:
+            waited = 0.0
+            while not keepsake.ready.is_set() and waited < KEEPSAKE_WAIT_S:
+                await asyncio.sleep(0.05)
+                waited += 0.05
+            if keepsake.ready.is_set() and keepsake.failure is None:
+                return keepsake, None
+        text = "No picture has this address: check it against the one on the screen."
+        return None, self._keepsake_text("gone.html", {"title": "No such picture", "text": text}, 404)
+
+    def _keepsake_text(self, name: str, fields: Mapping[str, object], status: int) -> web.Response:
+        page = self._keepsake_page[name].decode()
+        for key, value in fields.items():
+            page = page.replace("{" + key + "}", html.escape(str(value)))
+        return web.Response(
+            text=page, status=status, content_type="text/html", charset="utf-8", headers=KEEPSAKE_HEADERS
+        )
+
     # --- the one way in -----------------------------------------------------------------------
 
     def control(self, message: object) -> str | None:
@@ -498,6 +577,13 @@ class WebRemote:
         if isinstance(intent, Command) and intent.action is Action.PRESET:
             find_preset(self.presets, intent.value)  # the look must exist: same lookup as the show's
         return dataclasses.replace(intent, origin="web") if isinstance(intent, Command) else intent
+
+
+def _keepsake_route(request: web.Request) -> bool:
+    """A keepsake's page, picture or style: what a visitor's phone may open without the token. By
+    the route the router matched (never by the path's text, which `..` and %2e could dress up)."""
+    route = request.match_info.route
+    return request.method in ("GET", "HEAD") and getattr(route, "name", None) in KEEPSAKE_ROUTES
 
 
 def _state_message(state: Mapping[str, object]) -> str:

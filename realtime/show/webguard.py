@@ -7,7 +7,9 @@ CPU is not spent on it), the Host header on loopback (a DNS-rebinding page canno
 under its own name), the token when the server listens beyond loopback (every request, page and
 state included: 401 without one, 403 with a wrong one, compared in constant time), and the Origin
 of anything that changes state (POST and WebSocket: a link or a form on another site cannot drive
-the show). Nothing here knows what the show is.
+the show). A route the server names public (a keepsake's link, whose own unguessable id is its key)
+needs no token and gets no cookie; every other check holds for it. Nothing here knows what the
+show is.
 """
 
 from __future__ import annotations
@@ -109,9 +111,13 @@ class Guard:
         token: str | None,
         rate: RateLimiter | None = None,
         total: RateLimiter | None = None,
+        public: Callable[[web.Request], bool] = lambda request: False,
     ):
         self.loopback = is_loopback(host)
         self.token = token  # None: no token asked (loopback only)
+        # requests that need no token (a keepsake's link: its own unguessable id is its key); every
+        # other check still applies to them: connections, rate, Host
+        self.public = public
         self.rate = rate or RateLimiter()
         self.total = total or RateLimiter(TOTAL_RATE_PER_S, TOTAL_BURST)
         self.counts = GuardCounts()
@@ -129,7 +135,8 @@ class Guard:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        refusal = await self._refusal(request)
+        public = self.public(request)
+        refusal = await self._refusal(request, public)
         if refusal is not None:
             self.counts.add(refusal.status)
             # nothing more to say to it: its connection is freed. Not after a 429: closing those was
@@ -141,15 +148,16 @@ class Guard:
         response = await handler(request)
         if response.prepared:  # a WebSocket or a file already on its way: its headers are sent
             return response
-        if self.token is not None and request.query.get(TOKEN_PARAM):
-            # the URL from the QR code: keep the token in a cookie, so the phone stays in
+        if self.token is not None and request.query.get(TOKEN_PARAM) and not public:
+            # the URL from the QR code: keep the token in a cookie, so the phone stays in (never on a
+            # public route, where the token was not checked: any ?token= would earn the real one)
             response.set_cookie(
                 self.cookie, self.token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict"
             )
         _harden(response)
         return response
 
-    async def _refusal(self, request: web.Request) -> web.StreamResponse | None:
+    async def _refusal(self, request: web.Request, public: bool = False) -> web.StreamResponse | None:
         if self.open_connections() > MAX_CONNECTIONS:
             await asyncio.sleep(TARPIT_S)  # answered at once, a flood reconnects at once: slow it too
             return _refuse(503, "too many connections: try again in a moment")
@@ -165,7 +173,7 @@ class Guard:
             return _refuse(
                 403, "this remote answers to localhost only (start with --web HOST:PORT to share it)"
             )
-        if self.token is not None:
+        if self.token is not None and not public:
             given = request.query.get(TOKEN_PARAM) or request.cookies.get(self.cookie)
             if not given:
                 return _refuse(401, "this remote needs its token: scan the QR code the show printed")

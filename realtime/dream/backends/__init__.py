@@ -4,6 +4,7 @@ Every backend runs the kernel's one step (realtime.dream.kernel.step), in its ow
 
     eager   plain PyTorch autograd, any device: the reference
     onnx    the whole step exported to ONNX and run by onnxruntime (CUDA or CPU provider)
+    openvino   the same exported ONNX step compiled by OpenVINO Runtime (CPU; Intel GPU/NPU unmeasured)
     cudagraph  the frame's k steps captured as one CUDA graph and replayed (GPU only)
 """
 
@@ -21,13 +22,14 @@ from realtime.dream.backends.base import PRECISIONS, Backend, Shape
 from realtime.dream.backends.cudagraph import CudaGraphBackend
 from realtime.dream.backends.eager import EagerBackend
 from realtime.dream.backends.onnx import OnnxBackend, onnxruntime_available
+from realtime.dream.backends.openvino import OpenVinoBackend, openvino_available
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "eager", "onnx", "cudagraph")
+BACKENDS = ("auto", "eager", "onnx", "openvino", "cudagraph")
 
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -117,7 +119,14 @@ def create_backend(
         return backend
     if request == "auto" or (request == "eager" and precision == "auto"):
         # off CUDA: measured in the show's first frames, cached per machine and look (auto.py)
-        options = candidates(device.type, request, precision, cpu_has_native_bf16(), onnxruntime_available())
+        options = candidates(
+            device.type,
+            request,
+            precision,
+            cpu_has_native_bf16(),
+            onnxruntime_available(),
+            openvino_available(),
+        )
         if len(options) == 1:
             only = options[0]
             log.info("backend auto: %s (the only candidate on %s)", only.label, device.type)
@@ -131,6 +140,15 @@ def create_backend(
             raise BackendError("the onnx backend runs fp32 only; use --precision fp32 or --backend cudagraph")
         backend = OnnxBackend(network, net, objective, params, generator, progress)
         backend.prepare([shape])  # export (or load the cached export) now, not mid-show
+        return backend
+    if request == "openvino":
+        if precision not in ("auto", "fp32"):
+            raise BackendError(
+                "the openvino backend runs fp32 only (its bf16 was slower and strayed, docs/BENCHMARKS.md); "
+                "use --precision fp32"
+            )
+        backend = OpenVinoBackend(network, net, objective, params, generator, progress)
+        backend.prepare([shape])  # export (or load the cached export) and compile now, not mid-show
         return backend
     return _eager(net, objective, params, generator, precision)
 
@@ -175,6 +193,7 @@ __all__ = [
     "Backend",
     "EagerBackend",
     "OnnxBackend",
+    "OpenVinoBackend",
     "check_backend_name",
     "check_precision",
     "DEVICES",

@@ -1,24 +1,32 @@
 """`--backend auto` and `--precision auto` off CUDA: the fastest step on this machine, by measurement.
 
 The candidates (`candidates`) are eager fp32, the reference; eager bf16 where the CPU computes
-bf16 natively (AVX-512 BF16 or AMX) and the dream's update in bf16 points where fp32's does; and
-the ONNX step (fp32) where onnxruntime is installed. On Apple's MPS only eager fp32: nothing else
-has been run there.
+bf16 natively (AVX-512 BF16 or AMX) and the dream's update in bf16 points where fp32's does; the
+exported ONNX step (fp32) run by onnxruntime where it is installed, and the same file run by
+OpenVINO where it is (its wheel is missing on some platforms: then it is simply not a candidate).
+On Apple's MPS only eager fp32: nothing else has been run there.
 
 `AutoBackend` measures them in the show itself: the first frames at a dream size run the
 candidates in turn (a warm-up run each, then `TRIALS` timed runs each, interleaved, so a change in
 the machine's load hits them all alike), and from then on the fastest one runs that size alone.
 A candidate must beat eager fp32 by `MARGIN` to replace it. The choice is cached per machine
-(CPU model and flags, core count, torch and onnxruntime versions) and look (model, objective,
+(CPU model and flags, core count, torch, onnxruntime and OpenVINO versions) and look (model, objective,
 size) in `choices.json` under the dreamcam cache, so later starts skip the trials for a week
 (`CACHE_DAYS`: a choice made during a load spike does not stick); delete it to measure again.
 The ONNX export is never waited for: once the ready candidates are measured it runs in a
 `dreamcam export` process of low priority (or ahead, by hand), and until it is done the show runs
 the best of the others. The HUD line `reason` says what was chosen and why.
+
+One export at a time in the whole process (`EXPORTS`), however many AutoBackends there are: a
+layer change builds a new one (DreamEngine.use closes the one it replaces), and a closed backend's
+export is stopped, or never started. The export process dies with the show
+(realtime/commands/export_process.py), and whatever still runs when the interpreter exits is
+stopped (`atexit`).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -40,7 +48,9 @@ from realtime.dream.backends.base import Backend, Shape, objective_value
 from realtime.dream.backends.eager import EagerBackend
 from realtime.dream.backends.onnx import OnnxBackend
 from realtime.dream.backends.onnx_export import cache_dir, cached_path
+from realtime.dream.backends.openvino import OpenVinoBackend, openvino_version
 from realtime.dream.objectives import Objective
+from realtime.errors import BackendError
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -59,7 +69,7 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class Candidate:
-    backend: str  # "eager" or "onnx"
+    backend: str  # "eager", "onnx" or "openvino"
     precision: str  # "fp32" or "bf16"
 
     @property
@@ -68,6 +78,11 @@ class Candidate:
 
 
 REFERENCE = Candidate("eager", "fp32")
+EXPORTED = ("onnx", "openvino")  # the backends that run the exported step: they wait for its export
+
+
+def exported(candidate: Candidate) -> bool:
+    return candidate.backend in EXPORTED
 
 
 def cpu_flags() -> set[str]:
@@ -89,20 +104,22 @@ def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
 
 
 def candidates(
-    device_type: str, backend: str, precision: str, native_bf16: bool, onnx: bool
+    device_type: str, backend: str, precision: str, native_bf16: bool, onnx: bool, openvino: bool = False
 ) -> list[Candidate]:
     """What auto may choose between, reference first. `backend`/`precision` are the user's
-    requests ("auto" or a pinned value). MPS gets eager fp32 only (bf16 and the ONNX step have
-    not been run there; onnxruntime would run on the CPU besides)."""
+    requests ("auto" or a pinned value); `onnx`, `openvino`: whether their runtimes import. MPS
+    gets eager fp32 only (bf16 and the ONNX step have not been run there; onnxruntime and
+    OpenVINO would run on the CPU besides)."""
     if device_type != "cpu":
         return [Candidate("eager", precision if precision != "auto" else "fp32")]
-    backends = ["eager", "onnx"] if backend == "auto" else [backend]
+    backends = ["eager", "onnx", "openvino"] if backend == "auto" else [backend]
+    installed = {"onnx": onnx, "openvino": openvino}
     precisions = ["fp32", "bf16"] if precision == "auto" else [precision]
     chosen = []
     for b in backends:
         for p in precisions:
-            if b == "onnx" and (p != "fp32" or not onnx):
-                continue  # the exported step is fp32 only (see onnx.py)
+            if b in EXPORTED and (p != "fp32" or not installed[b]):
+                continue  # the exported step is fp32 only (see onnx.py, openvino.py)
             if p == "bf16" and precision == "auto" and not native_bf16:
                 continue  # emulated bf16: slower, never worth a trial
             chosen.append(Candidate(b, p))
@@ -127,7 +144,8 @@ def machine_key() -> str:
     except ImportError:
         ort = "none"
     threads = f"{os.cpu_count()} cores, {torch.get_num_threads()} threads"
-    return f"{model}|{threads}|{flags}|torch {torch.__version__}|onnxruntime {ort}"
+    ov = openvino_version() or "none"
+    return f"{model}|{threads}|{flags}|torch {torch.__version__}|onnxruntime {ort}|openvino {ov}"
 
 
 @dataclass
@@ -249,9 +267,9 @@ class AutoBackend:
         self.bf16_cosine: float | None = None
         self._last_size: tuple[int, int] | None = None
         self._seen: set[tuple[int, int]] = set()
-        self._exports: dict[tuple[int, int], threading.Thread] = {}
-        self._export_lock = threading.Lock()  # one export at a time: they share the CPU with the show
+        self._exports: dict[tuple[Candidate, tuple[int, int]], threading.Thread] = {}
         self._process: subprocess.Popen | None = None
+        self._state = threading.Lock()  # `_closed` and `_process` change together (close vs export)
         self._closed = False
 
     # --- the contract ---------------------------------------------------------------------
@@ -309,9 +327,13 @@ class AutoBackend:
         return objective_value(self.net, self.objective, x)
 
     def close(self) -> None:
-        self._closed = True
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()  # an unfinished export is not worth waiting for
+        """Stop this backend's export (an unfinished one is not worth waiting for; one not started
+        yet never starts) and free the candidates."""
+        with self._state:
+            self._closed = True
+            process = self._process
+        if process is not None:
+            EXPORTS.stop(process)
         for backend in self.backends.values():
             backend.close()
 
@@ -332,14 +354,13 @@ class AutoBackend:
             self.reasons[size] = f"auto: {cached['choice']} ({cached.get('why', 'measured earlier')})"
         else:
             self.trials[size] = _Trial(list(self.options))
-        for c in self.options:
-            if c.backend == "onnx":
-                path = cached_path(self.network, str(self.objective), (width, height), steps=1)
-                if path.exists() or self.chosen.get(size) == c:
-                    self._export_in_background(self.backends[c], height, width)
+        for c in filter(exported, self.options):
+            path = cached_path(self.network, str(self.objective), (width, height), steps=1)
+            if path.exists() or self.chosen.get(size) == c:
+                self._export_in_background(c, height, width)
 
     def _ready(self, candidate: Candidate, size: tuple[int, int]) -> bool:
-        return candidate.backend != "onnx" or self.backends[candidate].is_prepared((*size, 1))
+        return not exported(candidate) or self.backends[candidate].is_prepared((*size, 1))
 
     def _trial_run(self, size: tuple[int, int], x: torch.Tensor, steps: int) -> torch.Tensor:
         trial = self.trials.get(size)
@@ -357,7 +378,7 @@ class AutoBackend:
             self.current = pick(trial.steps_per_s())
             pending = [c for c in trial.candidates if not self._ready(c, size)]
             for c in pending:
-                self._export_in_background(self.backends[c], *size)
+                self._export_in_background(c, *size)
             exporting = ", ".join(c.label for c in pending)
             self.reasons[size] = f"auto: {self.current.label} for now (measured); {exporting} exporting"
             return self.backends[self.current].run(x, steps)
@@ -407,60 +428,125 @@ class AutoBackend:
 
     # --- the ONNX export, never in the show's way -------------------------------------------
 
-    def _export_in_background(self, backend: OnnxBackend, height: int, width: int) -> None:
+    def _export_in_background(self, candidate: Candidate, height: int, width: int) -> None:
         """Export the ONNX step at this size in a separate process of lower priority (`dreamcam
         export`: the tracing holds the interpreter's lock for seconds, which a thread would take
-        from the show, and a process can be stopped when the show ends), then open its session.
-        An export already in the cache only opens its session (well under a second), here."""
+        from the show, and a process can be stopped when the show ends), then open the
+        candidate's session (onnxruntime's, or OpenVINO's compiled step: both run the same file).
+        An export already in the cache only opens its session (OpenVINO's compile takes a second
+        or more: on a thread too, never in a frame's way)."""
         size = (height, width)
-        if size in self._exports:
+        if (candidate, size) in self._exports:
             return
+        backend = self.backends[candidate]
         path = cached_path(self.network, str(self.objective), (width, height), steps=1)
 
         def open_session() -> None:
             try:
-                with self._export_lock:
+                with EXPORTS.turn:  # one export or compile at a time, process-wide
+                    if self._closed:
+                        return  # replaced (a layer change) or the show ended while it waited
                     if not path.exists():
                         self._export_process(height, width)
                     backend.session_for(height, width)
+                    if self._closed:  # closed while it compiled: free what it just built
+                        backend.close()
             except Exception as exc:  # the show goes on without it
-                log.warning("backend auto: the ONNX step at %dx%d is unavailable (%s)", width, height, exc)
-                self._drop_onnx(size)
+                if not (self._closed or EXPORTS.stopping):
+                    log.warning(
+                        "backend auto: %s at %dx%d is unavailable (%s)", candidate.label, width, height, exc
+                    )
+                self._drop(candidate, size)
 
-        if not self._background or path.exists():
-            self._exports[size] = threading.current_thread()  # done when this returns
+        if not self._background:
+            self._exports[(candidate, size)] = threading.current_thread()  # done when this returns
             open_session()
             return
         thread = threading.Thread(target=open_session, name=f"dreamcam-export-{width}x{height}")
         thread.daemon = True  # it only waits for the export process, which close() stops
-        self._exports[size] = thread
+        self._exports[(candidate, size)] = thread
         thread.start()
 
     def _export_process(self, height: int, width: int) -> None:
         command = export_command(self.network, str(self.objective), (width, height))
-        if self._closed:
-            raise RuntimeError("the show ended")
         _lower_this_thread_priority()  # the export process inherits it (Linux)
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        _, err = self._process.communicate()
-        if self._process.returncode != 0:
+        with self._state:
+            if self._closed:
+                raise RuntimeError("the show ended")
+            self._process = process = EXPORTS.start(command)
+        try:
+            _, err = process.communicate()
+        finally:
+            EXPORTS.forget(process)
+        if process.returncode != 0:
             last = (err.strip().splitlines() or ["no message"])[-1]
-            raise RuntimeError(f"dreamcam export exited {self._process.returncode}: {last}")
+            raise RuntimeError(f"dreamcam export exited {process.returncode}: {last}")
 
-    def _drop_onnx(self, size: tuple[int, int]) -> None:
+    def _drop(self, candidate: Candidate, size: tuple[int, int]) -> None:
+        """The candidate cannot run at this size (its export or compile failed): measure without it."""
         trial = self.trials.get(size)
         if trial is not None:
-            trial.candidates = [c for c in trial.candidates if c.backend != "onnx"]
-        if self.chosen.get(size, REFERENCE).backend == "onnx":
+            trial.candidates = [c for c in trial.candidates if c != candidate]
+        if self.chosen.get(size, REFERENCE) == candidate:
             self.chosen.pop(size)
-            self.trials[size] = _Trial([c for c in self.options if c.backend != "onnx"])
+            self.trials[size] = _Trial([c for c in self.options if c != candidate])
+
+
+class Exports:
+    """The background export processes of this whole process: one at a time (`turn`, held from
+    the export to its session's opening), each stopped on request or when the interpreter exits."""
+
+    STOP_WAIT_S = 2.0  # a terminated export gets this long to remove its partial file
+
+    def __init__(self) -> None:
+        self.turn = threading.Lock()
+        self.stopping = False  # the interpreter is exiting: an export that ends now was stopped
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def start(self, command: list[str]) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        with self._lock:
+            self._running.add(process)
+        return process
+
+    def forget(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._running.discard(process)
+
+    def running(self) -> list[subprocess.Popen]:
+        with self._lock:
+            return [p for p in self._running if p.poll() is None]
+
+    @staticmethod
+    def stop(process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.terminate()  # export_process.py ends through its `finally`: no partial file
+
+    def stop_all(self) -> None:
+        """Stop every export still running, and wait a moment for each (the interpreter's exit)."""
+        self.stopping = True
+        running = self.running()
+        for process in running:
+            self.stop(process)
+        for process in running:
+            try:
+                process.wait(self.STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+EXPORTS = Exports()
+atexit.register(EXPORTS.stop_all)
 
 
 def export_command(network: Network, objective: str, size: tuple[int, int]) -> list[str]:
-    """`dreamcam export` for this network's weights, objective and size, into the live cache."""
-    command = [sys.executable, "-m", "realtime.commands.cli", "export", "--model", network.spec.name]
+    """`dreamcam export` for this network's weights, objective and size, into the live cache, in a
+    process that dies with this one (realtime/commands/export_process.py)."""
+    command = [sys.executable, "-m", "realtime.commands.export_process", str(os.getpid())]
+    command += ["export", "--model", network.spec.name]
     command += ["--layer", objective, "--dream-size", f"{size[0]}x{size[1]}"]
     if network.weights_origin == RANDOM_ORIGIN:
         command += ["--weights", RANDOM_WEIGHTS]
@@ -483,6 +569,11 @@ def build_candidates(
     for c in options:
         if c.backend == "onnx":
             backends[c] = OnnxBackend(network, net, objective, params, generator, progress)
+        elif c.backend == "openvino":
+            try:
+                backends[c] = OpenVinoBackend(network, net, objective, params, generator, progress)
+            except BackendError as exc:  # a device it does not have, a broken install: not a candidate
+                log.warning("backend auto: openvino not tried: %s", exc)
         else:
             dtype = torch.bfloat16 if c.precision == "bf16" else torch.float32
             backends[c] = EagerBackend(net, objective, params, generator, dtype)

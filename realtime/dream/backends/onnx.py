@@ -63,7 +63,7 @@ import torch
 from models.registry import DreamNet, Network
 from realtime.dream import kernel
 from realtime.dream.backends.base import Shape, objective_value, pinned_jitter_table, random_shifts
-from realtime.dream.backends.onnx_export import cached_path, export_step
+from realtime.dream.backends.onnx_export import exported_path
 from realtime.dream.objectives import Objective
 from realtime.errors import BackendError
 from realtime.params import DreamParams
@@ -276,9 +276,7 @@ class OnnxBackend:
     def session_for(self, height: int, width: int):
         """The inference session for one image size, exporting the graph the first time."""
         if (height, width) not in self._sessions:
-            path = cached_path(self.network, str(self.objective), (width, height), steps=1)
-            if not path.exists():
-                export_step(self.network, self.objective, (width, height), 1, path, self.progress)
+            path = exported_path(self.network, self.objective, (width, height), self.progress)
             session = self._open(path, (height, width))
             placement = node_placement(session)
             fallback = cpu_fallback(placement) if self.device.type == "cuda" else ""

@@ -33,6 +33,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from models.registry import Network
 from realtime.dream import kernel
 from realtime.errors import BackendError
+from realtime.io.paths import cache_dir
 
 log = logging.getLogger(__name__)
 aten = torch.ops.aten
@@ -41,14 +42,6 @@ OPSET = 18
 EXPORT_FORMAT_VERSION = 3  # bump when the exported graph changes, to invalidate old cache files
 INPUT_NAMES = ["x", "jitter", "lr", "tv_weight"]
 OUTPUT_NAMES = ["x_new", "objective"]
-
-
-def cache_dir() -> Path:
-    """$DREAMCAM_CACHE, else $XDG_CACHE_HOME/dreamcam, else ~/.cache/dreamcam."""
-    if os.environ.get("DREAMCAM_CACHE"):
-        return Path(os.environ["DREAMCAM_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dreamcam"
 
 
 def cached_path(network: Network, objective_spec: str, size: tuple[int, int], steps: int) -> Path:
@@ -61,6 +54,20 @@ def cached_path(network: Network, objective_spec: str, size: tuple[int, int], st
     safe_objective = "".join(c if c.isalnum() else "_" for c in objective_spec)[:40]
     name = f"{network.spec.name}-{safe_objective}-{size[0]}x{size[1]}-k{steps}-opset{OPSET}-{digest}.onnx"
     return cache_dir() / name
+
+
+def exported_path(
+    network: Network,
+    objective,
+    size: tuple[int, int],
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """The cached one-step export at `size` (width, height), exported now when it is not there yet:
+    the one file both the onnx and the openvino backends run."""
+    path = cached_path(network, str(objective), size, steps=1)
+    if not path.exists():
+        export_step(network, objective, size, 1, path, progress)
+    return path
 
 
 # --- decompositions of the backward ops ---------------------------------------------------------

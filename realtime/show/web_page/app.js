@@ -73,12 +73,23 @@ function render(next) {
   $("record").setAttribute("aria-pressed", String(state.recording));
   $("record").textContent = state.recording ? "■ Stop" : "● Record";
   $("freeze").setAttribute("aria-pressed", String(state.frozen));
+  renderKeepsakes(state.keepsake);
   if (looksChanged) buildLooks();
   for (const button of $("looks").children) {
     const current = button.dataset.look === state.look;
     button.setAttribute("aria-pressed", String(current));
   }
   renderControls();
+}
+
+function renderKeepsakes(k) {
+  $("keepsake-row").hidden = !k; // only where the show takes keepsakes (--web)
+  if (!k) return;
+  const busy = k.countdown || k.held;
+  $("keepsake").setAttribute("aria-busy", String(busy));
+  $("keepsake").textContent = k.countdown ? "3 · 2 · 1 …" : "Take a keepsake";
+  $("keepsakes").textContent = `Keepsakes today: ${k.taken_today}`
+    + (k.showing ? " · link on screen" : "") + (k.failure ? ` · ${k.failure}` : "");
 }
 
 function buildLooks() {
@@ -167,6 +178,7 @@ function refreshSnapshots() {
   }).catch(() => {});
 }
 
+$("keepsake").onclick = () => send("/dreamcam/keepsake");
 $("prev").onclick = () => send("/dreamcam/prev");
 $("next").onclick = () => send("/dreamcam/next");
 $("freeze").onclick = () => send("/dreamcam/freeze", [state.frozen ? 0 : 1]);

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from realtime.errors import ConfigError
-from realtime.io.sources import DEFAULT_FPS, Frame, Pacer, Source
+from realtime.io.sources.base import DEFAULT_FPS, Frame, Pacer, Source
 
 SYNTHETIC_SIZE = (640, 360)
 MOVE_S, STILL_S = 5.0, 4.0  # each cycle: seconds of motion, then seconds held still

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from realtime.control.ratelimit import WarnLimit
 from realtime.errors import DreamcamError
 from realtime.params import MAX_LIVE_STEPS, DreamParams
-from realtime.show.ratelimit import WarnLimit
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Action(enum.Enum):
     TOGGLE_RECORD = "toggle_record"  # Command value: None toggles, True/False starts/stops
     MIDI_LEARN = "midi_learn"
     AUDIO = "audio"  # Command value: (key, value) of the look's [audio] table, set live (docs/AUDIO.md)
+    KEEPSAKE = "keepsake"  # the booth's countdown, then the picture and its link (realtime.show.booth)
 
 
 @dataclass(frozen=True)
