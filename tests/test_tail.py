@@ -32,6 +32,10 @@ OPS_BEFORE, LAUNCHES_BEFORE = 82, 63
 # under 1 s old (the first second, an edge a pan uncovers): its pinned buffer's view, one copy up,
 # one multiply (2 launches, within the bound's margin)
 YOUTH_OPS = 3
+# the still camera's plate (realtime.dream.plate, issue 24): where a walker uncovers the background,
+# its remembered dream goes back in (one copy up, one lerp), and the frame's background dream is
+# remembered (one copy up, one lerp)
+PLATE_OPS, PLATE_LAUNCHES = 6, 4
 
 
 def _old_tail(warm: WarmStart, start, source, change, depth):
@@ -196,7 +200,8 @@ def test_a_dream_on_a_devices_path_dispatches_few_ops_outside_the_step(lite0):
     assert record.captures == captures == 1 and record.replays == 6  # one capture, then replays
     assert dreamer.warm.residual is not None and dreamer.warm.push is not None
     print(f"ops per dream outside the step: {per_dream:.0f} ({launches:.0f} not views)", dict(counter.ops))
-    assert per_dream <= 0.4 * OPS_BEFORE + YOUTH_OPS and launches <= 0.4 * LAUNCHES_BEFORE, dict(counter.ops)
+    assert per_dream <= 0.4 * OPS_BEFORE + YOUTH_OPS + PLATE_OPS, dict(counter.ops)
+    assert launches <= 0.4 * LAUNCHES_BEFORE + PLATE_LAUNCHES, dict(counter.ops)
 
 
 def _is_view(op: str) -> bool:

@@ -177,16 +177,18 @@ def test_the_camera_motion_replaces_noisy_flow_but_a_moving_object_keeps_its_own
     rng = np.random.default_rng(0)
     height, width = 90, 160
     camera = _affine_flow(height, width, [[0.996, -0.004, 1.3], [0.004, 0.996, -0.7]])  # zoom, turn, pan
-    measured = camera + rng.normal(0, 0.25, camera.shape).astype(np.float32)  # DIS's noise
+    # DIS's noise: the dream's flow (FAST at finest scale 1) misses sub-pixel pans and zooms by
+    # 0.10-0.14 px at the 90th percentile
+    measured = camera + rng.normal(0, 0.08, camera.shape).astype(np.float32)
     measured[30:60, 40:80] = (-4.0, 2.0)  # an object moving its own way
-    glued = camera_glued(measured)
+    glued = camera_glued(measured)[0]
     background = np.ones((height, width), bool)
     background[28:62, 38:82] = False
     error = np.abs(glued - camera)[background].max(-1)
     assert np.percentile(error, 99.5) < 0.05  # the exact camera motion, not DIS's noise
     assert np.abs(glued[32:58, 42:78] - (-4.0, 2.0)).max() < 1e-5  # the object keeps its flow
-    noise_only = rng.normal(0, 0.25, camera.shape).astype(np.float32)
-    assert (camera_glued(noise_only) != 0).mean() < 0.001  # a still camera: (almost) no resampling
+    noise_only = rng.normal(0, 0.08, camera.shape).astype(np.float32)
+    assert (camera_glued(noise_only)[0] != 0).mean() < 0.001  # a still camera: (almost) no resampling
 
 
 def test_flow_ahead_gives_the_same_flow_computed_on_its_own_thread(chelsea_small):

@@ -6,9 +6,12 @@ an encoded render), with boil, strength and the flow's error for each cell.
         [--precision auto] [--backend eager] [--seed 1]
 
 Clips are made by tools/make_clip.py (lossless, true motion recorded) into a cache folder and
-reused. Prints a markdown table (one row per look and motion, the photos' mean) and, with --json,
-writes every cell's figures. Each clip's classic reference (evaluate.classic_strength: a classic still
-DeepDream of its own frames, judged) is dreamt once and shared by every look.
+reused; `walker`, `deform` and `grainflicker` by tools/motion_clips.py (per-pixel truth: the
+walker's cells add boil on the object and the background, the trail's streakiness and its size
+over a clean dream of the background, issue 24). Prints a markdown table (one row per look and
+motion, the photos' mean) and, with --json, writes every cell's figures. Each clip's classic
+reference (evaluate.classic_strength: a classic still DeepDream of its own frames, judged) is
+dreamt once and shared by every look.
 `default` is the look with no preset (DreamParams' defaults); the other names are the bundled
 looks (realtime/show/looks). A look may be given as `NAME:field=value,...` to measure a variant
 (for example `default:depth=0.3`).
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 from models.registry import get_spec
+from realtime.commands import trail
 from realtime.commands.evaluate import classic_strength, measure_mode, read_known_motion, versus_classic
 from realtime.commands.judge import Judge
 from realtime.commands.render import video_frames
@@ -34,8 +38,10 @@ from realtime.dream.dreamer import build_dreamer
 from realtime.params import DreamParams, parse_size
 from realtime.show.presets import bundled_looks, load_look
 from tools.make_clip import write_clip
+from tools.motion_clips import motion_clip, write_motion_clip
 
-MOTIONS = ("subpan", "zoomrot", "shake", "still", "grain")
+MOTIONS = ("subpan", "zoomrot", "shake", "still", "grain", "walker", "deform", "grainflicker")
+PER_PIXEL = ("walker", "deform", "grainflicker")  # tools/motion_clips.py's kinds
 LOOKS = ("default", "subtle", "eyes", "fur", "architecture", "wild")
 FIGURES = (
     "boil",
@@ -47,6 +53,10 @@ FIGURES = (
     "vs_classic_3_5s",
     "dream_size",
     "flow_error",
+    "boil_object",
+    "boil_background",
+    "trail_streak",
+    "trail_size",
 )
 
 
@@ -68,6 +78,10 @@ def look_params(spec: str) -> DreamParams:
 def clip_path(folder: Path, motion: str, photo: str, size: tuple[int, int], frames: int) -> str:
     """The cached lossless clip for one motion and photo (made on first use)."""
     path = folder / f"{motion}-{photo}-{size[0]}x{size[1]}-{frames}.mkv"
+    if motion in PER_PIXEL:
+        if not path.is_file() or not trail.truth_path(path).is_file():
+            write_motion_clip(str(path), motion_clip(motion, frames, size, photo))
+        return str(path)
     if not path.is_file() or not Path(f"{path}.motion.json").is_file():
         write_clip(str(path), motion, frames, size, 30.0, 3.5 if motion == "subpan" else 3, photo)
     return str(path)
@@ -82,6 +96,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
     judge = Judge()
     classics: dict[str, dict] = {}  # per clip: the classic dream's strength (every look's reference)
     cells = []
+
+    def dreamer_for(params: DreamParams):
+        return build_dreamer(
+            params, dream_size, device, args.backend, None, args.seed, network, precision=args.precision
+        )
+
     for look in args.looks.split(","):
         params = look_params(look)
         for motion in args.motions.split(","):
@@ -89,20 +109,27 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 path = clip_path(folder, motion, photo, size, args.frames)
                 frames = list(video_frames(path)[0])
                 motions = read_known_motion(path, len(frames), size)
+                truth = trail.read_truth(path, len(frames), size)
+                clean = None
+                if truth is not None:
+                    motions = trail.motions(truth)
+                    background = trail.background_path(path)
+                    if background.is_file():
+                        clean = (list(video_frames(str(background))[0]), dreamer_for(params))
                 started = time.perf_counter()
-                dreamer = build_dreamer(
-                    params,
-                    dream_size,
-                    device,
-                    args.backend,
-                    None,
-                    args.seed,
-                    network,
-                    precision=args.precision,
-                )
+                dreamer = dreamer_for(params)
                 network = dreamer.network if params.model == DreamParams.model else network
                 figures = measure_mode(
-                    dreamer, frames, motions, True, dream_size, 30.0, sample_gains=True, judge=judge
+                    dreamer,
+                    frames,
+                    motions,
+                    True,
+                    dream_size,
+                    30.0,
+                    sample_gains=True,
+                    judge=judge,
+                    truth=truth,
+                    clean=clean,
                 )
                 if path not in classics:
                     classics[path] = classic_strength(frames, dream_size, 30.0, judge)
@@ -118,8 +145,9 @@ def table(cells: list[dict]) -> str:
     """Markdown: one row per look and motion, each figure the mean over the photos."""
     rows = [
         "| look | motion | boil | strength 1 s | strength 3-5 s | lite0's 1 s | lite0's 3-5 s "
-        "| classic 3-5 s | vs classic 3-5 s | dream size | flow error px |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| classic 3-5 s | vs classic 3-5 s | dream size | flow error px | boil object "
+        "| boil background | trail streak | trail size |",
+        "|---" * (len(FIGURES) + 2) + "|",
     ]
     keys = sorted(
         {(c["look"], c["motion"]) for c in cells}, key=lambda k: [c["look"] for c in cells].index(k[0])

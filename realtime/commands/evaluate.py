@@ -28,7 +28,12 @@ and measured:
   cat 3.5-3.9), so this ratio says how close to a classic DeepDream the live one gets on the very
   pictures it dreamt (1.0: as strong);
 - flow_error: with `flow` and a known motion, the mean end-point error (dream pixels) of the flow the
-  dream moved its residual with, against the true motion scaled to dream size.
+  dream moved its residual with, against the true motion scaled to dream size;
+- with per-pixel truth beside the clip (tools/motion_clips.py's `.motion.npz`: a flow field per frame
+  and a moving object's mask; realtime.commands.trail): boil_object and boil_background, and behind
+  the moving object the trail's streakiness (its residual's gradient across the motion over along it,
+  per window of time since the background was uncovered; a dream texture scores about 1.0) and,
+  where the clip names its background alone, the trail's size over a clean dream of it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import cv2
 import numpy as np
 import torch
 
+from realtime.commands import trail
 from realtime.commands.judge import Judge
 from realtime.commands.options import add_live_dream_options, offline_dreamer
 from realtime.commands.render import video_frames
@@ -304,8 +310,12 @@ def evaluate(
         )
     judge = Judge()  # before minutes of dreaming: a missing judge is said at once
     motions = read_known_motion(path, len(frames), (width, height))
+    truth = trail.read_truth(path, len(frames), (width, height))
+    if truth is not None:
+        motions = trail.motions(truth)
     known = motions is not None
     source = "known (tools/make_clip.py)" if known else "DIS flow, occlusions left out"
+    clean = _clean_frames(path, truth, len(frames))
     if motions is None:
         flow = FlowMotion()
         motions = [flow(a, b) for a, b in zip(frames, frames[1:], strict=False)]
@@ -329,6 +339,8 @@ def evaluate(
             dream_size,
             fps,
             judge=judge,
+            truth=truth,
+            clean=None if clean is None else (clean, make_dreamer(params.replace(warm_start=mode))),
         )
         result[mode].update(versus_classic(result[mode], classic))
         if still is not None:
@@ -349,13 +361,19 @@ def measure_mode(
     fps: float,
     sample_gains: bool = False,
     judge: Judge | None = None,
+    truth: trail.Truth | None = None,
+    clean: tuple[Sequence[np.ndarray], FrameDreamer] | None = None,
 ) -> dict:
     """One warm-start mode's figures over a clip: warping error, gain, boil, strength (the judge's,
     and lite0's own), flow error. `sample_gains`: measure the gains only on the strength windows'
-    frames (a third of them). Without a judge, only lite0's strength."""
+    frames (a third of them). Without a judge, only lite0's strength. With per-pixel `truth`: boil
+    on the object and the background, and the trail's figures (realtime.commands.trail); `clean`:
+    the background alone and a fresh dreamer for it (the trail's size)."""
     gain_at = (lambda n: strength_frame(n, fps)) if sample_gains else None
-    truth = motions if known else None
-    outputs, gains, judged, flow_errors = dream_clip(dreamer, frames, dream_size, truth, gain_at, judge)
+    known_motions = motions if known else None
+    outputs, gains, judged, flow_errors = dream_clip(
+        dreamer, frames, dream_size, known_motions, gain_at, judge
+    )
     gain = float(np.nanmean(gains)) if not np.isnan(gains).all() else float("nan")
     figures = {"warping_error": round(warping_error(outputs, motions), 3), "gain": round(gain, 3)}
     figures.update(boil(frames, outputs, motions))
@@ -363,7 +381,47 @@ def measure_mode(
     figures.update(strength(gains, fps, prefix="lite0_"))
     if flow_errors:
         figures["flow_error"] = round(float(np.mean(flow_errors)), 3)
+    if truth is not None:
+        figures.update(trail_figures(frames, outputs, truth, fps, dream_size, clean))
     return figures
+
+
+def trail_figures(
+    frames: Sequence[np.ndarray],
+    outputs: Sequence[np.ndarray],
+    truth: trail.Truth,
+    fps: float,
+    dream_size: tuple[int, int],
+    clean: tuple[Sequence[np.ndarray], FrameDreamer] | None = None,
+) -> dict:
+    """boil_object, boil_background and the trail's figures (realtime.commands.trail) of a clip
+    with per-pixel truth; the trail's size when `clean` (the background alone, a fresh dreamer)."""
+    figures: dict = {}
+    regions = trail.region_motions(truth, fps)
+    if regions is None:
+        return figures
+    for name, region in zip(("object", "background"), regions, strict=True):
+        figures[f"boil_{name}"] = boil(frames, outputs, region).get("boil")
+    clean_outputs = clean_inputs = None
+    if clean is not None:
+        clean_inputs, clean_dreamer = clean
+        clean_outputs = dream_clip(clean_dreamer, clean_inputs, dream_size, gain_at=lambda n: False)[0]
+    figures.update(trail.trail(frames, outputs, truth, fps, clean_outputs, clean_inputs))
+    return figures
+
+
+def _clean_frames(path: str, truth: trail.Truth | None, count: int) -> list[np.ndarray] | None:
+    """The clip's background alone (its truth names it: tools/motion_clips.py writes it beside a
+    walker clip), or None."""
+    background = trail.background_path(path) if truth is not None and truth.mask is not None else None
+    if background is None or not background.is_file():
+        return None
+    frames = []
+    for image in video_frames(str(background))[0]:
+        frames.append(image)
+        if len(frames) >= count:
+            break
+    return frames if len(frames) >= count else None
 
 
 def _held_still(

@@ -199,7 +199,7 @@ class FrameDreamer:
             self.fault_check.reset()  # figures still pending were dreamt from the dropped dream
             return torch.zeros_like(source)
         self._faulty = False
-        self.warm.residual = residual
+        self.warm.keep(residual)
         return pixels
 
     def _tail(self, height: int, width: int) -> TailGraph | None:

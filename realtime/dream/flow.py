@@ -59,11 +59,28 @@ CHECK_FLOW = DisSettings(cv2.DISOPTICAL_FLOW_PRESET_FAST)
 # preset (it only carries a dream between two dreams; the dream's own flow is the accurate one)
 TRACKING_FLOW = DisSettings(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
 # the camera's own motion: an affine fit to the flow (every CAMERA_STRIDE-th pixel, refit on the
-# pixels within CAMERA_INLIER_PX of the first fit) replaces the local flow wherever they agree within
+# pixels within each of CAMERA_INLIER_PX of the fit before: a walker's flow, which DIS smears a px
+# wide into the background behind it, biased a one-refit fit by 0.1 px, enough to slide the whole
+# still background every frame) replaces the local flow wherever they agree within
 # CAMERA_AGREE_PX, fading to the local flow at CAMERA_DISAGREE_PX (a moving object keeps its own)
-CAMERA_STRIDE, CAMERA_INLIER_PX = 4, 1.0
-CAMERA_AGREE_PX, CAMERA_DISAGREE_PX = 1.0, 2.0
+CAMERA_STRIDE, CAMERA_INLIER_PX = 4, (1.0, 0.5, 0.25)
+CAMERA_AGREE_PX, CAMERA_DISAGREE_PX = 0.3, 0.6
 STILL_PX = 0.05  # a camera motion under this everywhere is no motion: no resampling, no blur
+# ... and wherever the local flow explains the new frame clearly better than the camera's motion
+# does (a face turning at 0.4 px a frame "agrees" with a still camera within 1 px, and its dream
+# was not moved at all): the warped previous frame's error (grey levels, blurred over
+# PHOTO_BLUR px) is compared. The local flow wins from LOCAL_BETTER to LOCAL_BEST of
+# (camera error − local error) / (camera error + PHOTO_NOISE): grain alone, which a fractional warp
+# blurs a little, stays near 0.05 and glued
+PHOTO_BLUR, PHOTO_NOISE = 3, 4.0
+DECIDE_BLUR = 9  # the local flow's advantage is judged over this window (flat parts take their neighbours')
+LOCAL_BETTER, LOCAL_BEST = 0.08, 0.2  # grain alone: 0.07 at the 99th percentile
+CAMERA_BETTER, CAMERA_BEST = 0.15, 0.3
+# brightness constancy: where the previous frame pulled along the final flow misses the new frame
+# by PHOTO_OK grey levels (blurred) or more the flow is wrong there, and from PHOTO_BAD on the pixel
+# counts as uncovered: the background behind someone walking past, where the flow extends the
+# walker's motion and the forward-backward check agrees with it (it cannot see that error)
+PHOTO_OK, PHOTO_BAD = 8.0, 16.0
 
 
 def to_grey(x: torch.Tensor) -> np.ndarray:
@@ -77,6 +94,33 @@ class FlowField:
     backward: np.ndarray  # HxWx2: for each pixel of the new frame, offset to where it was before
     valid: np.ndarray | None  # HxW in [0, 1]: 1 where forward and backward flow agree; None: not checked
     motion: float  # mean flow magnitude in pixels (at dream resolution)
+    # HxW in [0, 1]: 1 where the pixel moves with the camera (glued), 0 where it moves on its own;
+    # None: not glued. With a still camera, what moves with it is the background (WarmStart's plate)
+    glued: np.ndarray | None = None
+    still: bool = False  # the camera did not move (the glued flow is zero wherever it is glued)
+    # HxW in [0, 1]: 0 where the previous frame pulled along the flow misses the new one (brightness
+    # constancy); None: not checked. Nothing of the residual survives there (`_keep`)
+    matched: np.ndarray | None = None
+
+
+def exposure_matched(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
+    """`previous` (uint8 grey) scaled to `current`'s mean brightness: a webcam's exposure
+    flicker (±2 % a frame under fluorescent light) is not motion, nor a reason to doubt the flow."""
+    mean_previous, mean_current = float(previous.mean()), float(current.mean())
+    if mean_previous < 1.0 or abs(mean_current / mean_previous - 1.0) < 1e-3:
+        return previous
+    gain = min(1.25, max(0.8, mean_current / mean_previous))
+    return cv2.convertScaleAbs(previous, alpha=gain)
+
+
+def photo_error(
+    previous: np.ndarray, current: np.ndarray, backward: np.ndarray, blur: int = PHOTO_BLUR
+) -> np.ndarray:
+    """HxW float32: |current − previous pulled along `backward`| in grey levels, blurred over
+    `blur` px (so one pixel's grain is not an error; 0: not blurred)."""
+    pulled = warp_array(previous.astype(np.float32), backward)
+    error = cv2.absdiff(pulled, current.astype(np.float32))
+    return cv2.blur(error, (blur, blur)) if blur else error
 
 
 class FlowEstimator:
@@ -88,20 +132,25 @@ class FlowEstimator:
         self.camera = camera  # glue the flow to the camera's affine motion where they agree
 
     def estimate(self, previous: np.ndarray, current: np.ndarray) -> FlowField:
-        previous, current = np.ascontiguousarray(previous), np.ascontiguousarray(current)
+        current = np.ascontiguousarray(current)
+        previous = np.ascontiguousarray(exposure_matched(previous, current))
         backward = self._dis.calc(current, previous, None)
         forward = self._check.calc(previous, current, None)
+        glued, still = None, False
         if self.camera:
-            backward = camera_glued(backward)
+            backward, glued, still = camera_glued(backward, previous, current)
         # forward flow sampled where each new pixel came from should cancel the backward flow
         forward_there = warp_array(forward, backward)
         disagreement = _length(forward_there + backward)
         valid = np.clip((OCCLUDED_PX - disagreement) / (OCCLUDED_PX - CONSISTENT_PX), 0.0, 1.0)
+        # ... and the old frame pulled along it should look like the new one (brightness constancy)
+        matched = _ramp(PHOTO_BAD - photo_error(previous, current, backward), 0.0, PHOTO_BAD - PHOTO_OK)
+        np.minimum(valid, matched, out=valid)
         # pixels that come from outside the old frame (an edge uncovered by a pan) had no dream
         height, width = backward.shape[:2]
         valid[~inside_frame(pixel_grid(height, width) + backward, width, height)] = 0.0
         motion = float(_length(backward).mean())
-        return FlowField(backward, valid, motion)
+        return FlowField(backward, valid, motion, glued, still, matched)
 
     def estimate_backward(
         self, previous: np.ndarray, current: np.ndarray, size: tuple[int, int]
@@ -205,7 +254,8 @@ class FlowAhead:
 
 def camera_affine(backward: np.ndarray) -> np.ndarray | None:
     """2x3 affine (pixel -> where it was) fitted to a backward flow by least squares on a grid of
-    pixels, then again on the pixels it fits within CAMERA_INLIER_PX (moving objects left out);
+    pixels, then again on the pixels within each of CAMERA_INLIER_PX of the fit before (moving
+    objects left out);
     None when too few pixels fit."""
     height, width = backward.shape[:2]
     grid = pixel_grid(height, width)[::CAMERA_STRIDE, ::CAMERA_STRIDE].reshape(-1, 2)
@@ -213,32 +263,59 @@ def camera_affine(backward: np.ndarray) -> np.ndarray | None:
     design = np.hstack([grid, np.ones((len(grid), 1), np.float32)])
     chosen = np.ones(len(grid), bool)
     affine = None
-    for _ in range(2):
+    for inlier_px in (*CAMERA_INLIER_PX, None):
         if chosen.sum() < 6:
-            return None
+            return affine
         solution, *_ = np.linalg.lstsq(design[chosen], target[chosen], rcond=None)
         affine = solution.T.astype(np.float32)  # 2x3
-        chosen = ((design @ solution - target) ** 2).sum(-1) < CAMERA_INLIER_PX**2
+        if inlier_px is not None:
+            chosen = ((design @ solution - target) ** 2).sum(-1) < inlier_px**2
     return affine
 
 
-def camera_glued(backward: np.ndarray) -> np.ndarray:
-    """The flow with the camera's affine motion put in wherever the local flow agrees with it
-    (a smooth, exact motion instead of DIS's noisy estimate: the dream does not slide); where they
-    disagree by CAMERA_DISAGREE_PX or more (a moving object) the local flow is kept. A camera
-    motion under STILL_PX everywhere becomes zero: a still scene is not resampled at all."""
+def camera_glued(
+    backward: np.ndarray, previous: np.ndarray | None = None, current: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(flow, glued, still): the flow with the camera's affine motion put in wherever the local
+    flow agrees with it (a smooth, exact motion instead of DIS's noisy estimate: the dream does not
+    slide); where they disagree by CAMERA_DISAGREE_PX or more (a moving object), or where the
+    local flow explains the new frame clearly better (`previous`, `current`: the grey frames; a slow
+    deformation), the local flow is kept. `glued`: HxW, 1 where the camera's motion was put in,
+    None when no camera motion was found. A camera motion under STILL_PX everywhere becomes zero
+    (`still`): a still scene is not resampled at all."""
     affine = camera_affine(backward)
     if affine is None:
-        return backward
+        return backward, None, False
     height, width = backward.shape[:2]
     grid = pixel_grid(height, width)
     camera = grid @ affine[:, :2].T + affine[:, 2] - grid
     corners = camera[[0, 0, -1, -1], [0, -1, 0, -1]]
-    if float(np.abs(corners).max()) < STILL_PX:
+    still = float(np.abs(corners).max()) < STILL_PX
+    if still:
         camera = np.zeros_like(camera)
     apart = _length(backward - camera)
-    local = np.clip((apart - CAMERA_AGREE_PX) / (CAMERA_DISAGREE_PX - CAMERA_AGREE_PX), 0.0, 1.0)[..., None]
-    return camera + local * (backward - camera)
+    local = np.clip((apart - CAMERA_AGREE_PX) / (CAMERA_DISAGREE_PX - CAMERA_AGREE_PX), 0.0, 1.0)
+    if previous is not None and current is not None:
+        camera_error = photo_error(previous, current, camera, blur=0)
+        local_error = photo_error(previous, current, backward, blur=0)
+        # each way round: the local flow where it explains the frame clearly better over a wide
+        # window (a slow deformation, whose flat parts take the textured neighbours' word), then
+        # the camera's where it does over a narrow one (the background just behind a walker,
+        # into which DIS smears the walker's motion by up to a pixel or more)
+        wide_camera, wide_local = (
+            cv2.blur(e, (DECIDE_BLUR, DECIDE_BLUR)) for e in (camera_error, local_error)
+        )
+        local_better = (wide_camera - wide_local) / (wide_camera + PHOTO_NOISE)
+        np.maximum(local, _ramp(local_better, LOCAL_BETTER, LOCAL_BEST), out=local)
+        near_camera, near_local = (cv2.blur(e, (PHOTO_BLUR, PHOTO_BLUR)) for e in (camera_error, local_error))
+        camera_better = (near_local - near_camera) / (near_local + PHOTO_NOISE)
+        local *= 1.0 - _ramp(camera_better, CAMERA_BETTER, CAMERA_BEST)
+    return camera + local[..., None] * (backward - camera), 1.0 - local, still
+
+
+def _ramp(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 below `low`, 1 above `high`, linear between."""
+    return np.clip((x - low) / (high - low), 0.0, 1.0)
 
 
 def _length(vectors: np.ndarray) -> np.ndarray:
@@ -282,12 +359,17 @@ def warp_field(array: np.ndarray, field: FlowField, interpolation: int = cv2.INT
     tracker, which warps a fresh copy of the dream each camera frame)."""
     moved = warp_array(array, field.backward, interpolation)
     if field.valid is not None:
-        moved *= _keep(field.valid)[..., None]
+        moved *= _keep(field)[..., None]
     return moved
 
 
-def _keep(valid: np.ndarray) -> np.ndarray:
-    return OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * valid
+def _keep(field: FlowField) -> np.ndarray:
+    """HxW: the share of the residual a pixel keeps. OCCLUDED_KEEP where the forward-backward check
+    fails (DIS is merely noisy there, often), nothing where the frame's brightness says the flow
+    is wrong: behind a walker the residual there is the walker's, and a fifth of it, amplified
+    by the next frames' steps, drew streaks along the walk."""
+    keep = OCCLUDED_KEEP + (1.0 - OCCLUDED_KEEP) * field.valid
+    return keep if field.matched is None else keep * field.matched
 
 
 def warp_tensor(residual: torch.Tensor, field: FlowField, warp: DeviceWarp | None = None) -> torch.Tensor:
@@ -323,7 +405,7 @@ class DeviceWarp:
         host = self.staging.take((height, width, 2 if field.valid is None else 3), torch.float32)
         host[..., :2] = field.backward
         if field.valid is not None:
-            host[..., 2] = _keep(field.valid)
+            host[..., 2] = _keep(field)
         flow = self.staging.send()
         grid = torch.addcmul(self._base, flow[..., :2], self._scale).unsqueeze(0)  # (base + flow) * scale
         keep = flow[..., 2] if field.valid is not None else None

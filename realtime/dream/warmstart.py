@@ -30,6 +30,7 @@ from realtime.dream.flow import (
     warp_array,
     warp_residual,
 )
+from realtime.dream.plate import Plate
 from realtime.dream.tensor_ops import box_mean, channel_stats
 from realtime.params import DreamParams
 
@@ -87,6 +88,7 @@ class WarmStart:
         self._previous_grey: np.ndarray | None = None
         self._flow: FlowEstimator | FlowAhead | None = None
         self._warp: DeviceWarp | None = None  # off the CPU: the flow's buffers, made once per size
+        self.plate = Plate()  # a still camera's background dream, put back where a walker uncovers it
 
     def flow_on_thread(self) -> None:
         """Compute the flow on a thread of its own, one frame ahead (`look_ahead`): the live loop."""
@@ -110,6 +112,14 @@ class WarmStart:
         self.residual = None
         self.push, self._push_weight = None, 0.0
         self.age = None
+        self.plate.reset()
+
+    def keep(self, residual: torch.Tensor) -> None:
+        """The frame's finished residual: carried to the next frame, and remembered by the plate
+        where the frame showed the still background."""
+        self.residual = residual
+        if self._previous_grey is not None:
+            self.plate.remember(residual, self._previous_grey)
 
     def youth(self, like: torch.Tensor, boost: float = YOUNG_BOOST) -> torch.Tensor | None:
         """1x1xHxW step factor from each pixel's age: 1 + boost where the dream is new, 1 from
@@ -209,7 +219,10 @@ class WarmStart:
             if self.push is not None and self.push.shape == self.residual.shape:
                 self.push = move(self.push)
             self._carry_age(field)
-            return move(self.residual)
+            moved, restored = self.plate.restore(move(self.residual), field, grey)
+            if restored is not None and self.age is not None:  # the plate's dream is a formed one
+                np.maximum(self.age, restored * YOUNG_FRAMES, out=self.age)
+            return moved
         self.motion = float(np.abs(grey.astype(np.float32) - previous).mean()) / 4.0  # rough px scale
         return self.residual
 
@@ -225,5 +238,5 @@ class WarmStart:
     def update(self, source: torch.Tensor, dream: torch.Tensor) -> torch.Tensor:
         """Anchor the dream to the source, remember its residual and return the anchored dream."""
         dream = anchor(dream, source)
-        self.residual = dream - source
+        self.keep(dream - source)
         return dream
