@@ -27,6 +27,12 @@ RANGES: dict[str, tuple[float, float, type]] = {
     "depth": (0.01, 1.0, float),
 }
 
+# What a live controller (keys, OSC, MIDI, the web remote, sound) may set: the same ranges, but a
+# show's steps stop at MAX_LIVE_STEPS (100 steps a frame from one OSC message took the display from
+# 30 to 2.4 fps). Presets, playlists and the command line keep the whole range: a look chosen ahead.
+MAX_LIVE_STEPS = 8
+LIVE_RANGES: dict[str, tuple[float, float, type]] = {**RANGES, "steps": (1, MAX_LIVE_STEPS, int)}
+
 # The fields that set the backend's shapes (each new value may capture a CUDA graph or build an
 # export): run-time modulation snaps them (realtime.show.playlist, realtime.audio.mapping) rather
 # than sweeping them through every value, and SHAPE_QUANTA is the grid they snap to.
@@ -118,8 +124,9 @@ def plain_digits(text: str) -> bool:
 
 
 def clamp(name: str, value: float) -> int | float:
-    """`value` forced into the valid range of numeric field `name` (rounded for whole-number fields)."""
-    low, high, kind = RANGES[name]
+    """`value` forced into the live range of numeric field `name` (rounded for whole-number fields):
+    what OSC, MIDI, the web remote and sound may set (LIVE_RANGES)."""
+    low, high, kind = LIVE_RANGES[name]
     value = min(high, max(low, value))
     return int(round(value)) if kind is int else float(value)
 

@@ -16,7 +16,7 @@ import pytest
 from realtime.show.keepsake import KeepsakeStore
 from realtime.show.osc import OscRules
 from realtime.show.web import WebRemote
-from realtime.show.webguard import RATE_BURST, TOKEN_COOKIE
+from realtime.show.webguard import RATE_BURST
 from tests.test_keepsake import FakeClock
 
 
@@ -58,7 +58,7 @@ def get(remote, path, headers=None, method="GET"):
 
 
 def operator(remote):
-    return {"Cookie": f"{TOKEN_COOKIE}={remote.token}"}
+    return {"Cookie": f"{remote.guard.cookie}={remote.token}"}
 
 
 def test_the_link_opens_its_picture_and_page_without_the_token(remote, store):

@@ -82,6 +82,7 @@ def test_keys_change_layer_strength_steps_snapshot_and_quit(dreamer, tmp_path):
             assert dreamer.params.lr > DreamParams().lr
             assert dreamer.params.steps == DreamParams().steps + 1
             assert not state.hud
+            pipeline.io.snapshots.flush()  # written on their own thread
             assert len(list(tmp_path.glob("*.png"))) == 1
             _post_key(pygame.K_q)
             pipeline.run()  # returns because Q quits

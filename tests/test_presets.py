@@ -112,11 +112,18 @@ def test_recalling_a_missing_preset_is_ignored():
 def test_p_saves_the_current_look_into_the_preset_folder_and_it_becomes_recallable(tmp_path):
     state = ShowState(DreamParams(layer="block3", lr=0.07), LAYERS)
     show = ShowControl(state, preset_save_dir=str(tmp_path), preset_dir=str(tmp_path))
+    now = [0.0]
+    show.save_limit.clock = lambda: now[0]  # a save a second at most
     show.handle(Action.SAVE_PRESET)
+    first = state.params
+    state.params = first.replace(lr=0.08)
+    now[0] += 1.0
     show.handle(Action.SAVE_PRESET)
+    now[0] += 1.0
+    show.handle(Action.SAVE_PRESET)  # the same look again: not a third file
     files = sorted(os.listdir(tmp_path))
     assert len(files) == 2
-    assert len(state.presets) == 2 and state.presets[0].params == state.params
+    assert len(state.presets) == 2 and {p.params for p in state.presets} == {first, state.params}
 
 
 def test_the_preset_table_in_the_docs_matches_the_code():

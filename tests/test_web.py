@@ -19,7 +19,7 @@ from realtime.io.qrline import QrLine, qr_modules
 from realtime.params import DreamParams
 from realtime.show.osc import OscRules
 from realtime.show.web import MAX_SOCKETS, QR_ON_HUD_S, WebRemote, parse_web_address, web_state
-from realtime.show.webguard import MAX_BODY, RATE_BURST, TOKEN_COOKIE
+from realtime.show.webguard import MAX_BODY, RATE_BURST
 
 PRESETS = [Preset("eyes", "eyes.toml", DreamParams()), Preset("fur", "fur.toml", DreamParams())]
 
@@ -197,12 +197,12 @@ def test_beyond_loopback_a_token_is_asked_for():
 def test_no_token_no_page_no_state_no_thumbnail(guarded, path):
     assert request(guarded, "GET", path)[0] == 401
     assert request(guarded, "GET", f"{path}?token=wrong")[0] == 403
-    assert request(guarded, "GET", path, headers={"Cookie": f"{TOKEN_COOKIE}=wrong"})[0] == 403
+    assert request(guarded, "GET", path, headers={"Cookie": f"{guarded.guard.cookie}=wrong"})[0] == 403
 
 
 def test_no_token_no_control(guarded):
     assert control(guarded, "/dreamcam/strength", 0.05)[0] == 401
-    wrong = {"Cookie": f"{TOKEN_COOKIE}={guarded.token[:-1]}x"}
+    wrong = {"Cookie": f"{guarded.guard.cookie}={guarded.token[:-1]}x"}
     assert control(guarded, "/dreamcam/strength", 0.05, headers=wrong)[0] == 403
     assert guarded.drain() == []
 
@@ -212,7 +212,7 @@ def test_the_qr_url_sets_a_cookie_that_keeps_the_phone_in(guarded):
     assert status == 303 and response.headers["Location"] == "/"  # the token leaves the address bar
     cookie = response.headers["Set-Cookie"]
     assert guarded.token in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-    jar = {"Cookie": f"{TOKEN_COOKIE}={guarded.token}"}
+    jar = {"Cookie": f"{guarded.guard.cookie}={guarded.token}"}
     assert request(guarded, "GET", "/", headers=jar)[0] == 200
     assert control(guarded, "/dreamcam/strength", 0.05, headers=jar)[0] == 200
     assert len(guarded.drain()) == 1

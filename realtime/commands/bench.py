@@ -67,7 +67,7 @@ from realtime.dream import frames, kernel
 from realtime.dream.backends import BACKENDS
 from realtime.dream.backends.onnx_export import print_progress
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
-from realtime.errors import DreamcamError
+from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sources.synthetic import SyntheticSource
 from realtime.loop.pipeline import Pipeline
 from realtime.loop.showio import ShowIO
@@ -237,6 +237,7 @@ def compare_backends(
     """Every backend measured `repeats` times in alternating order; one row each, the medians of
     its repeats. A backend that raises becomes {"backend", "ok": false, "error"} and is not tried
     again; the others go on. No new round starts once `budget_s` is spent."""
+    check_budget(budget_s)
     started = clock()
     runs: dict[str, list[dict]] = {b: [] for b in backends}
     errors: dict[str, str] = {}
@@ -615,7 +616,13 @@ def add_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--json", action="store_true", help="print one JSON object (the only output format)")
 
 
+def check_budget(budget_s: float | None) -> None:
+    if budget_s is not None and budget_s <= 0:  # -1 was accepted, and meant "no round after the first"
+        raise ConfigError(f"--budget-s must be a number of seconds above 0, got {budget_s:g}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_budget(args.budget_s)
     if args.frames < 1:
         raise DreamcamError(f"--frames must be at least 1, got {args.frames}")
     if args.repeats < 1:

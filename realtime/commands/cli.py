@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from realtime.commands.signals import Interrupted, stop_on_signals
 from realtime.errors import DreamcamError
+from realtime.io.untrusted import TerminalFormatter
 
 # name -> (its module in realtime.commands, the summary `dreamcam --help` lists); in help order
 COMMAND_MODULES = {
@@ -77,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the command is the first word or follows `--log-level LEVEL`; the top help needs none
     args = build_parser([word for word in argv[:3] if word in COMMANDS]).parse_args(argv)
     _quiet_opencv()
-    logging.basicConfig(level=args.log_level.upper(), format="dreamcam: %(message)s", stream=sys.stderr)
+    terminal = logging.StreamHandler(sys.stderr)
+    # every message printable: a client's text (an OSC string, a file name) cannot drive the terminal
+    terminal.setFormatter(TerminalFormatter("dreamcam: %(message)s"))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[terminal])
     # Python warnings (torch's about a pickle's protocol, a library's deprecations) are not ours to
     # show before our one-line error: they go to the log, shown with --log-level debug only
     logging.captureWarnings(True)

@@ -332,6 +332,10 @@ def check_cache() -> list[Finding]:
     from realtime.dream.backends.onnx_export import cache_dir
 
     folder = cache_dir()
+    if folder.exists() and not folder.is_dir():  # exports would fail on first use, not here
+        return [
+            Finding("cache", MISSING, f"{folder} is a file, not a folder", "point DREAMCAM_CACHE at a folder")
+        ]
     if not folder.exists():
         return [Finding("cache", OK, f"{folder} (empty: exports are made on first use)")]
     exports = sorted(folder.glob("*.onnx"))

@@ -75,6 +75,9 @@ CLASSIC_SAMPLES = {"strength_1s": 1, "strength_3_5s": 3}
 CHECK_RELATIVE, CHECK_ABSOLUTE = 0.01, 0.5
 
 
+MIN_SIDE = 16  # pixels: the smallest frame the flow and the dream size (16..8192) work with
+
+
 def motion_path(clip_path: str | Path) -> Path:
     """Where a clip's true motion is recorded (tools/make_clip.py writes it): `.motion.json` appended."""
     return Path(f"{clip_path}.motion.json")
@@ -292,8 +295,12 @@ def evaluate(
         raise SourceError(
             f"'{path}' has {len(frames)} frame; eval needs at least 2 to measure the warping error"
         )
-    judge = Judge()  # before minutes of dreaming: a missing judge is said at once
     height, width = frames[0].shape[:2]
+    if min(height, width) < MIN_SIDE:  # the optical flow's pyramid: a 1x1 clip was a cv2.error traceback
+        raise SourceError(
+            f"'{path}' is {width}x{height}; eval needs frames of at least {MIN_SIDE}x{MIN_SIDE} pixels"
+        )
+    judge = Judge()  # before minutes of dreaming: a missing judge is said at once
     motions = read_known_motion(path, len(frames), (width, height))
     truth = trail.read_truth(path, len(frames), (width, height))
     if truth is not None:

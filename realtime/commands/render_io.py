@@ -28,6 +28,8 @@ Progress = Callable[[int, int, float], None]  # (frames done, total or 0, second
 def video_frames(path: str) -> tuple[Iterator[np.ndarray], float, int]:
     """RGB frames of a video file, its frame rate and its frame count (0 if unknown)."""
     check_name_encoding(path, "video")  # OpenCV crashes the process on such a name
+    if os.path.isdir(path):
+        raise SourceError(f"video '{path}' is a folder; give a video file")
     if not os.path.isfile(path):
         raise SourceError(f"video '{path}' does not exist; check the path")
     capture = cv2.VideoCapture(path)

@@ -36,11 +36,10 @@ def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> Iterator[No
     received: list[int] = []
 
     def handler(signum: int, _frame) -> None:
-        name = signal.Signals(signum).name
         if received:
-            print(f"dreamcam: {name} again: exiting at once", file=sys.stderr, flush=True)
-            os._exit(128 + signum)
+            _exit_at_once(signum, _frame)
         received.append(signum)
+        name = signal.Signals(signum).name
         if on_stop is None:
             raise Interrupted(signum)
         log.warning("%s: finishing the show (recordings are closed); send it again to exit at once", name)
@@ -55,4 +54,12 @@ def stop_on_signals(on_stop: Callable[[int], None] | None = None) -> Iterator[No
         yield
     finally:
         for s, old in previous.items():
-            signal.signal(s, old)
+            # once a stop was asked for the command is ending: a second signal after the block (while
+            # it cleans up) still exits at once with 128 + signum, not by the default action
+            signal.signal(s, _exit_at_once if received else old)
+
+
+def _exit_at_once(signum: int, _frame) -> None:
+    name = signal.Signals(signum).name
+    print(f"dreamcam: {name} again: exiting at once", file=sys.stderr, flush=True)
+    os._exit(128 + signum)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -17,11 +19,25 @@ from realtime.dream import kernel
 from realtime.dream.backends import EagerBackend
 from realtime.dream.objectives import parse_objective
 from realtime.errors import SourceError
+from realtime.io.imagesize import image_size
 from realtime.io.paths import check_name_encoding, check_output_path
 from realtime.io.sinks import IMAGE_EXTS
 from realtime.params import DreamParams
 
+log = logging.getLogger(__name__)
+
 NOISE_SIZE = (640, 480)  # (width, height) of the canvas for IN = "noise"
+# Dreaming costs ~1.1 kB of memory a pixel on a CPU (efficientnet_lite0: 1024x1024 took 0.74 GB
+# more than 512x512): a 4K frame (~9 GB) is the largest dreamt as it is; larger ones are reduced
+MAX_DREAM_PIXELS = 3840 * 2160
+# decoded at all: 400 MB of pixels. A 1.2 MB PNG of 20000x20000 would be 1.2 GB before the dream
+# (which took 24 GB and was killed); a JPEG that large is decoded at 1/2, 1/4 or 1/8 instead
+MAX_DECODE_PIXELS = 2**27
+JPEG_REDUCED = (
+    (2, cv2.IMREAD_REDUCED_COLOR_2),
+    (4, cv2.IMREAD_REDUCED_COLOR_4),
+    (8, cv2.IMREAD_REDUCED_COLOR_8),
+)
 
 
 def load_image(path: str, seed: int | None) -> np.ndarray:
@@ -34,10 +50,49 @@ def load_image(path: str, seed: int | None) -> np.ndarray:
     check_name_encoding(path, "image")
     if not os.path.isfile(path):
         raise SourceError(f"image '{path}' does not exist; check the path (or use 'noise')")
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    bgr = cv2.imread(path, _decode_flag(path))
     if bgr is None:
         raise SourceError(f"cannot read image '{path}': not an image file OpenCV can decode")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return _fit_to_dream(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), path)
+
+
+def _decode_flag(path: str) -> int:
+    """How to decode `path`: as it is, or (a huge JPEG) reduced while decoding; a huge image of
+    another kind is refused before a byte of it is decoded."""
+    try:
+        size = image_size(path)
+    except OSError as exc:
+        raise SourceError(f"cannot read image '{path}': {exc.strerror}") from None
+    if size is None or size[0] * size[1] <= MAX_DECODE_PIXELS:
+        return cv2.IMREAD_COLOR
+    width, height = size
+    if path.lower().endswith((".jpg", ".jpeg")):
+        for factor, flag in JPEG_REDUCED:
+            if width * height <= MAX_DECODE_PIXELS * factor * factor:
+                return flag
+    raise SourceError(
+        f"image '{path}' is {width}x{height} ({width * height / 1e6:.0f} megapixels, "
+        f"{width * height * 3 / 2**30:.1f} GB once decoded); dreamcam dream reads at most "
+        f"{MAX_DECODE_PIXELS / 1e6:.0f} megapixels: reduce it first (e.g. to 3840 pixels wide)"
+    )
+
+
+def _fit_to_dream(image: np.ndarray, path: str) -> np.ndarray:
+    """`image` reduced (aspect kept) to MAX_DREAM_PIXELS, said in one line, if it is larger."""
+    height, width = image.shape[:2]
+    if width * height <= MAX_DREAM_PIXELS:
+        return image
+    scale = math.sqrt(MAX_DREAM_PIXELS / (width * height))
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    log.warning(
+        "image '%s' is %dx%d: dreamt at %dx%d (dreaming takes ~1 kB of memory a pixel; reduce it "
+        "yourself to choose the size)",
+        path,
+        width,
+        height,
+        *size,
+    )
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def dream_still(

@@ -15,7 +15,7 @@ from typing import Any
 
 from realtime.control.ratelimit import WarnLimit
 from realtime.errors import DreamcamError
-from realtime.params import DreamParams
+from realtime.params import MAX_LIVE_STEPS, DreamParams
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ class Preset:
 
 
 STRENGTH_FACTOR = 1.25  # one ↑ press multiplies the step size by this
-MAX_LIVE_STEPS = 8
 
 
 @dataclass

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from realtime.io.untrusted import printable
+
 WARN_EVERY_S = 1.0
 
 
@@ -61,4 +63,39 @@ class PythonOscLogFilter(logging.Filter):
             text[: self.MAX_CHARS] + "..." if len(text) > self.MAX_CHARS else text
         )
         record.args = ()
+        return True
+
+
+class QuietLibraryLog(logging.Filter):
+    """On a library's logger (aiohttp's server, which logs every malformed request with a traceback
+    before any middleware sees it): at most one line a second, one line each, no traceback, the
+    control characters of what a client sent escaped. `attach()` / `detach()` around a server's life."""
+
+    MAX_CHARS = 160
+
+    def __init__(self, logger_name: str, label: str, limit: WarnLimit | None = None):
+        super().__init__()
+        self.logger_name, self.label = logger_name, label
+        self.limit = limit or WarnLimit()
+
+    def attach(self) -> None:
+        logging.getLogger(self.logger_name).addFilter(self)
+
+    def detach(self) -> None:
+        logging.getLogger(self.logger_name).removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.limit.allow():
+            return False
+        held, self.limit.held = self.limit.held, 0
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        text = printable(" ".join(text.split()))
+        if len(text) > self.MAX_CHARS:
+            text = text[: self.MAX_CHARS] + "..."
+        suffix = f" (and {held} more like it in the last seconds)" if held else ""
+        record.msg, record.args = f"{self.label}: {text}{suffix}", ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True

@@ -13,12 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from realtime.errors import ConfigError, SourceError
+from realtime.io.untrusted import printable
 from realtime.io.videofile import VIDEO_EXTS
-
-
-def printable(path: str) -> str:
-    """`path` as it can be printed: undecodable bytes shown as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def cache_dir() -> Path:

@@ -23,6 +23,9 @@ from realtime.io.sinks import VideoRecorder, unique_path
 log = logging.getLogger(__name__)
 
 RECORD_EXT = ".mp4"
+# takes still being finished (their queues encoded, their files closed) beyond which a new one is
+# refused: 20 toggles a second kept every closed recorder, 6 MB and 6 threads each, for good
+MAX_CLOSING = 4
 
 
 class RecordingSwitch:
@@ -38,8 +41,10 @@ class RecordingSwitch:
         self.factory, self.clock = recorder_factory, clock
         self.recorder: VideoRecorder | None = None
         self.paths: list[str] = []  # every file this show recorded, in order
-        self._finished: list[VideoRecorder] = []
-        self._closing: list[threading.Thread] = []
+        # takes being finished on their own threads; once done, only their figures are kept
+        self._closing: list[tuple[threading.Thread, VideoRecorder]] = []
+        self._done_dropped = 0  # frames the finished takes dropped
+        self._done_failures: list[str] = []  # why finished takes failed (disk full...)
         self._started_at = 0.0
         self.failure: str | None = None  # why the last recording ended on its own (disk full...)
         self._start_failures = 0
@@ -50,10 +55,21 @@ class RecordingSwitch:
     def recording(self) -> bool:
         return self.recorder is not None
 
+    def _open_recorders(self) -> list[VideoRecorder]:
+        self._let_go()
+        return [r for _, r in self._closing] + ([self.recorder] if self.recorder else [])
+
+    def _let_go(self) -> None:
+        """Keep the figures of takes whose files are closed, and let the recorders go."""
+        for thread, recorder in [c for c in self._closing if not c[0].is_alive()]:
+            self._closing.remove((thread, recorder))
+            self._done_dropped += recorder.frames_dropped
+            if recorder.failure is not None:
+                self._done_failures.append(recorder.failure)
+
     @property
     def frames_dropped(self) -> int:
-        recorders = [*self._finished, *([self.recorder] if self.recorder else [])]
-        return sum(r.frames_dropped for r in recorders)
+        return self._done_dropped + sum(r.frames_dropped for r in self._open_recorders())
 
     def toggle(self, on: bool | None = None) -> None:
         """None flips; True/False start/stop (a no-op when already in that state)."""
@@ -66,6 +82,10 @@ class RecordingSwitch:
     def start(self, path: str | None = None) -> str | None:
         """Start a take (at launch, `path` from --record: a failure raises; later ones are logged)."""
         first = path is not None and not self.paths
+        self._let_go()
+        if len(self._closing) >= MAX_CLOSING:
+            self._failed(f"{len(self._closing)} takes are still being finished; start again in a moment")
+            return None
         try:
             # a take stopped and restarted within a second: its file may not be on disk yet
             path = path or unique_path(self.folder, "dreamcam", RECORD_EXT, taken=self.paths)
@@ -86,11 +106,10 @@ class RecordingSwitch:
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             return
-        self._finished.append(recorder)
         # closing waits for the queued frames to be encoded: not on the show's thread
         thread = threading.Thread(target=recorder.close, name="recorder-close", daemon=True)
         thread.start()
-        self._closing.append(thread)
+        self._closing.append((thread, recorder))
         log.info("recording stopped: %s", recorder.path)
 
     def write(self, image: np.ndarray) -> None:
@@ -112,18 +131,17 @@ class RecordingSwitch:
     @property
     def failures(self) -> int:
         """Recordings of this show that failed (could not start, or the disk refused them)."""
-        recorders = [*self._finished, *([self.recorder] if self.recorder else [])]
-        return self._start_failures + sum(r.failure is not None for r in recorders)
+        open_failures = sum(r.failure is not None for r in self._open_recorders())
+        return self._start_failures + len(self._done_failures) + open_failures
 
     def close(self) -> None:
         """Stop and wait until every file is complete (at the end of the show)."""
         self.stop()
-        for thread in self._closing:
+        for thread, _ in self._closing:
             thread.join()
-        self._closing.clear()
-        failed = [r.failure for r in self._finished if r.failure is not None]
-        if failed and self.failure is None:  # the disk refused the last bytes, at the very end
-            self.failure = failed[-1]
+        self._let_go()
+        if self._done_failures and self.failure is None:  # the disk refused the last bytes, at the end
+            self.failure = self._done_failures[-1]
 
     def hud_line(self) -> str | None:
         if self.failure is not None and not self.recording:

@@ -72,6 +72,10 @@ class VideoRecorder:
             log.warning("recorder dropped %d frames (disk too slow)", self.frames_dropped)
         if self.failure is None and self._file is None:
             log.info("no frame reached %s: not written", self.path)
+        elif self.failure is None and not os.path.exists(self.path):
+            # its folder removed mid-take (rm -rf): the encoder wrote on into a deleted file
+            self.failure = f"take '{self.path}' was lost: its file was deleted while recording"
+            log.error("%s (%d frames)", self.failure, self.frames_written)
         elif self.failure is None:
             log.info("recorded %d frames to %s", self.frames_written, self.path)
 
@@ -80,6 +84,8 @@ class VideoRecorder:
         try:
             while (image := self._queue.get()) is not None:
                 if self._file is None:
+                    if os.path.islink(self.path):  # one rule with render: the link is replaced,
+                        os.unlink(self.path)  # its target never written through (docs/SAFETY.md)
                     self._file = VideoFileWriter(self.path, self.fps, self.codec, live=True)
                 self._file.write(image)
                 if self._file.frames_written == 1 and self._file.note:

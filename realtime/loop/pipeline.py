@@ -113,6 +113,7 @@ class Pipeline:
                 self.tick()
         finally:
             self.stop_worker()
+            self.io.close()
             log.info("%s", "; ".join(hud.figures_lines(self.stats)))
 
     def start_worker(self) -> None:

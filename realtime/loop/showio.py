@@ -4,7 +4,7 @@ the recorder, snapshots, and the show hooks (OSC, MIDI, playlists, presets, virt
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -12,7 +12,8 @@ import torch
 
 from realtime.control.plane import Action, Intent, ShowState, action_of, apply_action
 from realtime.io.hud import alert
-from realtime.io.sinks import SnapshotError, VideoRecorder, save_snapshot
+from realtime.io.sinks import VideoRecorder
+from realtime.io.snapshots import SnapshotWriter
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,11 @@ class ShowIO:
     recorder: VideoRecorder | None = None
     show: ShowHooks | None = None
     snapshot_dir: str = "snapshots"
-    notice: str = ""  # a red HUD line until it is resolved (a snapshot the disk refused)
+    # written on their own thread, capped: the show's thread hands a copy over and goes on
+    snapshots: SnapshotWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.snapshots = SnapshotWriter(self.snapshot_dir)
 
     def shown_residual(self, residual: torch.Tensor) -> torch.Tensor:
         """The residual as the show wants it (a playlist crossfade may blend an old one out)."""
@@ -84,7 +89,7 @@ class ShowIO:
             action = action_of(intent)
             if action is Action.SNAPSHOT:
                 if last_output is not None:
-                    self._snapshot(last_output)
+                    self.snapshots.take(last_output)
             elif action is Action.TOGGLE_FULLSCREEN:
                 if self.window is not None:
                     self.window.toggle_fullscreen()
@@ -92,14 +97,11 @@ class ShowIO:
                 self.show.handle(intent)
         state.pending.clear()
 
-    def _snapshot(self, image: np.ndarray) -> None:
-        try:
-            save_snapshot(image, self.snapshot_dir)
-            self.notice = ""
-        except SnapshotError as exc:  # a folder that is a file, read-only, full: the show goes on
-            log.warning("%s", exc)
-            self.notice = alert(str(exc))
-
     def hud_lines(self) -> list[str]:
-        lines = [self.notice] if self.notice else []
+        failure = self.snapshots.failure  # a red line until a snapshot is saved again
+        lines = [alert(failure)] if failure else []
         return lines + ([] if self.show is None else self.show.hud_lines())
+
+    def close(self) -> None:
+        """Write the snapshots still waiting (nothing taken is lost at the end of the show)."""
+        self.snapshots.close()

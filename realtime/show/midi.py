@@ -17,7 +17,7 @@ from realtime.control.plane import Action, Command, Intent, action_of
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.cstderr import quiet_c_stderr
 from realtime.io.sinks import unique_path
-from realtime.params import RANGES, plain_digits
+from realtime.params import LIVE_RANGES, plain_digits
 from realtime.show.presets import read_toml
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class MidiMapper:
     def _intent(self, m: Mapping, value: int, previous: int) -> Intent | None:
         u = value / 127.0
         if m.target in KNOB_RANGES:
-            low, high, kind = RANGES[m.target]
+            low, high, kind = LIVE_RANGES[m.target]
             x = min(high, max(low, m.low + u * (m.high - m.low)))
             return Command(Action.SET, {m.target: int(round(x)) if kind is int else x}, "midi")
         if m.target == "layer":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import BuildError
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -26,7 +27,8 @@ from realtime.audio.mapping import osc_entry
 from realtime.control.plane import Action, Command, Intent
 from realtime.control.ratelimit import PythonOscLogFilter, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
-from realtime.params import RANGES, clamp, plain_digits
+from realtime.io.untrusted import printable
+from realtime.params import LIVE_RANGES, RANGES, clamp, plain_digits
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,7 @@ class OscControl:
     def _ignore(self, why: str, warn: bool = False) -> None:
         with self._lock:
             self.counts.ignored += 1
+            why = printable(why)  # an OSC string may carry terminal escapes
             if warn:
                 self._warn.warn(log, "osc ignored %s", why)
             else:
@@ -168,7 +171,7 @@ class OscRules:
         if field_name in NUMERIC:
             value = _one_number(args)
             clamped = clamp(field_name, value)
-            low, high, _ = RANGES[field_name]
+            low, high, _ = LIVE_RANGES[field_name]
             if not low <= value <= high:
                 log.info("osc: %s %s is out of range %s..%s; clamped to %s", name, value, low, high, clamped)
             return Command(Action.SET, {field_name: clamped}, "osc")
@@ -300,7 +303,8 @@ class OscFeedback:
         try:
             self._client.send_message(address, value)
             self.sent += 1
-        except OSError as exc:  # ECONNREFUSED from an earlier datagram, EAGAIN, no route...
+        # ECONNREFUSED from an earlier datagram, EAGAIN, no route; BuildError: a value OSC cannot carry
+        except (OSError, BuildError) as exc:
             if not self.failed:
                 log.warning("OSC feedback to %s:%d failed (%s); still trying", self.host, self.port, exc)
             self.failed += 1

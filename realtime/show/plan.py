@@ -25,6 +25,7 @@ from models.registry import ModelSpec
 from realtime.audio.mapping import DEFAULT_MAPPING, AudioMapping
 from realtime.audio.show import AudioShow
 from realtime.control.plane import Action, Command, Intent, Preset, ShowState, action_of
+from realtime.control.ratelimit import WarnLimit
 from realtime.control.rates import RateMeter
 from realtime.dream.objectives import parse_objective
 from realtime.errors import ConfigError, DreamcamError
@@ -44,7 +45,9 @@ from realtime.show.presets import (
     load_folder,
     load_look,
     look_path,
+    preset_name,
     save_preset,
+    with_preset,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +55,8 @@ if TYPE_CHECKING:
     from realtime.show.web import WebRemote
 
 log = logging.getLogger(__name__)
+
+SAVE_EVERY_S = 1.0  # presets saved from keys, OSC or MIDI: at most one a second
 
 
 class ShowControl:
@@ -85,8 +90,13 @@ class ShowControl:
         self.figures: Callable[[], collections.abc.Mapping[str, object]] = dict
         self.midi_mapper = midi_mapper or (midi.mapper if midi is not None else None)
         self._playlist_params = None  # what the playlist last asked for: re-sent only when it moves
-        self.quit_on_record_failure = False  # headless: a recording the disk refused ends the run
+        # headless: a recording the disk refused ends the run, unless a remote can start another take
+        self.quit_on_record_failure = False
         self._notice = ""  # a one-off red HUD line (L with no controller)
+        # a save a second at most, and never the same look twice in a row: a controller repeating
+        # its save button would otherwise fill the operator's folder (and the page) with files
+        self.save_limit = WarnLimit(every_s=SAVE_EVERY_S)
+        self._last_saved: tuple[DreamParams, dict | None] | None = None
         self.output_rate = RateMeter()  # the show's frame rate, for the OSC feedback
 
     # --- the pipeline's hooks -----------------------------------------------------------------
@@ -102,7 +112,12 @@ class ShowControl:
         if self.web is not None:
             intents.extend(self.web.drain())
         if self.quit_on_record_failure and self.recording is not None and self.recording.failure:
-            intents.append(Action.QUIT)
+            self.quit_on_record_failure = False  # decided once
+            if self._remote_controlled:  # a remote can start another take: the show goes on, as logged
+                log.warning("the show goes on: start another take from the remote once the disk is fixed")
+            else:
+                log.info("nothing can start another take (no OSC, MIDI or web remote): the show ends")
+                intents.append(Action.QUIT)
         if self.playlist is not None:
             params = self.playlist.update()
             if params is not self._playlist_params:
@@ -112,6 +127,11 @@ class ShowControl:
         if self.audio is not None:
             intents.extend(self.audio.intents(self.state))  # "every N beats": next layer or preset
         return intents
+
+    @property
+    def _remote_controlled(self) -> bool:
+        """Whether an operator can reach the show (and start a take) without a window."""
+        return any(part is not None for part in (self.osc, self.midi, self.web))
 
     def dream_params(self, params: DreamParams) -> DreamParams:
         """What the dream runs with: the look, modulated by the sound when audio is on."""
@@ -225,18 +245,26 @@ class ShowControl:
 
     def _save_preset(self) -> None:
         mapping = self.audio.reactor.mapping if self.audio is not None else None
-        try:  # with audio on, the mapping as OSC may have tuned it is part of the look
-            path = save_preset(self.state.params, self.preset_save_dir, audio=mapping and mapping.to_table())
+        audio = mapping and mapping.to_table()  # with audio on, the mapping as tuned is part of the look
+        look = (self.state.params, audio)
+        if look == self._last_saved:
+            log.info("preset not saved: this look was just saved")
+            return
+        if not self.save_limit.allow():
+            self.state.warnings.warn(log, "preset not saved: one save a second at most; press again")
+            return
+        try:
+            path = save_preset(self.state.params, self.preset_save_dir, audio=audio)
         except (OSError, DreamcamError) as exc:
             log.warning("could not save the preset: %s", exc)
             return
+        self._last_saved = look
         if mapping is not None:
             self.audio.mappings[path] = mapping
         if self.preset_dir is not None and _same_dir(self.preset_dir, self.preset_save_dir):
-            try:  # the new look becomes recallable by its number at once
-                self.state.presets = load_folder(self.preset_dir)
-            except DreamcamError as exc:
-                log.warning("could not reload the preset folder: %s", exc)
+            # the new look becomes recallable by its number at once (the folder is not read again)
+            saved = Preset(preset_name(path), path, self.state.params)
+            self.state.presets = with_preset(self.state.presets, saved)
 
     def close(self) -> None:
         """Stop listening and finish every file (safe to call once at the end of the show)."""

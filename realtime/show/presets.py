@@ -20,6 +20,7 @@ from realtime.audio.mapping import AudioMapping
 from realtime.control.plane import Preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
+from realtime.io.untrusted import open_regular, printable
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ def bundled_dir() -> str:
 
 
 def preset_name(path: str) -> str:
-    return _ORDER_PREFIX.sub("", os.path.splitext(os.path.basename(path))[0])
+    """The look's name from its file: printable (a name that is not UTF-8 gets \\xNN escapes, so the
+    HUD can draw it and OSC feedback can send it)."""
+    return printable(_ORDER_PREFIX.sub("", os.path.splitext(os.path.basename(path))[0]))
 
 
 def read_toml(path: str, what: str) -> dict:
@@ -44,9 +47,10 @@ def read_toml(path: str, what: str) -> dict:
 
     Every config file (preset, playlist, MIDI map) is read here, at most MAX_CONFIG_BYTES of it
     (`--preset /dev/zero` would otherwise read until the kernel kills the show), and a UTF-8 byte
-    order mark, which Windows editors write, is skipped."""
+    order mark, which Windows editors write, is skipped. Only a regular file is read, opened without
+    blocking: a FIFO named like a preset would hang the show (and SIGTERM could not end it)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, what) as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(
@@ -181,6 +185,12 @@ def save_preset(params: DreamParams, folder: str, stem: str = "preset", audio: d
         f.write(dumps(params, "saved from dreamcam", audio))
     log.info("preset saved: %s", path)
     return path
+
+
+def with_preset(presets: list[Preset], preset: Preset) -> list[Preset]:
+    """`presets` (a folder's, sorted by file) with one just saved in its place: no file is read
+    again (re-reading the folder on every save froze the show at ~900 presets)."""
+    return sorted([*presets, preset], key=lambda p: p.path)
 
 
 def load_folder(folder: str) -> list[Preset]:

@@ -22,6 +22,7 @@ import os
 import queue
 import re
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,14 +33,25 @@ import cv2
 import numpy as np
 from aiohttp import WSMsgType, web
 
-from realtime.control.plane import MAX_LIVE_STEPS, Action, Command, Intent, Preset, find_preset
+from realtime.control.plane import Action, Command, Intent, Preset, action_of, find_preset
+from realtime.control.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
-from realtime.params import RANGES, DreamParams
+from realtime.io.untrusted import printable
+from realtime.params import LIVE_RANGES, DreamParams
 from realtime.show.keepsake import KeepsakeStore
 from realtime.show.keepsake import Status as Kept
 from realtime.show.osc import ALIASES, OscRules, Rejected
-from realtime.show.webguard import MAX_BODY, TOKEN_PARAM, Guard, RateLimiter, is_loopback, new_token
+from realtime.show.webguard import (
+    MAX_BODY,
+    TOKEN_PARAM,
+    TOTAL_BURST,
+    TOTAL_RATE_PER_S,
+    Guard,
+    RateLimiter,
+    is_loopback,
+    new_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +76,10 @@ KEEPSAKE_WAIT_S = 10.0  # a link opened while its picture is still being written
 # a visitor's picture: never cached on the way, never indexed, never named to another site
 KEEPSAKE_HEADERS = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex, nofollow"}
 LIVE_CONTROLS = ("lr", "steps", "persistence", "depth", "stillness_boost")  # the page's sliders
+# what the remote may not do, though OSC may: the HUD is the operator's screen, and a saved preset is a
+# file in the operator's folder (a phone sending 20 a second left 950 files and 952 buttons)
+NOT_FROM_THE_WEB = {Action.TOGGLE_HUD: "the HUD", Action.SAVE_PRESET: "saving presets"}
+MAX_SNAPSHOT_BYTES = 64 * 2**20  # a PNG of the largest frame is ~25 MB; anything bigger is not ours
 OSC_NAMES = {field: name for name, field in ALIASES.items()}  # lr -> strength
 
 
@@ -168,7 +184,8 @@ class WebRemote:
         self.presets: list[Preset] = list(presets or [])
         need_token = not is_loopback(host) if require_token is None else require_token
         self.token = new_token() if need_token else None
-        self.guard = Guard(host, self.token, RateLimiter(clock=clock), public=_keepsake_route)
+        total = RateLimiter(TOTAL_RATE_PER_S, TOTAL_BURST, clock)
+        self.guard = Guard(host, self.token, RateLimiter(clock=clock), total, public=_keepsake_route)
         self.refused = 0  # control messages the rules refused
         self.accepted = 0
         self._queue: queue.Queue[Intent] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -177,9 +194,18 @@ class WebRemote:
         self._thumb_at = -float("inf")
         self._jpeg: bytes | None = None
         self._sockets: set[_Socket] = set()
+        self._closing = False
+        self.pusher_restarts = 0  # times the push task failed and was started again (logged)
+        self._push_warnings = WarnLimit()
         self._page = {name: _page_file(name) for name in PAGE_FILES}
+        # a malformed request never reaches the middleware: aiohttp logs each with a traceback
+        # (32,504 in 20 s took the display from 30 to 10.6 fps); at most one line a second here
+        self._server_log = QuietLibraryLog("aiohttp.server", "web remote")
+        self._server_log.attach()
+        self._loop_warnings = WarnLimit()
         self._keepsake_page = {name: _page_file(name) for name in KEEPSAKE_FILES}
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._loop_fault)
         self._news: asyncio.Event | None = None  # made on the web thread's loop
         self._ready = threading.Event()
         self._failure: OSError | None = None
@@ -188,6 +214,7 @@ class WebRemote:
         self._ready.wait()
         if self._failure is not None:
             self._thread.join()
+            self._server_log.detach()
             raise ConfigError(
                 f"cannot serve the web remote on {host}:{port} ({self._failure.strerror or self._failure}); "
                 "choose another --web port or host"
@@ -195,6 +222,7 @@ class WebRemote:
         self.encoder = ThumbnailEncoder(self._thumbnail_ready)
         self.started_at = clock()
         self.url = page_url(self.host, self.port, self.token)
+        self._qr = qr_modules(self.url)  # once: 2.9 ms a call, and the HUD asks every frame for 30 s
 
     # --- the loop's side (between frames, on the show's thread) ----------------------------------
 
@@ -235,7 +263,7 @@ class WebRemote:
             line += f"  {self.guard.counts.total} turned away"
         lines = [line]
         if self.clock() - self.started_at < QR_ON_HUD_S:
-            lines.append(QrLine(f"scan to control: {self.url}", qr_modules(self.url)))
+            lines.append(QrLine(f"scan to control: {self.url}", self._qr))
         return lines
 
     def keepsake_url(self, keepsake_id: str) -> str:
@@ -255,6 +283,7 @@ class WebRemote:
         if self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+        self._server_log.detach()
 
     # --- the web thread ---------------------------------------------------------------------------
 
@@ -299,16 +328,41 @@ class WebRemote:
             await runner.cleanup()
             raise
         self.host, self.port = runner.addresses[0][:2]
+        self.guard.listening(self.port)
         server = runner.server
         self.guard.open_connections = lambda: len(server.connections)
-        self._pusher = asyncio.ensure_future(self._push())
+        self._start_pusher()
         return runner
 
+    def _start_pusher(self) -> None:
+        self._pusher = asyncio.ensure_future(self._push())
+        self._pusher.add_done_callback(self._pusher_ended)
+
+    def _pusher_ended(self, task: asyncio.Task) -> None:
+        """The pusher never ends but at close: a fault in it is logged and it starts again, so
+        one bad socket cannot leave every phone without state and thumbnails."""
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        self.pusher_restarts += 1
+        self._push_warnings.warn(
+            log, "web remote: the push to the phones failed (%s: %s); restarted", type(exc).__name__, exc
+        )
+        self._start_pusher()
+
     async def _stop(self, runner: web.AppRunner) -> None:
+        self._closing = True
         self._pusher.cancel()
         for sock in list(self._sockets):
             sock.transport.abort()  # a phone that stopped reading would hold a polite close forever
         await runner.cleanup()
+
+    def _loop_fault(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """asyncio's own complaints on the web thread ("socket.accept() out of system resource" when
+        file descriptors run out, ~250 a second with a low limit): one line a second, no traceback."""
+        exc = context.get("exception")
+        why = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+        self._loop_warnings.warn(log, "web remote: %s%s", context.get("message", "fault"), printable(why))
 
     def _wake_pusher(self) -> None:
         self._news.set()
@@ -330,14 +384,29 @@ class WebRemote:
             self._news.clear()
             state, jpeg = self._state, self._jpeg
             text = _state_message(state) if state is not sent_state else None
-            for sock in list(self._sockets):
-                if sock.ws.closed or sock.transport.get_write_buffer_size() > SOCKET_BACKLOG:
-                    continue  # drop, never queue: the next one will be newer
-                if text is not None:
-                    await sock.ws.send_str(text)
-                if jpeg is not None and jpeg is not sent_jpeg:
-                    await sock.ws.send_bytes(jpeg)
+            new_jpeg = jpeg if jpeg is not sent_jpeg else None
             sent_state, sent_jpeg = state, jpeg
+            for sock in list(self._sockets):
+                await self._send_to(sock, text, new_jpeg)
+
+    async def _send_to(self, sock: _Socket, text: str | None, jpeg: bytes | None) -> None:
+        """One socket's share of a push; a phone that dropped its connection (a reset, a closed
+        transport) is forgotten here and costs the others nothing."""
+        transport = sock.transport
+        if sock.ws.closed or transport is None or transport.is_closing():
+            self._sockets.discard(sock)
+            return
+        if transport.get_write_buffer_size() > SOCKET_BACKLOG:
+            return  # drop, never queue: the next one will be newer
+        try:
+            if text is not None:
+                await sock.ws.send_str(text)
+            if jpeg is not None:
+                await sock.ws.send_bytes(jpeg)
+        except (ConnectionError, RuntimeError) as exc:  # reset mid-send; aiohttp's "closing transport"
+            log.debug("web socket dropped during a push: %s", exc)
+            self._sockets.discard(sock)
+            transport.abort()
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         if request.query.get(TOKEN_PARAM):  # from the QR code: the cookie is set, drop the token from the URL
@@ -362,17 +431,20 @@ class WebRemote:
         return web.json_response({"snapshots": list_snapshots(self.snapshot_dir)})
 
     async def _snapshot(self, request: web.Request) -> web.StreamResponse:
-        path = snapshot_path(self.snapshot_dir, request.match_info["name"])
-        if path is None:
+        name = request.match_info["name"]
+        data = await asyncio.get_running_loop().run_in_executor(None, read_snapshot, self.snapshot_dir, name)
+        if data is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(
-            path, headers={"Content-Disposition": f'attachment; filename="{os.path.basename(path)}"'}
+        return web.Response(
+            body=data,
+            content_type="image/png",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     async def _api_control(self, request: web.Request) -> web.StreamResponse:
         try:
             message = await request.json()
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[... 2,000 deep
             return web.json_response({"ok": False, "error": "expects a JSON object"}, status=400)
         error = self.control(message)
         return web.json_response({"ok": error is None, "error": error}, status=200 if error is None else 400)
@@ -397,7 +469,7 @@ class WebRemote:
                     continue
                 try:
                     message = json.loads(msg.data)
-                except ValueError:
+                except (ValueError, RecursionError):
                     message = None
                 if not limiter.allow("socket"):
                     error = "too many messages: slow down"
@@ -476,6 +548,9 @@ class WebRemote:
         """Check one message with OSC's rules and queue its intent; the refusal's text, or None."""
         try:
             intent = self._intent(message)
+        except (ArithmeticError, RecursionError, ValueError):  # a 3,000-digit number, a deep list
+            self.refused += 1
+            return "not a value dreamcam takes: send small numbers and short texts"
         except (Rejected, DreamcamError) as exc:
             self.refused += 1
             log.debug("web refused %r: %s", message, exc)
@@ -497,6 +572,8 @@ class WebRemote:
         if not isinstance(args, list):
             raise Rejected("args must be a list")
         intent = self.rules.translate(message["address"], args)
+        if intent is not None and (what := NOT_FROM_THE_WEB.get(action_of(intent))):
+            raise Rejected(f"{what} is not offered by the web remote (keys or OSC can)")
         if isinstance(intent, Command) and intent.action is Action.PRESET:
             find_preset(self.presets, intent.value)  # the look must exist: same lookup as the show's
         return dataclasses.replace(intent, origin="web") if isinstance(intent, Command) else intent
@@ -514,25 +591,35 @@ def _state_message(state: Mapping[str, object]) -> str:
 
 
 def list_snapshots(folder: str) -> list[str]:
-    """The snapshot files' names, newest first (only names the download route serves)."""
+    """The snapshot files' names, newest first (only names the download route serves: regular
+    files, never a link)."""
     try:
-        entries = [e for e in os.scandir(folder) if SNAPSHOT_NAME.fullmatch(e.name) and e.is_file()]
+        with os.scandir(folder) as scan:
+            entries = [
+                e for e in scan if SNAPSHOT_NAME.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+            ]
+        entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
     except OSError:
         return []
-    entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
     return [e.name for e in entries[:MAX_LISTED]]
 
 
-def snapshot_path(folder: str, name: str) -> str | None:
-    """The file `name` in the snapshot folder, or None: a name with a separator, a leading dot, or
-    a link out of the folder is nothing to serve."""
+def read_snapshot(folder: str, name: str) -> bytes | None:
+    """The bytes of the snapshot `name`, or None: a name with a separator or a leading dot, a link
+    (O_NOFOLLOW), anything but a regular file, or a file larger than any snapshot is nothing to serve.
+    The file is opened once and checked as opened: a link swapped in after a check cannot be served."""
     if not SNAPSHOT_NAME.fullmatch(name):
         return None
-    root = os.path.realpath(folder)
-    path = os.path.realpath(os.path.join(root, name))
-    if os.path.dirname(path) != root or not os.path.isfile(path):
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(os.path.join(folder, name), flags)
+    except OSError:
         return None
-    return path
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SNAPSHOT_BYTES:
+            return None
+        return f.read(MAX_SNAPSHOT_BYTES + 1)
 
 
 def _page_file(name: str) -> bytes:
@@ -551,8 +638,7 @@ def web_state(
     looks to choose from and each slider's value and range, under its OSC name."""
     controls = {}
     for name in LIVE_CONTROLS:
-        low, high, kind = RANGES[name]
-        high = min(high, MAX_LIVE_STEPS) if name == "steps" else high
+        low, high, kind = LIVE_RANGES[name]  # the one range every controller is held to
         osc_name = OSC_NAMES.get(name, name)
         controls[osc_name] = {"value": getattr(params, name), "min": low, "max": high, "int": kind is int}
     return {

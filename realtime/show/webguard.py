@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import re
 import secrets
 import time
 from collections import OrderedDict
@@ -34,7 +35,13 @@ RATE_BURST = 80.0  # the page's first load (html, css, js, state, snapshots) and
 TARPIT_S = 0.5  # a client over its rate waits this long for its 429: a flood slows itself down
 MAX_CONNECTIONS = 512  # open at once; beyond, 503 and closed: half of a usual 1,024 file descriptors
 MAX_CLIENTS = 1024  # rate buckets kept (oldest forgotten): a spoofed-address flood cannot grow memory
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+# every address together: 250 rotating loopback addresses, each within its own share, took the display
+# from 30 to 6.6 fps; a phone or two need a few requests a second (their sockets carry the rest)
+TOTAL_RATE_PER_S, TOTAL_BURST = 200.0, 400.0
+ALL_CLIENTS = "*"  # the shared bucket's key
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# a Host header: a name or an address (IPv6 in brackets), then an optional port, and nothing else
+HOST_HEADER = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
 def is_loopback(host: str) -> bool:
@@ -103,6 +110,7 @@ class Guard:
         host: str,
         token: str | None,
         rate: RateLimiter | None = None,
+        total: RateLimiter | None = None,
         public: Callable[[web.Request], bool] = lambda request: False,
     ):
         self.loopback = is_loopback(host)
@@ -111,8 +119,17 @@ class Guard:
         # other check still applies to them: connections, rate, Host
         self.public = public
         self.rate = rate or RateLimiter()
+        self.total = total or RateLimiter(TOTAL_RATE_PER_S, TOTAL_BURST)
         self.counts = GuardCounts()
         self.open_connections: Callable[[], int] = int  # set by the server once it runs (int() is 0)
+        self.port: int | None = None  # set by the server once it listens: the Host must name it
+        self.cookie = TOKEN_COOKIE  # per port once it listens (`listening`)
+
+    def listening(self, port: int) -> None:
+        """The server's port is known: Hosts must name it, and the cookie is this show's alone (a
+        browser sends a host's cookies to every port on it: two shows would overwrite each other)."""
+        self.port = port
+        self.cookie = f"{TOKEN_COOKIE}_{port}"
 
     @web.middleware
     async def middleware(
@@ -135,7 +152,7 @@ class Guard:
             # the URL from the QR code: keep the token in a cookie, so the phone stays in (never on a
             # public route, where the token was not checked: any ?token= would earn the real one)
             response.set_cookie(
-                TOKEN_COOKIE, self.token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict"
+                self.cookie, self.token, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="Strict"
             )
         _harden(response)
         return response
@@ -144,17 +161,24 @@ class Guard:
         if self.open_connections() > MAX_CONNECTIONS:
             await asyncio.sleep(TARPIT_S)  # answered at once, a flood reconnects at once: slow it too
             return _refuse(503, "too many connections: try again in a moment")
-        if not self.rate.allow(request.remote or "?"):
+        if not self.rate.allow(request.remote or "?") or not self.total.allow(ALL_CLIENTS):
             return await self._too_many()
-        if self.loopback and _host_name(request.host) not in LOOPBACK_NAMES:
+        # the raw header: aiohttp's request.host falls back to socket.getfqdn(), which can block the
+        # loop on a DNS lookup for seconds
+        host = request.headers.get("Host", "")
+        name = _host_name(host, self.port)
+        if name is None:
+            return _refuse(400, "a Host header naming this server (HOST:PORT) is needed")
+        if self.loopback and name not in LOOPBACK_NAMES:
             return _refuse(
                 403, "this remote answers to localhost only (start with --web HOST:PORT to share it)"
             )
         if self.token is not None and not public:
-            given = request.query.get(TOKEN_PARAM) or request.cookies.get(TOKEN_COOKIE)
+            given = request.query.get(TOKEN_PARAM) or request.cookies.get(self.cookie)
             if not given:
                 return _refuse(401, "this remote needs its token: scan the QR code the show printed")
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            # "replace": a cookie with a raw 0xff byte arrives as a lone surrogate, not a traceback
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode()):
                 return _refuse(403, "wrong token: scan the QR code the show printed at start-up")
         changes = request.method not in ("GET", "HEAD") or request.headers.get("Upgrade", "").lower() == (
             "websocket"
@@ -172,7 +196,8 @@ class Guard:
         origin = request.headers.get("Origin")
         if origin is None:
             return True
-        return hmac.compare_digest(origin, f"{request.scheme}://{request.host}")
+        own = f"{request.scheme}://{request.headers.get('Host', '')}"
+        return hmac.compare_digest(origin.encode("utf-8", "replace"), own.encode("utf-8", "replace"))
 
     async def _too_many(self) -> web.StreamResponse:
         # every connection of a flood waits: answering at once and closing was measured costlier
@@ -181,11 +206,16 @@ class Guard:
         return _refuse(429, "too many requests: slow down")
 
 
-def _host_name(host: str) -> str:
-    """'127.0.0.1:8080' -> '127.0.0.1', '[::1]:8080' -> '[::1]'."""
-    if host.startswith("["):
-        return host[: host.find("]") + 1]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def _host_name(host: str, port: int | None = None) -> str | None:
+    """'127.0.0.1:8080' -> '127.0.0.1', '[::1]:8080' -> '[::1]' (lower case); None for a header
+    that is not one name and an optional port (`[::1]evil.example:80`, `localhost:evil.example`)
+    or that names another port than the server's."""
+    match = HOST_HEADER.fullmatch(host)
+    if match is None:
+        return None
+    if port is not None and match["port"] is not None and int(match["port"]) != port:
+        return None
+    return match["name"].lower()
 
 
 def _refuse(status: int, text: str) -> web.Response:
