@@ -35,7 +35,7 @@ def test_help_and_looks_start_without_torch(argv):
 # (audio and show, one floor: OSC and presets read audio's mapping); the live loop; the commands and
 # the embedding API on top.
 FLOORS = (
-    ("realtime.errors", "realtime.params"),
+    ("realtime.errors", "realtime.params", "realtime.untrusted"),
     ("realtime.control",),
     ("realtime.io",),
     ("realtime.dream",),

@@ -701,7 +701,7 @@ def test_the_qr_code_is_made_once(remote, monkeypatch):
 
 
 def test_the_terminal_log_escapes_what_a_client_sent():
-    from realtime.io.untrusted import TerminalFormatter
+    from realtime.untrusted import TerminalFormatter
 
     record = logging.LogRecord(
         "x", logging.WARNING, "f", 1, "osc ignored %s", ("\x1b]0;owned\x07\x1b[2J",), None

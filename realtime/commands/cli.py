@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from realtime.commands.signals import Interrupted, stop_on_signals
 from realtime.errors import DreamcamError
-from realtime.io.untrusted import TerminalFormatter
+from realtime.untrusted import TerminalFormatter
 
 # name -> (its module in realtime.commands, the summary `dreamcam --help` lists); in help order
 COMMAND_MODULES = {

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from realtime.io.untrusted import printable
+from realtime.untrusted import printable
 
 WARN_EVERY_S = 1.0
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from realtime.errors import ConfigError, SourceError
-from realtime.io.untrusted import printable
 from realtime.io.videofile import VIDEO_EXTS
+from realtime.untrusted import printable
 
 
 def cache_dir() -> Path:

@@ -27,8 +27,8 @@ from realtime.audio.mapping import osc_entry
 from realtime.control.plane import Action, Command, Intent
 from realtime.control.ratelimit import PythonOscLogFilter, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
-from realtime.io.untrusted import printable
 from realtime.params import LIVE_RANGES, RANGES, clamp, plain_digits
+from realtime.untrusted import printable
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from realtime.audio.mapping import AudioMapping
 from realtime.control.plane import Preset
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.sinks import unique_path
-from realtime.io.untrusted import open_regular, printable
 from realtime.params import DreamParams
+from realtime.untrusted import open_regular, printable
 
 log = logging.getLogger(__name__)
 

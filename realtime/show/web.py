@@ -37,7 +37,6 @@ from realtime.control.plane import Action, Command, Intent, Preset, action_of, f
 from realtime.control.ratelimit import QuietLibraryLog, WarnLimit
 from realtime.errors import ConfigError, DreamcamError
 from realtime.io.qrline import QrLine, qr_modules
-from realtime.io.untrusted import printable
 from realtime.params import LIVE_RANGES, DreamParams
 from realtime.show.keepsake import KeepsakeStore
 from realtime.show.keepsake import Status as Kept
@@ -52,6 +51,7 @@ from realtime.show.webguard import (
     is_loopback,
     new_token,
 )
+from realtime.untrusted import printable
 
 log = logging.getLogger(__name__)
 

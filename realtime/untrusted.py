@@ -1,6 +1,7 @@
 """What comes from outside, handled safely: text printed to the operator's terminal (a file name, an
 OSC string, a request line) and config files opened for reading. Standard library only: the show's
-control plane imports it, and must not pull in OpenCV to do so.
+control plane and every floor above it import it (it sits beside errors, on the ground floor), and
+it must not pull in OpenCV to do so.
 """
 
 from __future__ import annotations
