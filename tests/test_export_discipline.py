@@ -23,6 +23,11 @@ ONNX = Candidate("onnx", "fp32")
 MARK = "dreamcam-test-fake-export"  # in the fake export's command line, to find it among processes
 
 
+# the export process's own module: the show's `python -c` text says "export" too, and a child it
+# forks (before that child's exec) carries the show's command line
+EXPORT = "realtime.commands.export_process"
+
+
 def _children(marker: str, parent: int | None = None) -> list[int]:
     """Live processes (not zombies) whose command line holds `marker` (and whose parent is `parent`)."""
     found = []
@@ -161,16 +166,16 @@ def test_no_export_outlives_the_show(tmp_path, how):
     export = None
     try:
         assert show.stdout.readline().strip() == "dreaming"
-        assert _wait_for(lambda: _children("export", show.pid), timeout=60)
-        (export,) = _children("export", show.pid)
+        assert _wait_for(lambda: _children(EXPORT, show.pid), timeout=60)
+        (export,) = _children(EXPORT, show.pid)
         time.sleep(1.0)  # into its tracing
         show.send_signal(how)
         show.wait(60)  # a loaded machine takes seconds to tear torch down
-        assert _wait_for(lambda: not _children("export", show.pid) and export not in _children("export"))
+        assert _wait_for(lambda: not _children(EXPORT, show.pid) and export not in _children(EXPORT))
         assert _wait_for(lambda: not list(tmp_path.glob("*.partial")), timeout=5)
         assert not list(tmp_path.glob("*.onnx"))
     finally:
         show.kill()
         show.wait()
-        if export is not None and export in _children("export"):  # only the one this test started
+        if export is not None and export in _children(EXPORT):  # only the one this test started
             os.kill(export, signal.SIGKILL)
