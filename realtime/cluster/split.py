@@ -36,6 +36,7 @@ from realtime.cluster.runtime import ClusterError, ProgressBoard, Runtime, need_
 from realtime.cluster.scan import ClipFacts, frame_looks, scan_video
 from realtime.cluster.seams import stitched, tail
 from realtime.commands.render_io import Progress, check_request, finish, partial_path, remove_temporary
+from realtime.commands.signals import Interrupted
 from realtime.commands.still import load_image
 from realtime.errors import DreamcamError
 from realtime.io.videofile import RecordingError, VideoFileWriter
@@ -219,7 +220,14 @@ class _Job:
         """Wait a little for a chunk; keep it, send it again (a lost worker) or fail the render."""
         from ray import exceptions as rx
 
-        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=POLL_S)
+        try:
+            ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=POLL_S)
+        except SystemError as exc:
+            # a stop signal's Interrupted, raised by its handler while Ray's compiled wait runs, comes
+            # out wrapped in a SystemError: raise it as itself, so the render cleans up and exits 143
+            if isinstance(exc.__cause__, Interrupted):
+                raise exc.__cause__ from None
+            raise
         for ref in ready:
             chunk = self.pending.pop(ref)
             where = chunk.describe(self.facts.fps)
