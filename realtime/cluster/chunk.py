@@ -24,7 +24,7 @@ from models.registry import Network
 from realtime.cluster.job import DreamRecipe
 from realtime.cluster.plan import Chunk, chunk_seed
 from realtime.cluster.scan import FrameLook
-from realtime.commands.render_io import zoom_in
+from realtime.commands.render_io import zoom_frames, zoom_in
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer, build_dreamer
 from realtime.dream.frames import residual_array
@@ -161,17 +161,14 @@ def _zoom(
 ) -> Iterator[np.ndarray]:
     """A still's zoom video from frame warm_from on: the still zoomed in as far as the unsplit
     render has zoomed by then stands in for the dream before it (the warm-up grows one on it).
-    As render.zoom_frames: the swell (`gains`, from warm_from on) is in the frame shown, never in
-    the frame carried on."""
+    `gains`: each frame's swell from warm_from on, shown as render's zoom shows it."""
     zoom = recipe.zoom or 1.02
     frame = load_image(path, None)
     if chunk.warm_from:
         frame = zoom_in(frame, zoom**chunk.warm_from)
-    for n in range(chunk.dream_to - chunk.warm_from):
-        zoomed = zoom_in(frame, zoom)
-        residual = residual_array(dreamer.residual(zoomed))
-        frame, shown = add_upscaled(zoomed, residual), gains[n] if gains is not None else 1.0
-        yield frame if shown == 1.0 else add_upscaled(zoomed, residual, shown)
+    shown = iter(gains) if gains is not None else None
+    gain = (lambda: next(shown)) if shown is not None else (lambda: 1.0)
+    return zoom_frames(frame, chunk.dream_to - chunk.warm_from, zoom, dreamer, gain)
 
 
 class _local_copy:  # noqa: N801  (a context manager used like a function)

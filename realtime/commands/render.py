@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from realtime.commands.render_io import (
     partial_path,
     remove_temporary,
     video_frames,
-    zoom_in,
+    zoom_frames,
 )
 from realtime.commands.still import load_image
 from realtime.dream.dreamer import FrameDreamer
@@ -39,20 +39,6 @@ from realtime.loop.compose import add_upscaled
 from realtime.params import DreamParams
 
 log = logging.getLogger(__name__)
-
-
-def zoom_frames(
-    image: np.ndarray, count: int, zoom: float, dreamer: FrameDreamer, gain: Callable[[], float] = lambda: 1.0
-) -> Iterator[np.ndarray]:
-    """The classic zooming dream: each frame zooms into the last dream by `zoom` and dreams again.
-    Each frame is shown with its dream `gain()` times its size (the audio's swell); the frame fed
-    back is the dream itself, so a swell never compounds."""
-    frame = image
-    for _ in range(count):
-        zoomed = zoom_in(frame, zoom)
-        residual = residual_array(dreamer.residual(zoomed))
-        frame, shown = add_upscaled(zoomed, residual), gain()
-        yield frame if shown == 1.0 else add_upscaled(zoomed, residual, shown)
 
 
 def dreamt_frames(

@@ -1,5 +1,5 @@
 """A render's frames in and its file out, shared by `render` and the split render (realtime.cluster):
-the input's frames (a video through OpenCV, a still's zoom step), the request checked before any
+the input's frames (a video through OpenCV, a still's zooming dream), the request checked before any
 dreaming, the hidden temporary name the output is written under, and its finishing: read back,
 then renamed, or removed.
 """
@@ -15,10 +15,13 @@ import cv2
 import numpy as np
 
 from realtime.audio.offline import RenderAudioPlan
+from realtime.dream.dreamer import FrameDreamer
+from realtime.dream.frames import residual_array
 from realtime.errors import SourceError
 from realtime.io.paths import check_name_encoding, check_output_path
 from realtime.io.sinks import IMAGE_EXTS
 from realtime.io.videofile import VIDEO_EXTS, RecordingError, VideoFileWriter, check_codec
+from realtime.loop.compose import add_upscaled
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,20 @@ def zoom_in(frame: np.ndarray, zoom: float) -> np.ndarray:
     crop_w, crop_h = max(2, int(round(width / zoom))), max(2, int(round(height / zoom)))
     x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
     return cv2.resize(frame[y0 : y0 + crop_h, x0 : x0 + crop_w], (width, height), cv2.INTER_LINEAR)
+
+
+def zoom_frames(
+    image: np.ndarray, count: int, zoom: float, dreamer: FrameDreamer, gain: Callable[[], float] = lambda: 1.0
+) -> Iterator[np.ndarray]:
+    """The classic zooming dream: each frame zooms into the last dream by `zoom` and dreams again.
+    Each frame is shown with its dream `gain()` times its size (the audio's swell); the frame fed
+    back is the dream itself, so a swell never compounds."""
+    frame = image
+    for _ in range(count):
+        zoomed = zoom_in(frame, zoom)
+        residual = residual_array(dreamer.residual(zoomed))
+        frame, shown = add_upscaled(zoomed, residual), gain()
+        yield frame if shown == 1.0 else add_upscaled(zoomed, residual, shown)
 
 
 def check_request(
