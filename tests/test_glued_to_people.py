@@ -49,17 +49,19 @@ def test_streakiness_tells_a_smear_from_a_texture():
     assert smeared["trail_streak"] > 2.5 and 0.8 < textured["trail_streak"] < 1.25
 
 
-def test_a_slow_deformation_is_carried_not_glued_to_the_still_camera():
+@pytest.mark.parametrize("photo", ["astronaut", "coffee"])
+def test_a_slow_deformation_is_carried_not_glued_to_the_still_camera(photo):
     """A face turning at well under a pixel a frame agrees with a still camera within a pixel;
-    the flow the dream moves with must still be the face's own, not zero."""
-    clip = motion_clip("deform", 3, (320, 180), "astronaut")
+    the flow the dream moves with must still be the face's own, not zero, flat parts included."""
+    clip = motion_clip("deform", 3, (320, 180), photo)
     previous, current = (frames.grey(clip.frames[n], (320, 180)) for n in (1, 2))
     field = FlowEstimator().estimate(previous, current)
     inner = (slice(12, -12), slice(12, -12))
     truth = clip.truth.flow(2)[inner]
     error = np.linalg.norm(field.backward[inner] - truth, axis=-1).mean()
     assert np.linalg.norm(truth, axis=-1).mean() > 0.25  # the clip moves: 0.3-0.6 px a frame
-    assert error < 0.4 * np.linalg.norm(truth, axis=-1).mean()  # glued to a still camera: 1.0
+    # glued to a still camera: 1.0; the camera's motion wherever it agrees within 0.3 px: 0.30
+    assert error < 0.27 * np.linalg.norm(truth, axis=-1).mean()
 
 
 @pytest.mark.slow
