@@ -1,6 +1,7 @@
 """`--backend auto` / `--precision auto` off CUDA: candidates, measurement, cache, never a pause."""
 
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -236,3 +237,26 @@ def test_the_default_show_on_a_cpu_measures_openvino_and_names_what_it_picked(li
     assert lines[-1] == "auto: openvino fp32 (2.00x eager fp32, measured)"
     row = labels(dreamer.params, dreamer, torch.device("cpu"), (32, 18))
     assert (row["backend"], row["provider"], row["choice"]) == ("openvino", "fake openvino", backend.reason)
+
+
+def test_once_a_cached_choice_has_compiled_the_hud_says_it_runs_not_that_it_is_exporting(
+    tmp_path, monkeypatch
+):
+    """The usual start on a CPU: the choice is cached, its step compiles in the background while
+    eager runs; once it runs, the reason is the choice's, not "exporting; eager until then"."""
+    openvino = Candidate("openvino", "fp32")
+    monkeypatch.setattr(AutoBackend, "_export_in_background", lambda self, c, h, w: None)  # still compiling
+    cache = ChoiceCache(tmp_path / "choices.json")
+    first, _ = _auto(tmp_path, {REFERENCE: 0.030, openvino: 0.015}, cache=cache)
+    look = first.look_key(18, 32)
+    cache.put(
+        first.machine,
+        look,
+        {"choice": "openvino fp32", "why": "2.00x eager fp32, measured", "measured_at": time.time()},
+    )
+    backend, fakes = _auto(tmp_path, {REFERENCE: 0.030, openvino: 0.015}, cache=cache)
+    _frames(backend, 2)
+    assert backend.name == "eager" and "exporting; eager fp32 until then" in backend.reason
+    fakes[openvino].ready = True  # its compile finished
+    _frames(backend, 1)
+    assert (backend.name, backend.reason) == ("openvino", "auto: openvino fp32 (2.00x eager fp32, measured)")
