@@ -1,6 +1,7 @@
 """`--backend auto` / `--precision auto` off CUDA: candidates, measurement, cache, never a pause."""
 
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -202,3 +203,60 @@ def test_a_cached_choice_is_measured_again_after_a_week(tmp_path):
     cache.put("machine", "look", {"choice": "onnx fp32", "measured_at": 1000.0})
     assert cache.get("machine", "look", now=1000.0 + 86400)["choice"] == "onnx fp32"
     assert cache.get("machine", "look", now=1000.0 + 8 * 86400) is None
+
+
+def test_the_default_show_on_a_cpu_measures_openvino_and_names_what_it_picked(lite0, tmp_path, monkeypatch):
+    """`dreamcam run` with no backend option on a CPU where OpenVINO imports: auto, whose candidates
+    include OpenVINO's step (built, not yet compiled); once measured faster it runs, and the HUD's
+    line and bench's labels (`name`, `provider`) name it."""
+    pytest.importorskip("openvino")
+    from realtime.commands.bench import labels
+    from realtime.commands.cli import build_parser
+    from realtime.loop.hud import dream_lines
+    from tests.fakes import SlowDreamer
+
+    args = build_parser().parse_args(["run"])
+    assert (args.backend, args.precision) == ("auto", "auto")
+    objective = parse_objective("block3", lite0.spec)
+    built = create_backend(args.backend, lite0, objective, DreamParams(), torch.Generator(), (32, 18))
+    assert isinstance(built, AutoBackend)
+    assert Candidate("openvino", "fp32") in built.options and built.options[0] == REFERENCE
+    assert "openvino" in built.backends[Candidate("openvino", "fp32")].provider.lower()
+    built.close()
+
+    openvino = Candidate("openvino", "fp32")
+    monkeypatch.setattr(auto, "cached_path", lambda *args, **kwargs: tmp_path / "step.onnx")
+    (tmp_path / "step.onnx").touch()
+    backend, _ = _auto(tmp_path, {REFERENCE: 0.030, ONNX: 0.030, openvino: 0.015}, ready=(ONNX, openvino))
+    _frames(backend, 3 * (1 + auto.TRIALS))
+    assert backend.settled() and (backend.name, backend.precision) == ("openvino", "fp32")
+    dreamer = SlowDreamer(0.0)
+    dreamer.backend = backend
+    lines = dream_lines(dreamer.params, dreamer)
+    assert lines[-2].startswith("openvino (fake openvino, fp32) on cpu")
+    assert lines[-1] == "auto: openvino fp32 (2.00x eager fp32, measured)"
+    row = labels(dreamer.params, dreamer, torch.device("cpu"), (32, 18))
+    assert (row["backend"], row["provider"], row["choice"]) == ("openvino", "fake openvino", backend.reason)
+
+
+def test_once_a_cached_choice_has_compiled_the_hud_says_it_runs_not_that_it_is_exporting(
+    tmp_path, monkeypatch
+):
+    """The usual start on a CPU: the choice is cached, its step compiles in the background while
+    eager runs; once it runs, the reason is the choice's, not "exporting; eager until then"."""
+    openvino = Candidate("openvino", "fp32")
+    monkeypatch.setattr(AutoBackend, "_export_in_background", lambda self, c, h, w: None)  # still compiling
+    cache = ChoiceCache(tmp_path / "choices.json")
+    first, _ = _auto(tmp_path, {REFERENCE: 0.030, openvino: 0.015}, cache=cache)
+    look = first.look_key(18, 32)
+    cache.put(
+        first.machine,
+        look,
+        {"choice": "openvino fp32", "why": "2.00x eager fp32, measured", "measured_at": time.time()},
+    )
+    backend, fakes = _auto(tmp_path, {REFERENCE: 0.030, openvino: 0.015}, cache=cache)
+    _frames(backend, 2)
+    assert backend.name == "eager" and "exporting; eager fp32 until then" in backend.reason
+    fakes[openvino].ready = True  # its compile finished
+    _frames(backend, 1)
+    assert (backend.name, backend.reason) == ("openvino", "auto: openvino fp32 (2.00x eager fp32, measured)")

@@ -82,3 +82,20 @@ def test_doctor_captures_and_replays_a_cuda_graph():
     from realtime.commands import doctor
 
     assert doctor.graph_capture_failure() is None
+
+
+def test_without_a_gpu_doctor_names_what_auto_measures_on_the_cpu(monkeypatch):
+    """The CPU's line names auto's candidates (OpenVINO among them where it imports), not a fixed
+    "eager" that auto no longer means."""
+    from realtime.dream.backends import auto
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(auto, "cpu_has_native_bf16", lambda flags=None: False)
+    monkeypatch.setattr("realtime.dream.backends.onnxruntime_available", lambda: True)
+    monkeypatch.setattr("realtime.dream.backends.openvino_available", lambda: True)
+    (finding,) = doctor.check_gpu()
+    assert "auto measures eager fp32, onnx fp32, openvino fp32 and keeps the fastest" in finding.what
+    monkeypatch.setattr("realtime.dream.backends.onnxruntime_available", lambda: False)
+    monkeypatch.setattr("realtime.dream.backends.openvino_available", lambda: False)
+    (finding,) = doctor.check_gpu()
+    assert "on the CPU at 320x180, eager fp32;" in finding.what

@@ -59,9 +59,22 @@ def check_torch() -> list[Finding]:
     return findings
 
 
+def cpu_backends() -> str:
+    """What `--backend auto` measures on this CPU (auto.py), in words."""
+    from realtime.dream.backends import auto, onnxruntime_available, openvino_available
+
+    options = auto.candidates(
+        "cpu", "auto", "auto", auto.cpu_has_native_bf16(), onnxruntime_available(), openvino_available()
+    )
+    if len(options) == 1:
+        return options[0].label
+    return f"auto measures {', '.join(c.label for c in options)} and keeps the fastest"
+
+
 def check_gpu() -> list[Finding]:
     import torch
 
+    from realtime.commands.options import CPU_DREAM_SIZE
     from realtime.dream import cuda_driver
 
     driver = cuda_driver.driver_version()
@@ -76,7 +89,7 @@ def check_gpu() -> list[Finding]:
             Finding(
                 "gpu",
                 WARN,
-                f"no CUDA GPU: dreams run on the CPU (eager, 320x180); {why}",
+                f"no CUDA GPU: dreams run on the CPU at {CPU_DREAM_SIZE}, {cpu_backends()}; {why}",
                 f"for 640x360 and more: {how}",
             )
         ]

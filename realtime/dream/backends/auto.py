@@ -261,7 +261,8 @@ class AutoBackend:
         self.machine = machine_key()
         self._background = background
         self.chosen: dict[tuple[int, int], Candidate] = {}
-        self.reasons: dict[tuple[int, int], str] = {}
+        self.reasons: dict[tuple[int, int], str] = {}  # what the last run at a size used, and why
+        self.verdicts: dict[tuple[int, int], str] = {}  # the choice at a size and why, once made
         self.trials: dict[tuple[int, int], _Trial] = {}
         self.current = self.options[0]
         self.bf16_cosine: float | None = None
@@ -321,6 +322,7 @@ class AutoBackend:
         if candidate is None or not self._ready(candidate, size):
             return self._trial_run(size, x, steps)
         self.current = candidate
+        self.reasons[size] = self.verdicts[size]  # no longer "exporting; eager until then"
         return self.backends[candidate].run(x, steps)
 
     def objective_value(self, x: torch.Tensor) -> float:
@@ -351,7 +353,8 @@ class AutoBackend:
         by_label = {c.label: c for c in self.options}
         if cached is not None and cached["choice"] in by_label:
             self.chosen[size] = by_label[cached["choice"]]
-            self.reasons[size] = f"auto: {cached['choice']} ({cached.get('why', 'measured earlier')})"
+            verdict = f"auto: {cached['choice']} ({cached.get('why', 'measured earlier')})"
+            self.reasons[size] = self.verdicts[size] = verdict
         else:
             self.trials[size] = _Trial(list(self.options))
         for c in filter(exported, self.options):
@@ -414,7 +417,7 @@ class AutoBackend:
         else:
             why = "the only candidate"
         self.chosen[size] = self.current = choice
-        self.reasons[size] = f"auto: {choice.label} ({why})"
+        self.reasons[size] = self.verdicts[size] = f"auto: {choice.label} ({why})"
         del self.trials[size]
         height, width = size
         entry = {
