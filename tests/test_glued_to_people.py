@@ -1,6 +1,7 @@
 """The dream glued to people (issue 24): a walker leaves no trail, a slow deformation is carried,
 and the clips with per-pixel truth that measure it."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -48,17 +49,19 @@ def test_streakiness_tells_a_smear_from_a_texture():
     assert smeared["trail_streak"] > 2.5 and 0.8 < textured["trail_streak"] < 1.25
 
 
-def test_a_slow_deformation_is_carried_not_glued_to_the_still_camera():
+@pytest.mark.parametrize("photo", ["astronaut", "coffee"])
+def test_a_slow_deformation_is_carried_not_glued_to_the_still_camera(photo):
     """A face turning at well under a pixel a frame agrees with a still camera within a pixel;
-    the flow the dream moves with must still be the face's own, not zero."""
-    clip = motion_clip("deform", 3, (320, 180), "astronaut")
+    the flow the dream moves with must still be the face's own, not zero, flat parts included."""
+    clip = motion_clip("deform", 3, (320, 180), photo)
     previous, current = (frames.grey(clip.frames[n], (320, 180)) for n in (1, 2))
     field = FlowEstimator().estimate(previous, current)
     inner = (slice(12, -12), slice(12, -12))
     truth = clip.truth.flow(2)[inner]
     error = np.linalg.norm(field.backward[inner] - truth, axis=-1).mean()
     assert np.linalg.norm(truth, axis=-1).mean() > 0.25  # the clip moves: 0.3-0.6 px a frame
-    assert error < 0.4 * np.linalg.norm(truth, axis=-1).mean()  # glued to a still camera: 1.0
+    # glued to a still camera: 1.0; the camera's motion wherever it agrees within 0.3 px: 0.30
+    assert error < 0.27 * np.linalg.norm(truth, axis=-1).mean()
 
 
 @pytest.mark.slow
@@ -102,3 +105,28 @@ def test_the_plate_puts_the_background_dream_back_where_a_walker_uncovers_it():
     assert torch.all(back[..., 4:] == 0)  # where the flow held, the carried dream stays
     moving = FlowField(still + 1.0, uncovered, 1.0, ones, False)
     assert plate.restore(dropped, moving, background)[1] is None  # a moving camera: no plate
+
+
+def test_behind_a_walker_a_still_camera_holds_the_background_and_drops_what_it_uncovers():
+    """A cut-out walking down over a flat sky: DIS smears its motion up to ten pixels into the
+    background behind it, and moving the dream along that smear stretched it into streaks. With a
+    still camera the background behind the walker holds still, the strip it has just uncovered
+    is dropped (young dream grows there), and the walker keeps its own motion."""
+    size, dream = (480, 270), (320, 180)
+    clip = motion_clip("walker", 46, size, "rocket", "down", 3.0)
+    greys = [frames.grey(image, dream) for image in clip.frames]
+    estimator = FlowEstimator()
+    for n in range(1, 46):
+        field = estimator.estimate(greys[n - 1], greys[n])
+    scale = lambda array: cv2.resize(array.astype(np.float32), dream, interpolation=cv2.INTER_AREA)  # noqa: E731
+    mask, seen = scale(clip.truth.mask[45]), scale(clip.truth.valid[45])
+    rows = np.flatnonzero(mask[:, dream[0] // 2] > 0.5)
+    top, columns = rows.min(), slice(dream[0] // 2 - 15, dream[0] // 2 + 16)
+    behind = np.linalg.norm(field.backward[top - 10 : top - 3, columns], axis=-1)
+    assert field.still and behind.max() < 0.05, behind.max()  # main: 1.7 px of smear
+    uncovered = (seen < 0.5) & (mask < 0.5)
+    assert uncovered.sum() > 20 and field.valid[uncovered].mean() < 0.5  # main: 0.99
+    inside = cv2.erode((mask > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    true_flow = cv2.resize(clip.truth.flow(45), dream, interpolation=cv2.INTER_NEAREST) * dream[0] / size[0]
+    walker_error = np.linalg.norm(field.backward[inside] - true_flow[inside], axis=-1).mean()
+    assert walker_error < 0.1  # it moves 2 px a frame here
