@@ -65,11 +65,14 @@ def test_a_slow_deformation_is_carried_not_glued_to_the_still_camera(photo):
 
 
 @pytest.mark.slow
-def test_a_walker_leaves_no_streaky_trail(lite0):
+@pytest.mark.parametrize("photo, direction", [("coffee", "right"), ("rocket", "down")])
+def test_a_walker_leaves_no_streaky_trail(lite0, photo, direction):
     """A cut-out crossing a still photo: where it passed 0.5 s and more ago, the dream is the
-    background's own texture (as isotropic as a clean dream), not dream dragged along behind it."""
+    background's own texture (as isotropic as a clean dream), not dream dragged along behind it.
+    Round 3's start: 1.41 behind the coffee walker; 124c016: 1.10 there, 1.74 behind the one going
+    down over the rocket's flat sky (the flow's smear stretched the dream)."""
     size, count = (160, 90), 60
-    clip = motion_clip("walker", count, size, "coffee", "right", 2.0)
+    clip = motion_clip("walker", count, size, photo, direction, 2.0)
     params = DreamParams(layer=lite0.spec.default_layer)
     torch.manual_seed(0)
     dreamer = build_dreamer(params, size, torch.device("cpu"), network=lite0, seed=0)
@@ -78,7 +81,7 @@ def test_a_walker_leaves_no_streaky_trail(lite0):
         residual = frames.residual_array(dreamer.residual(image))
         outputs.append(np.clip(image + residual, 0, 255).round().astype(np.uint8))
     figures = trail(clip.frames, outputs, clip.truth, fps=30.0)
-    assert figures["trail_streak_05_1s"] < 1.3, figures  # today's main: 1.41
+    assert figures["trail_streak_05_1s"] < 1.3, figures
 
 
 def test_the_plate_puts_the_background_dream_back_where_a_walker_uncovers_it():

@@ -36,7 +36,7 @@ COLUMNS = (
     "boil",
     "boil_object",
     "boil_background",
-    "trail_streak_10_16s",
+    "trail_streak_05_1s",
     "trail_streak",
     "trail_size",
     "strength_3_5s",
