@@ -318,6 +318,7 @@ def camera_glued(
         camera = np.zeros_like(camera)
     apart = _length(backward - camera)
     local = np.clip((apart - CAMERA_AGREE_PX) / (CAMERA_DISAGREE_PX - CAMERA_AGREE_PX), 0.0, 1.0)
+    near_camera = None  # the camera's error over PHOTO_BLUR px, with the grey frames
     if previous is not None and current is not None:
         camera_error = photo_error(previous, current, camera, blur=0)
         local_error = photo_error(previous, current, backward, blur=0)
@@ -336,12 +337,14 @@ def camera_glued(
         body = moving_body(camera_error, local_error)
         if still:
             local *= body
-            flow = local[..., None] * backward  # the camera's motion is zero
-            return flow, 1.0 - local, still, uncovered_by_motion(camera_error, flow)
-        # a moving camera: the body keeps its own flow too, flat parts included (a slow
-        # deformation boiled 0.128 on coffee, 0.099 so; pan, zoom and shake as they were)
-        np.maximum(local, body, out=local)
-    return camera + local[..., None] * (backward - camera), 1.0 - local, still, None
+        else:  # a moving camera: the body keeps its own flow too, flat parts included (a slow
+            # deformation boiled 0.128 on coffee, 0.099 so; pan, zoom and shake as they were)
+            np.maximum(local, body, out=local)
+    flow = camera + local[..., None] * (backward - camera)
+    uncovered = None
+    if still and near_camera is not None:
+        uncovered = uncovered_by_motion(camera_error, near_camera, flow)
+    return flow, 1.0 - local, still, uncovered
 
 
 def moving_body(camera_error: np.ndarray, local_error: np.ndarray) -> np.ndarray:
@@ -354,11 +357,12 @@ def moving_body(camera_error: np.ndarray, local_error: np.ndarray) -> np.ndarray
     return cv2.dilate(body, _disc(2 * STILL_BODY_GROW + 1)).astype(np.float32)
 
 
-def uncovered_by_motion(camera_error: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """HxW in [0, 1] for a still camera (`camera_error`: the unblurred grey error of no motion;
-    `flow`: the glued backward flow): 1 where a pixel changed but its flow copies it from a place
-    that did not (the background a moving body has just left, STATIC_OK)."""
-    changed = _ramp(cv2.blur(camera_error, (PHOTO_BLUR, PHOTO_BLUR)), PHOTO_OK, PHOTO_BAD)
+def uncovered_by_motion(camera_error: np.ndarray, near_camera: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """HxW in [0, 1] for a still camera (`camera_error`: the unblurred grey error of no motion,
+    `near_camera` the same blurred over PHOTO_BLUR px; `flow`: the glued backward flow): 1 where a
+    pixel changed but its flow copies it from a place that did not (the background a moving body
+    has just left, STATIC_OK)."""
+    changed = _ramp(near_camera, PHOTO_OK, PHOTO_BAD)
     static = 1.0 - _ramp(cv2.medianBlur(camera_error, 3), STATIC_OK, STATIC_BAD)
     moved = _length(flow) >= UNCOVERED_MOVE_PX
     return changed * warp_array(static, flow) * moved
