@@ -187,13 +187,24 @@ def write_clip(
     `.avi` name is written lossless (FFV1), anything else with mp4v."""
     images, motion = clip_frames(kind, frames, size, speed, photo)
     lossless = str(path).lower().endswith((".mkv", ".avi"))
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*("FFV1" if lossless else "mp4v")), fps, size)
-    for frame in images:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
+    write_frames(path, images, fps, "FFV1" if lossless else "mp4v", size)
     record = {"kind": kind, "photo": photo, "size": list(size), "fps": fps, "backward_affine": motion}
     motion_path(path).write_text(json.dumps(record))
     return path
+
+
+def write_frames(
+    path: str, images: list[np.ndarray], fps: float, codec: str = "FFV1", size: tuple[int, int] | None = None
+) -> str:
+    """RGB frames into a video with this FourCC (FFV1: lossless, in .mkv or .avi); `size` (width,
+    height) defaults to the first frame's (an empty clip must name it)."""
+    if size is None:
+        size = (images[0].shape[1], images[0].shape[0])
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+    for frame in images:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return str(path)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import skimage.data
 
 from realtime.commands.trail import Truth, background_path, write_truth
-from tools.make_clip import load_photo
+from tools.make_clip import load_photo, write_frames
 
 KINDS = ("walker", "deform", "grainflicker", "grain", "flicker", "still", "background")
 DIRECTIONS = {
@@ -207,16 +207,6 @@ def motion_clip(
     if kind == "deform":
         return deform(photo, frames, size)
     return noisy_still(photo, frames, size, grain="grain" in kind, flicker="flicker" in kind)
-
-
-def write_frames(path: str, images: list[np.ndarray], fps: float = 30.0) -> str:
-    """RGB frames into a lossless (FFV1) video."""
-    height, width = images[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), fps, (width, height))
-    for frame in images:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return str(path)
 
 
 def write_motion_clip(path: str, clip: MotionClip, fps: float = 30.0) -> str:
